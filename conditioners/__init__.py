@@ -1,0 +1,1 @@
+"""Conditioners: raw feeds (bytes) in, standardized long-format frames and quarantined rows out."""

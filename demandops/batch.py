@@ -1,0 +1,209 @@
+"""The weekly batch on one machine: condition, then per region (in parallel processes)
+features → train → score, then the metrics table and the run report."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from tqdm import tqdm
+
+from demandops import steps
+from demandops.hashing import code_version, digest
+from demandops.lake import Lake, frame_to_csv_bytes, versioned
+from demandops.settings import PipelineConfig, Settings
+from ml.metrics import metrics_by
+
+Stage = Literal["condition", "train", "score"]
+STAGES: tuple[Stage, ...] = ("condition", "train", "score")
+
+
+@dataclass
+class RegionResult:
+    region: str
+    versions: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+
+
+def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
+    start = time.perf_counter()
+    dataset = fn(*args)
+    result.seconds[name] = round(time.perf_counter() - start, 3)
+    return dataset
+
+
+def run_region(
+    lake_url: str, region: str, ref: steps.Reference, cfg: PipelineConfig, until: Stage
+) -> RegionResult:
+    """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
+    lake = Lake(lake_url)
+    result = RegionResult(region)
+    shipments, promotions = _timed(result, "condition", steps.condition_region, lake, region, ref)
+    outputs = {"shipments": shipments, "promotions": promotions}
+    if until != "condition":
+        features = _timed(
+            result, "features", steps.features_for_region, lake, region, ref, shipments, promotions, cfg
+        )
+        model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
+        outputs |= {"features": features, "model": model}
+        result.metrics = lake.read_csv(model.file("metrics.csv")).to_dict("records")
+        result.models = lake.read_json(model.file("segments.json"))
+        if until == "score":
+            outputs["forecasts"] = _timed(
+                result, "score", steps.score_for_region, lake, region, features, model
+            )
+    result.versions = {k: d.version for k, d in outputs.items()}
+    result.paths = {k: d.path for k, d in outputs.items()}
+    return result
+
+
+def run_batch(
+    settings: Settings,
+    region_ids: list[str],
+    until: Stage = "score",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the batch for `region_ids` and return the run report (also written to the lake)."""
+    lake = Lake(settings.environment.lake)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    ref = steps.condition_reference(lake, settings.region_ids())
+    results = _fan_out(lake, ref, settings, region_ids, until, progress)
+    report = _report(lake, settings, ref, results, until, started)
+    report["seconds"] = round(time.perf_counter() - clock, 2)
+    lake.write_bytes(
+        f"monitoring/runs/{report['run_id']}.json",
+        (json.dumps(report, indent=2, default=str) + "\n").encode(),
+    )
+    return report
+
+
+def _fan_out(
+    lake: Lake,
+    ref: steps.Reference,
+    settings: Settings,
+    region_ids: list[str],
+    until: Stage,
+    progress: bool,
+) -> list[RegionResult]:
+    cfg = settings.pipeline
+    workers = min(settings.environment.max_workers, len(region_ids))
+    bar = tqdm(total=len(region_ids), desc=f"{until}: regions", unit="region", disable=not progress)
+    results: list[RegionResult] = []
+    if workers <= 1:
+        for region in region_ids:
+            results.append(run_region(lake.url, region, ref, cfg, until))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_region, lake.url, r, ref, cfg, until) for r in region_ids]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+    bar.close()
+    return sorted(results, key=lambda r: region_ids.index(r.region))
+
+
+def _report(
+    lake: Lake,
+    settings: Settings,
+    ref: steps.Reference,
+    results: list[RegionResult],
+    until: Stage,
+    started: datetime,
+) -> dict[str, Any]:
+    dataset_version = digest(
+        {"reference": [ref.stores.version, ref.products.version]}
+        | {r.region: [r.versions["shipments"], r.versions["promotions"]] for r in results}
+    )
+    report: dict[str, Any] = {
+        "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        "started": started.isoformat(timespec="seconds"),
+        "stage": until,
+        "environment": settings.environment.name,
+        "lake": lake.location(),
+        "code_version": code_version(),
+        "dataset_version": dataset_version,
+        "regions": {r.region: {"versions": r.versions, "paths": r.paths, "seconds": r.seconds} for r in results},
+    }
+    if until != "condition":
+        segments = _segment_rows(results)
+        overall = _overall(lake, results)
+        report["overall"] = overall.set_index("model").round(6).to_dict("index")
+        report["segments"] = segments
+        report["metrics_path"] = _write_metrics(lake, results, segments, overall)
+    return report
+
+
+def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
+    """Per segment: the forecasting model and its holdout metrics beside the baseline's."""
+    rows = []
+    for r in results:
+        metrics = pd.DataFrame(r.metrics)
+        for name, info in sorted(r.models.items()):
+            region, store_format, velocity = name.split(".")
+            seg = metrics[(metrics["store_format"] == store_format) & (metrics["velocity"] == velocity)]
+            by_model = seg.set_index("model")
+            chosen = "lasso" if info["kind"] == "lasso" else "hist_avg"
+            row = {
+                "region": region,
+                "store_format": store_format,
+                "velocity": velocity,
+                "n_rows": int(info["n_rows"]),
+                "model": info["kind"],
+            }
+            for metric in ("mape", "wape", "rmse", "rmse0", "bias"):
+                row[metric] = _finite(by_model, chosen, metric)
+            row["baseline_mape"] = _finite(by_model, "hist_avg", "mape")
+            row["baseline_wape"] = _finite(by_model, "hist_avg", "wape")
+            row["seasonal_baseline_mape"] = _finite(by_model, "same_woy_avg", "mape")
+            row["seasonal_baseline_wape"] = _finite(by_model, "same_woy_avg", "wape")
+            if info["note"]:
+                row["note"] = info["note"]
+            rows.append(row)
+    return rows
+
+
+def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:
+    if model not in by_model.index or metric not in by_model.columns:
+        return None
+    value = by_model.at[model, metric]
+    return None if pd.isna(value) else round(float(value), 6)
+
+
+def _overall(lake: Lake, results: list[RegionResult]) -> pd.DataFrame:
+    """Holdout metrics of each model over every row of every region."""
+    holdout = pd.concat(
+        [lake.read_csv(f"{r.paths['model']}/holdout.csv") for r in results], ignore_index=True
+    )
+    return metrics_by(holdout, ["model"])
+
+
+def _write_metrics(
+    lake: Lake, results: list[RegionResult], segments: list[dict[str, Any]], overall: pd.DataFrame
+) -> str:
+    model_versions = {r.region: r.versions["model"] for r in results}
+    version = digest(model_versions)
+    path = versioned("metrics/holdout", version)
+    if lake.dataset(path) is None:
+        detail = pd.concat([pd.DataFrame(r.metrics) for r in results], ignore_index=True)
+        lake.commit_dataset(
+            path,
+            {
+                "segments.csv": frame_to_csv_bytes(pd.DataFrame(segments)),
+                "by_model.csv": frame_to_csv_bytes(detail),
+                "overall.csv": frame_to_csv_bytes(overall),
+            },
+            {"version": version, "models": model_versions},
+        )
+    return lake.location(path)

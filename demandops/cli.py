@@ -1,0 +1,149 @@
+"""The `demandops` command line: generate, condition, train, score, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from demandops.batch import Stage, run_batch
+from demandops.errors import DemandOpsError
+from demandops.lake import Lake
+from demandops.sample_data import SampleSpec, generate
+from demandops.settings import Settings, load_settings
+
+
+def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
+    parser.add_argument("--env", help="environment in config/environments (default: dev)")
+    parser.add_argument("--lake", help="lake location, a folder or abfs:// URL (default: from env)")
+    parser.add_argument("--config", help="configuration folder (default: the project's config/)")
+    if regions:
+        parser.add_argument(
+            "--region",
+            action="append",
+            metavar="ID",
+            help="a region id from config/regions.yaml; repeat for several (default: all)",
+        )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="demandops", description="Weekly demand forecasting across regions, stores and products."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write realistic sample raw feeds into the lake's raw/")
+    _common(gen)
+    defaults = SampleSpec()
+    gen.add_argument("--products", type=int, default=defaults.products, help="products in the catalogue")
+    gen.add_argument("--weeks", type=int, default=defaults.weeks, help="weeks of shipment history")
+    gen.add_argument("--start", default=defaults.start, help="first week (a Monday, YYYY-MM-DD)")
+    gen.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    gen.add_argument(
+        "--store-scale", type=float, default=defaults.store_scale, help="multiply configured store counts"
+    )
+
+    for name, text in (
+        ("condition", "condition raw feeds into standardized CSV (bad rows to quarantine/)"),
+        ("train", "condition, build features and train one model per segment"),
+        ("score", "all of train, then forecast the coming weeks"),
+        ("run", "the whole weekly batch for every region, with a summary and a report"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        _common(cmd)
+        cmd.add_argument("--report-json", metavar="PATH", help="also write the run report as JSON")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.lake:
+        os.environ["DEMANDOPS_LAKE"] = args.lake
+    return load_settings(args.config, args.env)
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> None:
+    spec = SampleSpec(
+        products=args.products,
+        weeks=args.weeks,
+        start=args.start,
+        seed=args.seed,
+        store_scale=args.store_scale,
+        horizon_weeks=settings.pipeline.horizon_weeks,
+    )
+    regions = settings.select_regions(args.region)
+    lake = Lake(settings.environment.lake)
+    try:
+        files = generate(lake, regions, spec)
+    except ValueError as exc:
+        raise DemandOpsError(f"cannot generate sample data: {exc}") from exc
+    size = sum(len(f.data) for f in files) / 1e6
+    print(f"sample data: {len(regions)} regions, {spec.products} products, {spec.weeks} weeks")
+    print(f"  {len(files)} raw files ({size:.1f} MB) in {lake.location('raw')}")
+
+
+def _print_summary(report: dict[str, Any], lake: Lake) -> None:
+    print(f"run {report['run_id']}  ({report['seconds']} s, dataset {report['dataset_version']})")
+    segments = report.get("segments", [])
+    if segments:
+        print(f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
+              f"{'RMSE0':>7}  {'base MAPE':>9}{'base WAPE':>10}")
+        for s in segments:
+            name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
+            print(
+                f"{name:<22}{s['n_rows']:>8}  {s['model']:<8}{_pct(s['mape'])}{_pct(s['wape'])}"
+                f"{_num(s['rmse'], 8)}{_num(s['rmse0'], 7)}  {_pct(s['baseline_mape'], 9)}"
+                f"{_pct(s['baseline_wape'], 10)}"
+            )
+    print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    if "metrics_path" in report:
+        print(f"metrics:   {report['metrics_path']}")
+    if any("forecasts" in r["paths"] for r in report["regions"].values()):
+        print(f"forecasts: {lake.location('forecasts')}")
+    print(f"report:    {lake.location('monitoring/runs/' + report['run_id'] + '.json')}")
+
+
+def _pct(value: float | None, width: int = 7) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value * 100:>{width - 1}.1f}%"
+
+
+def _num(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    stage: Stage = {"condition": "condition", "train": "train"}.get(args.command, "score")  # type: ignore[assignment]
+    regions = [r.id for r in settings.select_regions(args.region)]
+    report = run_batch(settings, regions, until=stage, progress=not args.quiet)
+    if args.report_json:
+        path = Path(args.report_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    _print_summary(report, Lake(settings.environment.lake))
+    if args.report_json:
+        print(f"report:    {args.report_json}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(args)
+        if args.command == "generate":
+            _generate(args, settings)
+        else:
+            _run(args, settings)
+    except DemandOpsError as exc:
+        print(f"demandops: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Features, segments, models, metrics and the train/score steps."""

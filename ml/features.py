@@ -1,0 +1,182 @@
+"""The weekly feature table: one row per store × product × week, history and the coming weeks.
+
+Every lag and rolling feature of week t uses only units of weeks ≤ t − H (H = horizon), so the
+same table serves training, holdout evaluation and forecasting 1..H weeks ahead without
+leakage. Series are held as a dense store-product × week panel so features are vectorised.
+Weeks in which a carried product shipped nothing count as 0 units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from demandops.calendar import holiday_weeks
+
+MIN_HISTORY_WEEKS = 13  # rows need this many weeks of lagged history to be used
+LAGS = (0, 1, 2, 3)  # extra lags beyond H: lag_H, lag_H+1, ...
+ROLLING_WINDOWS = (4, 13, 52)
+NUMERIC_FEATURES = (
+    *(f"log_lag_{k}" for k in LAGS),
+    *(f"log_roll_mean_{w}" for w in ROLLING_WINDOWS),
+    "log_same_week_last_year",
+    "woy_sin1",
+    "woy_cos1",
+    "woy_sin2",
+    "woy_cos2",
+    "holiday",
+    "promo",
+    "discount",
+    "trend_years",
+    "is_large",
+    "log_sqft",
+)
+BASELINE_COLUMNS = ("hist_avg", "same_woy_avg")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Dense units per series (rows) × week (columns); NaN in the weeks to forecast."""
+
+    keys: pd.DataFrame  # store_id, product_id
+    weeks: pd.DatetimeIndex
+    units: np.ndarray
+    n_history: int
+
+
+def build_panel(shipments: pd.DataFrame, last_week: pd.Timestamp, horizon: int) -> Panel:
+    """Pivot long shipments into a panel from the first shipped week to `last_week` + horizon."""
+    first_week = shipments["week_start"].min()
+    weeks = pd.date_range(first_week, last_week + pd.Timedelta(weeks=horizon), freq="7D")
+    n_history = len(weeks) - horizon
+    keys = (
+        shipments[["store_id", "product_id"]]
+        .drop_duplicates()
+        .sort_values(["store_id", "product_id"])
+        .reset_index(drop=True)
+    )
+    row = pd.MultiIndex.from_frame(keys).get_indexer(
+        pd.MultiIndex.from_frame(shipments[["store_id", "product_id"]])
+    )
+    col = ((shipments["week_start"] - first_week).dt.days // 7).to_numpy()
+    units = np.full((len(keys), len(weeks)), np.nan)
+    units[:, :n_history] = 0.0
+    units[row, col] = shipments["units"].to_numpy(dtype=float)
+    return Panel(keys=keys, weeks=weeks, units=units, n_history=n_history)
+
+
+def lagged_window_mean(units: np.ndarray, lag: int, window: int) -> np.ndarray:
+    """Mean of weeks t−lag−window+1 .. t−lag per cell, over the weeks that exist; NaN if none."""
+    n_series, n_weeks = units.shape
+    values = np.nan_to_num(units, nan=0.0)
+    present = (~np.isnan(units)).astype(float)
+    pad = np.zeros((n_series, 1))
+    csum = np.concatenate([pad, np.cumsum(values, axis=1)], axis=1)
+    ccount = np.concatenate([pad, np.cumsum(present, axis=1)], axis=1)
+    end = np.arange(n_weeks) - lag + 1  # exclusive end index into the cumulative sums
+    start = np.clip(end - window, 0, None)
+    end = np.clip(end, 0, None)
+    total = csum[:, end] - csum[:, start]
+    count = ccount[:, end] - ccount[:, start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def _same_week_of_year(units: np.ndarray, horizon: int) -> np.ndarray:
+    """Mean of the same week in earlier years (t−52, t−104, …) whose lag is at least H."""
+    n_series, n_weeks = units.shape
+    total = np.zeros_like(units)
+    count = np.zeros_like(units)
+    for lag in range(52, n_weeks, 52):
+        if lag < horizon:
+            continue
+        shifted = np.full_like(units, np.nan)
+        shifted[:, lag:] = units[:, :-lag]
+        ok = ~np.isnan(shifted)
+        total += np.where(ok, shifted, 0.0)
+        count += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def build_features(
+    panel: Panel,
+    stores: pd.DataFrame,
+    products: pd.DataFrame,
+    promotions: pd.DataFrame,
+    horizon: int,
+    baseline_window: int,
+) -> pd.DataFrame:
+    """The long feature table for every series and week that has enough lagged history."""
+    u = panel.units
+    grid: dict[str, np.ndarray] = {"units": u}
+    for k in LAGS:
+        grid[f"log_lag_{k}"] = np.log1p(lagged_window_mean(u, horizon + k, 1))
+    for w in ROLLING_WINDOWS:
+        grid[f"log_roll_mean_{w}"] = np.log1p(lagged_window_mean(u, horizon, w))
+    grid["hist_avg"] = lagged_window_mean(u, horizon, baseline_window)
+    same_woy = _same_week_of_year(u, horizon)
+    grid["same_woy_avg"] = np.where(np.isnan(same_woy), grid["hist_avg"], same_woy)
+    grid["log_same_week_last_year"] = np.where(
+        np.isnan(same_woy), grid["log_roll_mean_52"], np.log1p(same_woy)
+    )
+    grid["history_weeks"] = np.broadcast_to(np.arange(len(panel.weeks)) - horizon + 1, u.shape)
+
+    n_series, n_weeks = u.shape
+    frame = pd.DataFrame({name: values.reshape(-1) for name, values in grid.items()})
+    frame.insert(0, "week_start", np.tile(panel.weeks.to_numpy(), n_series))
+    for col in ("product_id", "store_id"):
+        frame.insert(0, col, np.repeat(panel.keys[col].to_numpy(), n_weeks))
+    frame["is_future"] = np.tile(np.arange(n_weeks) >= panel.n_history, n_series)
+    frame = frame[frame["history_weeks"] >= MIN_HISTORY_WEEKS].drop(columns="history_weeks")
+    frame = _add_calendar(frame, panel.weeks)
+    frame = _add_attributes(frame, stores, products)
+    return _add_promotions(frame, promotions, products).reset_index(drop=True)
+
+
+def _add_calendar(frame: pd.DataFrame, weeks: pd.DatetimeIndex) -> pd.DataFrame:
+    woy = weeks.isocalendar().week.to_numpy(dtype=float)
+    angle = 2 * np.pi * woy / 52.1775
+    per_week = pd.DataFrame(
+        {
+            "week_start": weeks,
+            "week_of_year": woy.astype(int),
+            "woy_sin1": np.sin(angle),
+            "woy_cos1": np.cos(angle),
+            "woy_sin2": np.sin(2 * angle),
+            "woy_cos2": np.cos(2 * angle),
+            "holiday": holiday_weeks(weeks).astype(float),
+            "trend_years": (weeks - weeks[0]).days.to_numpy() / 365.25,
+        }
+    )
+    return frame.merge(per_week, on="week_start", how="left")
+
+
+def _add_attributes(
+    frame: pd.DataFrame, stores: pd.DataFrame, products: pd.DataFrame
+) -> pd.DataFrame:
+    store_cols = stores[["store_id", "region", "store_format", "sqft"]]
+    frame = frame.merge(store_cols, on="store_id", how="left", validate="many_to_one")
+    frame = frame.merge(
+        products[["product_id", "category"]], on="product_id", how="left", validate="many_to_one"
+    )
+    frame["is_large"] = (frame["store_format"] == "large").astype(float)
+    frame["log_sqft"] = np.log(frame.pop("sqft").astype(float))
+    return frame
+
+
+def _add_promotions(
+    frame: pd.DataFrame, promotions: pd.DataFrame, products: pd.DataFrame
+) -> pd.DataFrame:
+    frame = frame.merge(
+        promotions[["store_id", "product_id", "week_start", "promo_price"]],
+        on=["store_id", "product_id", "week_start"],
+        how="left",
+        validate="one_to_one",
+    )
+    regular = frame["product_id"].map(products.set_index("product_id")["regular_price"])
+    frame["promo"] = frame["promo_price"].notna().astype(float)
+    frame["discount"] = (1.0 - frame.pop("promo_price") / regular).fillna(0.0).clip(0.0, 1.0)
+    return frame

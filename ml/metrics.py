@@ -1,0 +1,133 @@
+"""Forecast accuracy metrics, per call or per group.
+
+- MAPE is the mean of |forecast - actual| / actual over rows whose actual is > 0 only: rows
+  with a zero actual are excluded because their percentage error is undefined.
+- WAPE is sum |forecast - actual| / sum actual over all rows. It guards against a MAPE bought
+  by forecasting low: under-forecasting caps each row's MAPE term at 1 (100 %), however large
+  the actual, while WAPE weights every unit missed equally.
+- RMSE is over all rows; RMSE0 is the RMSE over rows whose actual is 0, so it measures
+  over-forecasting where nothing sold.
+- Bias is sum(forecast - actual) / sum actual: positive means over-forecasting.
+
+A metric whose rows or denominator are empty or zero is NaN. Rows with a missing actual or
+forecast raise ValueError rather than being dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+ArrayLike = Sequence[float] | np.ndarray | pd.Series
+
+METRICS = ("mape", "wape", "rmse", "rmse0", "bias")
+
+
+def _arrays(actual: ArrayLike, forecast: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """`actual` and `forecast` as 1-D float arrays of equal length with no NaN."""
+    a = np.asarray(actual, dtype=float)
+    f = np.asarray(forecast, dtype=float)
+    if a.ndim != 1 or f.ndim != 1:
+        raise ValueError(f"actual and forecast must be 1-D, got shapes {a.shape} and {f.shape}")
+    if len(a) != len(f):
+        raise ValueError(f"actual has {len(a)} rows but forecast has {len(f)}")
+    for name, values in (("actual", a), ("forecast", f)):
+        missing = int(np.isnan(values).sum())
+        if missing:
+            raise ValueError(f"{name} has {missing} NaN row(s) of {len(values)}")
+    return a, f
+
+
+def _rmse(err: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(err**2))) if len(err) else np.nan
+
+
+def mape(actual: ArrayLike, forecast: ArrayLike) -> float:
+    """Mean absolute percentage error (a fraction) over rows whose actual is > 0."""
+    a, f = _arrays(actual, forecast)
+    sold = a > 0
+    return float(np.mean(np.abs(f[sold] - a[sold]) / a[sold])) if sold.any() else np.nan
+
+
+def wape(actual: ArrayLike, forecast: ArrayLike) -> float:
+    """Sum of absolute errors over the sum of actuals."""
+    a, f = _arrays(actual, forecast)
+    total = a.sum()
+    return float(np.abs(f - a).sum() / total) if total != 0 else np.nan
+
+
+def rmse(actual: ArrayLike, forecast: ArrayLike) -> float:
+    """Root mean squared error over all rows."""
+    a, f = _arrays(actual, forecast)
+    return _rmse(f - a)
+
+
+def rmse0(actual: ArrayLike, forecast: ArrayLike) -> float:
+    """Root mean squared error over rows whose actual is 0."""
+    a, f = _arrays(actual, forecast)
+    none_sold = a == 0
+    return _rmse(f[none_sold] - a[none_sold])
+
+
+def bias(actual: ArrayLike, forecast: ArrayLike) -> float:
+    """Sum of errors over the sum of actuals; positive means over-forecasting."""
+    a, f = _arrays(actual, forecast)
+    total = a.sum()
+    return float((f - a).sum() / total) if total != 0 else np.nan
+
+
+def score_all(actual: ArrayLike, forecast: ArrayLike) -> dict[str, float]:
+    """Every metric in METRICS, plus `n_rows`."""
+    a, f = _arrays(actual, forecast)
+    return {
+        "n_rows": len(a),
+        "mape": mape(a, f),
+        "wape": wape(a, f),
+        "rmse": rmse(a, f),
+        "rmse0": rmse0(a, f),
+        "bias": bias(a, f),
+    }
+
+
+def metrics_by(
+    frame: pd.DataFrame, by: list[str], actual: str = "units", forecast: str = "forecast"
+) -> pd.DataFrame:
+    """One row per group of `by` (or one overall row if `by` is empty): `by`, n_rows, METRICS.
+
+    Vectorised: sums the needed terms per group and derives every metric from those sums.
+    """
+    a, f = _arrays(frame[actual], frame[forecast])
+    err = f - a
+    sold, none_sold = a > 0, a == 0
+    terms = pd.DataFrame(
+        {
+            "n_rows": 1,
+            "actual": a,
+            "err": err,
+            "abs_err": np.abs(err),
+            "sq_err": err**2,
+            "n_sold": sold,
+            "ape": np.divide(np.abs(err), a, out=np.zeros_like(a), where=sold),
+            "n_none_sold": none_sold,
+            "sq_err_none_sold": np.where(none_sold, err**2, 0.0),
+        },
+        index=frame.index,
+    )
+    if by:
+        keys = [frame[column] for column in by]
+        sums = terms.groupby(keys, sort=True, observed=True, dropna=False).sum().reset_index()
+    else:
+        sums = terms.sum().to_frame().T
+    total = sums["actual"].where(sums["actual"] != 0)
+    out = sums[by].copy()
+    out["n_rows"] = sums["n_rows"].astype(int)
+    out["mape"] = sums["ape"] / sums["n_sold"].where(sums["n_sold"] > 0)
+    out["wape"] = sums["abs_err"] / total
+    out["rmse"] = np.sqrt(sums["sq_err"] / sums["n_rows"].where(sums["n_rows"] > 0))
+    out["rmse0"] = np.sqrt(
+        sums["sq_err_none_sold"] / sums["n_none_sold"].where(sums["n_none_sold"] > 0)
+    )
+    out["bias"] = sums["err"] / total
+    return out.astype(dict.fromkeys(METRICS, float))
