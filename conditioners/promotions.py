@@ -16,7 +16,7 @@ def condition_promotions(
     week = pd.to_datetime(raw["week_start"].str.strip(), format="%Y-%m-%d", errors="coerce")
     price = pd.to_numeric(raw["promo_price"], errors="coerce")
     rows.reject(week.isna(), "bad_date")
-    rows.reject(week.dt.weekday != 0, "not_week_start_monday")
+    rows.reject(week.dt.day_of_week != 0, "not_week_start_monday")
     rows.reject(price.isna() | (price < 0), "bad_price")
     rows.reject(~raw["store_id"].isin(known_stores), "unknown_store")
     rows.reject(~raw["product_id"].isin(known_products), "unknown_product")

@@ -30,7 +30,7 @@ def condition_shipments(
     units = parse_int(raw["Units"])
     store, product = raw["Store"].str.strip(), raw["Item"].str.strip()
     rows.reject(week_ending.isna(), "bad_date")
-    rows.reject(week_ending.dt.weekday != 6, "not_week_ending_sunday")
+    rows.reject(week_ending.dt.day_of_week != 6, "not_week_ending_sunday")
     if last_week is not None:
         rows.reject(week_start > last_week, "future_week")
     rows.reject(units.isna(), "bad_units")

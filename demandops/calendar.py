@@ -31,7 +31,7 @@ class RetailHolidayCalendar(AbstractHolidayCalendar):
 
 def week_start(dates: pd.Series | pd.DatetimeIndex) -> pd.Series | pd.DatetimeIndex:
     """The Monday that starts the week of each date."""
-    return dates - pd.to_timedelta(dates.weekday, unit="D")
+    return dates - pd.to_timedelta(dates.day_of_week, unit="D")
 
 
 def weeks(first_monday: str | pd.Timestamp, n: int) -> pd.DatetimeIndex:

@@ -82,6 +82,9 @@ class Lake:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write one file whole: readers see the old file or the new one, never a part."""
+        zone = rel.strip("/").split("/", 1)[0]
+        if zone not in ZONES:
+            raise ValueError(f"{rel!r} is outside the lake's zones {ZONES}")
         path = self.full_path(rel)
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -1,0 +1,116 @@
+"""Shared fixtures: small sample lakes, a real Azurite blob emulator, a clean environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from demandops.lake import Lake
+from demandops.sample_data import SampleSpec, generate
+from demandops.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+SMALL = SampleSpec(products=6, weeks=80, store_scale=0.5)
+SMALL_REGIONS = ["pnw", "tx"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DEMANDOPS_LAKE", "DEMANDOPS_ENV", "DEMANDOPS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default configuration with the lake in a temporary folder and one worker process."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    env = config / "environments" / "dev.yaml"
+    text = env.read_text().replace("lake: .lake", f"lake: {tmp_path / 'lake'}")
+    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
+    return load_settings(config)
+
+
+@pytest.fixture(scope="session")
+def small_lake_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw sample data for two small regions, generated once per session."""
+    path = tmp_path_factory.mktemp("template") / "lake"
+    regions = load_settings(ROOT / "config").select_regions(SMALL_REGIONS)
+    generate(Lake(str(path)), regions, SMALL)
+    return path
+
+
+@pytest.fixture
+def small_lake(settings: Settings, small_lake_template: Path) -> Lake:
+    """A fresh copy of the small sample raw data in the settings' lake."""
+    shutil.copytree(small_lake_template, settings.environment.lake)
+    return Lake(settings.environment.lake)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Azurite blob service on loopback; yields its connection string."""
+    assert AZURITE.exists(), "Azurite is missing: `make test` installs it with npm"
+    port = _free_port()
+    workspace = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost", "127.0.0.1",
+            "--blobPort", str(port),
+            "--location", str(workspace),
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Azurite did not start") from None
+                time.sleep(0.2)
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def azure_lake_url(azurite: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An `abfs://` lake in a new container of the Azurite account."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = f"lake{os.getpid()}{time.monotonic_ns() % 10**9}"
+    BlobServiceClient.from_connection_string(azurite).create_container(container)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    return f"abfs://{container}"

@@ -1,0 +1,133 @@
+"""The weekly batch end to end on small sample data: outputs, re-runs, crashes, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demandops import steps
+from demandops.batch import run_batch
+from demandops.errors import DataError
+from demandops.lake import Lake
+from demandops.settings import Settings
+from tests.conftest import SMALL, SMALL_REGIONS
+
+SEGMENT_FIELDS = {
+    "region", "store_format", "velocity", "n_rows", "model",
+    "mape", "wape", "rmse", "rmse0", "baseline_mape", "baseline_wape",
+}  # fmt: skip
+
+
+def _snapshot(lake: Lake) -> dict[str, bytes]:
+    """Every file outside monitoring/ (run logs are new each run), with its content."""
+    return {
+        f: lake.read_bytes(f)
+        for zone in ("conditioned", "quarantine", "features", "models", "forecasts", "metrics")
+        for f in lake.list_files(zone)
+    }
+
+
+def test_batch_forecasts_every_segment_and_reports_metrics(
+    settings: Settings, small_lake: Lake
+) -> None:
+    report = run_batch(settings, SMALL_REGIONS, progress=False)
+
+    segments = report["segments"]
+    assert {(s["region"], s["store_format"], s["velocity"]) for s in segments} == {
+        (r, f, v) for r in SMALL_REGIONS for f in ("large", "small") for v in ("fast", "slow")
+    }
+    for s in segments:
+        assert SEGMENT_FIELDS <= s.keys()
+        assert s["model"] == "lasso"
+        assert 0 < s["mape"] < 1 and 0 < s["wape"] < 1
+        assert s["wape"] < s["baseline_wape"], s  # the model beats the historical average
+    assert {"lasso", "hist_avg", "same_woy_avg"} == set(report["overall"])
+    assert report["overall"]["lasso"]["wape"] < report["overall"]["hist_avg"]["wape"]
+
+    horizon = settings.pipeline.horizon_weeks
+    for region in SMALL_REGIONS:
+        path = report["regions"][region]["paths"]["forecasts"]
+        forecasts = small_lake.read_csv(f"{path}/forecasts.csv", parse_dates=["week_start"])
+        series = forecasts[["store_id", "product_id"]].drop_duplicates()
+        assert len(forecasts) == len(series) * horizon
+        assert sorted(forecasts["horizon"].unique()) == list(range(1, horizon + 1))
+        assert (forecasts["forecast"] >= 0).all()
+        assert forecasts["forecast"].notna().all()
+        first = pd.Timestamp(path.split("as_of=")[1].split("/")[0])
+        assert forecasts["week_start"].min() == first
+        assert forecasts["week_start"].max() == first + pd.Timedelta(weeks=horizon - 1)
+        history_end = pd.Timestamp(SMALL.start) + pd.Timedelta(weeks=SMALL.weeks - 1)
+        assert first == history_end + pd.Timedelta(weeks=1)
+
+    quarantine = small_lake.list_files("quarantine/shipments/region=pnw")
+    rejects = small_lake.read_csv(next(f for f in quarantine if f.endswith("rejects.csv")))
+    assert {"duplicate", "unknown_store", "bad_units"} <= set(rejects["reason"])
+    assert small_lake.exists(f"monitoring/runs/{report['run_id']}.json")
+
+
+def test_rerun_skips_work_and_changes_nothing(settings: Settings, small_lake: Lake) -> None:
+    first = run_batch(settings, SMALL_REGIONS, progress=False)
+    before = _snapshot(small_lake)
+    second = run_batch(settings, SMALL_REGIONS, progress=False)
+    assert _snapshot(small_lake) == before
+    assert second["dataset_version"] == first["dataset_version"]
+    for region in SMALL_REGIONS:
+        assert second["regions"][region]["versions"] == first["regions"][region]["versions"]
+        # reused steps only read a manifest: far faster than the first run's training
+        assert second["regions"][region]["seconds"]["train"] < first["regions"][region]["seconds"]["train"]
+    assert second["run_id"] != first["run_id"]
+
+
+def test_crash_leaves_no_visible_output_and_rerun_recovers(
+    settings: Settings, small_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*args: object) -> None:
+        raise RuntimeError("power cut while scoring")
+
+    monkeypatch.setattr(steps, "score_region", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_batch(settings, ["pnw"], progress=False)
+    assert small_lake.list_files("forecasts") == []
+    trained = small_lake.list_files("models/region=pnw")
+    assert any(f.endswith("manifest.json") for f in trained)  # finished steps are kept
+
+    monkeypatch.undo()
+    report = run_batch(settings, ["pnw"], progress=False)
+    assert small_lake.list_files("models/region=pnw") == trained  # reused, not retrained
+    assert small_lake.dataset(report["regions"]["pnw"]["paths"]["forecasts"]) is not None
+
+
+def test_missing_raw_data_is_a_clear_error(settings: Settings) -> None:
+    with pytest.raises(DataError, match=r"no raw data in .*raw/stores: run `demandops generate`"):
+        run_batch(settings, ["pnw"], progress=False)
+
+
+def test_unreadable_raw_file_is_named_and_left_in_place(
+    settings: Settings, small_lake: Lake
+) -> None:
+    bad = "raw/shipments/region=tx/late_export.csv"
+    small_lake.write_bytes(bad, b"\xff\xfe\x00garbage\x00\xff")
+    with pytest.raises(DataError, match=f"cannot read {bad}"):
+        run_batch(settings, ["tx"], progress=False)
+    assert small_lake.read_bytes(bad) == b"\xff\xfe\x00garbage\x00\xff"
+    assert small_lake.list_files("conditioned/shipments/region=tx") == []
+
+
+def test_batch_on_an_abfs_lake(
+    settings: Settings, small_lake_template: Path, azure_lake_url: str
+) -> None:
+    """The same code on ADLS Gen2's abfs:// protocol, served by Azurite."""
+    lake = Lake(azure_lake_url)
+    local = Lake(str(small_lake_template))
+    for f in local.list_files("raw"):
+        if "region=tx" not in f:
+            lake.write_bytes(f, local.read_bytes(f))
+    cloud = settings.model_copy(
+        update={"environment": settings.environment.model_copy(update={"lake": azure_lake_url})}
+    )
+    report = run_batch(cloud, ["pnw"], progress=False)
+    assert len(report["segments"]) == 4
+    forecasts = lake.read_csv(report["regions"]["pnw"]["paths"]["forecasts"] + "/forecasts.csv")
+    assert len(forecasts) > 0 and (forecasts["forecast"] >= 0).all()
