@@ -28,7 +28,11 @@ run: $(VENV)/.installed-run
 	$(BIN)/demandops generate
 	$(BIN)/demandops run --report-json .lake/reports/latest.json
 
-test: $(VENV)/.installed-test
+# Azurite, the Azure Storage emulator the integration tests run against (no lock file kept).
+node_modules/.bin/azurite-blob:
+	npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0
+
+test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -27,7 +27,9 @@ def read_raw_csv(data: bytes, file: str, required: list[str]) -> pd.DataFrame:
         raise DataError(f"cannot read {file}: {str(exc).splitlines()[0]}") from exc
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise DataError(f"cannot read {file}: missing columns {missing}; found {list(frame.columns)}")
+        raise DataError(
+            f"cannot read {file}: missing columns {missing}; found {list(frame.columns)}"
+        )
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")  # line 1 is the header
     return frame
 
@@ -49,7 +51,9 @@ class RowSorter:
     def result(self, frame: pd.DataFrame) -> Conditioned:
         bad = ~self.good
         rejects = self.raw[bad].assign(reason=self.reason[bad]).reset_index()
-        return Conditioned(frame=frame.reset_index(drop=True), rejects=rejects, rows_in=len(self.raw))
+        return Conditioned(
+            frame=frame.reset_index(drop=True), rejects=rejects, rows_in=len(self.raw)
+        )
 
 
 def parse_int(values: pd.Series) -> pd.Series:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -52,11 +53,20 @@ def run_region(
     outputs = {"shipments": shipments, "promotions": promotions}
     if until != "condition":
         features = _timed(
-            result, "features", steps.features_for_region, lake, region, ref, shipments, promotions, cfg
+            result,
+            "features",
+            steps.features_for_region,
+            lake,
+            region,
+            ref,
+            shipments,
+            promotions,
+            cfg,
         )
         model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
         outputs |= {"features": features, "model": model}
-        result.metrics = lake.read_csv(model.file("metrics.csv")).to_dict("records")
+        metrics = lake.read_csv(model.file("metrics.csv"))
+        result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
         result.models = lake.read_json(model.file("segments.json"))
         if until == "score":
             outputs["forecasts"] = _timed(
@@ -134,7 +144,10 @@ def _report(
         "lake": lake.location(),
         "code_version": code_version(),
         "dataset_version": dataset_version,
-        "regions": {r.region: {"versions": r.versions, "paths": r.paths, "seconds": r.seconds} for r in results},
+        "regions": {
+            r.region: {"versions": r.versions, "paths": r.paths, "seconds": r.seconds}
+            for r in results
+        },
     }
     if until != "condition":
         segments = _segment_rows(results)
@@ -152,7 +165,9 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
         metrics = pd.DataFrame(r.metrics)
         for name, info in sorted(r.models.items()):
             region, store_format, velocity = name.split(".")
-            seg = metrics[(metrics["store_format"] == store_format) & (metrics["velocity"] == velocity)]
+            seg = metrics[
+                (metrics["store_format"] == store_format) & (metrics["velocity"] == velocity)
+            ]
             by_model = seg.set_index("model")
             chosen = "lasso" if info["kind"] == "lasso" else "hist_avg"
             row = {
@@ -177,8 +192,8 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
 def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:
     if model not in by_model.index or metric not in by_model.columns:
         return None
-    value = by_model.at[model, metric]
-    return None if pd.isna(value) else round(float(value), 6)
+    value = float(by_model[metric].astype(float)[model])
+    return None if np.isnan(value) else round(value, 6)
 
 
 def _overall(lake: Lake, results: list[RegionResult]) -> pd.DataFrame:

@@ -1,11 +1,11 @@
-"""Weeks and holidays: weeks start on Monday; a holiday week is one that contains a major US holiday."""
+"""Weeks and holidays: weeks start on Monday; a holiday week contains a major US holiday."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from dateutil.relativedelta import SU
 from pandas.tseries.holiday import (
-    SU,
     AbstractHolidayCalendar,
     Holiday,
     USLaborDay,
@@ -46,6 +46,8 @@ def holiday_weeks(week_starts: pd.DatetimeIndex) -> np.ndarray:
     """True for weeks that contain a holiday of RetailHolidayCalendar."""
     if len(week_starts) == 0:
         return np.zeros(0, dtype=bool)
-    days = RetailHolidayCalendar().holidays(week_starts.min(), week_starts.max() + pd.Timedelta(days=6))
+    days = RetailHolidayCalendar().holidays(
+        week_starts.min(), week_starts.max() + pd.Timedelta(days=6)
+    )
     holiday_mondays = set(week_start(pd.DatetimeIndex(days)))
     return np.array([w in holiday_mondays for w in week_starts], dtype=bool)

@@ -33,19 +33,25 @@ def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="demandops", description="Weekly demand forecasting across regions, stores and products."
+        prog="demandops",
+        description="Weekly demand forecasting across regions, stores and products.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="write realistic sample raw feeds into the lake's raw/")
     _common(gen)
     defaults = SampleSpec()
-    gen.add_argument("--products", type=int, default=defaults.products, help="products in the catalogue")
+    gen.add_argument(
+        "--products", type=int, default=defaults.products, help="products in the catalogue"
+    )
     gen.add_argument("--weeks", type=int, default=defaults.weeks, help="weeks of shipment history")
     gen.add_argument("--start", default=defaults.start, help="first week (a Monday, YYYY-MM-DD)")
     gen.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
     gen.add_argument(
-        "--store-scale", type=float, default=defaults.store_scale, help="multiply configured store counts"
+        "--store-scale",
+        type=float,
+        default=defaults.store_scale,
+        help="multiply configured store counts",
     )
 
     for name, text in (
@@ -90,8 +96,10 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     print(f"run {report['run_id']}  ({report['seconds']} s, dataset {report['dataset_version']})")
     segments = report.get("segments", [])
     if segments:
-        print(f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
-              f"{'RMSE0':>7}  {'base MAPE':>9}{'base WAPE':>10}")
+        print(
+            f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
+            f"{'RMSE0':>7}  {'base MAPE':>9}{'base WAPE':>10}"
+        )
         for s in segments:
             name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
             print(

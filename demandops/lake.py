@@ -110,7 +110,9 @@ class Lake:
         if not self.fs.exists(base):
             return []
         entries = self.fs.ls(base, detail=True)
-        return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory")
+        return sorted(
+            e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory"
+        )
 
     # -- tables -------------------------------------------------------------------------
     def read_csv(self, rel: str, **kwargs: Any) -> pd.DataFrame:

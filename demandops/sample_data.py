@@ -72,7 +72,8 @@ def generate(lake: Lake, regions: list[Region], spec: SampleSpec) -> list[RawFil
         raise DataError(
             f"raw data already exists with different content ({conflicts[0]}"
             f"{f' and {len(conflicts) - 1} more' if len(conflicts) > 1 else ''}); raw data is "
-            "never overwritten: point DEMANDOPS_LAKE at a new folder or generate with the same options"
+            "never overwritten: point DEMANDOPS_LAKE at a new folder or generate with the same "
+            "options"
         )
     for f in files:
         if not lake.exists(f.path):
@@ -204,7 +205,9 @@ def _negative_binomial(rng: np.random.Generator, mu: np.ndarray, dispersion: flo
     return rng.poisson(rng.gamma(dispersion, mu / dispersion))
 
 
-def _long(stores: pd.DataFrame, products: pd.DataFrame, week_index: pd.DatetimeIndex) -> pd.DataFrame:
+def _long(
+    stores: pd.DataFrame, products: pd.DataFrame, week_index: pd.DatetimeIndex
+) -> pd.DataFrame:
     idx = pd.MultiIndex.from_product(
         [stores["store_id"], products["product_id"], week_index],
         names=["store_id", "product_id", "week_start"],
@@ -219,7 +222,7 @@ def _shipments_table(
     week_index: pd.DatetimeIndex,
     units: np.ndarray,
 ) -> pd.DataFrame:
-    """The distributor's export: Sunday week-ending dates (M/D/Y), its own column names, and dirt."""
+    """The distributor's export: Sunday week-ending dates (M/D/Y), its own columns, and dirt."""
     frame = _long(stores, products, week_index)
     frame["units"] = units.reshape(-1).astype(np.int64)
     frame = frame[frame["units"] > 0]  # the distributor only lists what it shipped

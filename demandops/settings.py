@@ -1,4 +1,4 @@
-"""Settings: regions, environments and pipeline parameters, from `config/` plus environment variables.
+"""Settings: regions, environments and pipeline parameters, from `config/` and the environment.
 
 Environment variables override the files:
   DEMANDOPS_CONFIG  folder holding regions.yaml, pipeline.yaml and environments/ (default: ./config
@@ -103,7 +103,9 @@ def _read_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        raise ConfigError(
+            str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
 
 
 def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") -> Any:
@@ -141,7 +143,9 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
     env_path = root / "environments" / f"{env_name}.yaml"
     if not env_path.is_file():
         available = sorted(p.stem for p in (root / "environments").glob("*.yaml"))
-        raise ConfigError(str(env_path), "", f"unknown environment {env_name!r}; known: {available}")
+        raise ConfigError(
+            str(env_path), "", f"unknown environment {env_name!r}; known: {available}"
+        )
     env_data = _read_yaml(env_path)
     if isinstance(env_data, dict) and os.environ.get("DEMANDOPS_LAKE"):
         env_data = {**env_data, "lake": os.environ["DEMANDOPS_LAKE"]}

@@ -88,8 +88,8 @@ def _conditioned(
             if len(rejects)
             else {},
         }
-        manifest = {"source": source, "version": version, "inputs": inputs, "depends": depends}
-        manifest |= {"code_version": code_version(), **counts}
+        manifest: dict[str, object] = {"source": source, "version": version, **counts}
+        manifest |= {"inputs": inputs, "depends": depends, "code_version": code_version()}
         lake.commit_dataset(
             versioned(f"quarantine/{prefix}", version),
             {"rejects.csv": frame_to_csv_bytes(rejects)},
@@ -101,7 +101,9 @@ def _conditioned(
 
 
 def read_table(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame:
-    frame = lake.read_csv(dataset.file(name), dtype={"store_id": str, "product_id": str, "zip_code": str})
+    frame = lake.read_csv(
+        dataset.file(name), dtype={"store_id": str, "product_id": str, "zip_code": str}
+    )
     if "week_start" in frame.columns:
         frame["week_start"] = pd.to_datetime(frame["week_start"], format="%Y-%m-%d")
     return frame
@@ -181,8 +183,13 @@ def features_for_region(
         )
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
-        manifest = {"version": version, "region": region, "depends": depends, "params": params}
-        manifest |= {"rows": len(frame), "series": len(panel.keys), "last_week": panel.weeks[panel.n_history - 1]}
+        manifest: dict[str, object] = {"version": version, "region": region, "params": params}
+        manifest |= {
+            "depends": depends,
+            "rows": len(frame),
+            "series": len(panel.keys),
+            "last_week": panel.weeks[panel.n_history - 1],
+        }
         return {"features.parquet": buf.getvalue()}, manifest
 
     return _commit_or_reuse(lake, versioned(f"features/region={region}", version), build)
@@ -200,12 +207,15 @@ def train_for_region(lake: Lake, region: str, features: Dataset, cfg: PipelineCo
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
     )
-    version = digest({"features": features.version, "params": params.__dict__, "code": code_version()})
+    version = digest(
+        {"features": features.version, "params": params.__dict__, "code": code_version()}
+    )
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
         trained = train_region(read_features(lake, features), params)
         segments = {
-            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note} for name, m in trained.models.items()
+            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note}
+            for name, m in trained.models.items()
         }
         manifest = {
             "version": version,
@@ -252,4 +262,6 @@ def score_for_region(lake: Lake, region: str, features: Dataset, model: Dataset)
         }
         return {"forecasts.csv": frame_to_csv_bytes(forecasts)}, manifest
 
-    return _commit_or_reuse(lake, versioned(f"forecasts/as_of={as_of}/region={region}", version), build)
+    return _commit_or_reuse(
+        lake, versioned(f"forecasts/as_of={as_of}/region={region}", version), build
+    )

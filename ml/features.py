@@ -86,7 +86,7 @@ def lagged_window_mean(units: np.ndarray, lag: int, window: int) -> np.ndarray:
 
 def _same_week_of_year(units: np.ndarray, horizon: int) -> np.ndarray:
     """Mean of the same week in earlier years (t−52, t−104, …) whose lag is at least H."""
-    n_series, n_weeks = units.shape
+    n_weeks = units.shape[1]
     total = np.zeros_like(units)
     count = np.zeros_like(units)
     for lag in range(52, n_weeks, 52):

@@ -119,7 +119,9 @@ def _train_segment(
             log.warning("segment %s: %s could not be evaluated: %s", segment.name, name, exc)
             continue
         predictions.append(
-            holdout[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(model=name, forecast=forecast)
+            holdout[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(
+                model=name, forecast=forecast
+            )
         )
     return _final_model(segment, part, params), pd.concat(predictions, ignore_index=True)
 

@@ -26,7 +26,10 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 
 def test_console_script_runs_as_a_program() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "demandops.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "demandops.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert all(c in result.stdout for c in COMMANDS)
 

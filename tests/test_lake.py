@@ -58,7 +58,5 @@ def test_abfs_lake_on_azurite(azure_lake_url: str) -> None:
 
 
 def test_standard_csv_is_stable() -> None:
-    frame = pd.DataFrame(
-        {"week_start": pd.to_datetime(["2020-01-06"]), "units": [3], "x": [1 / 3]}
-    )
+    frame = pd.DataFrame({"week_start": pd.to_datetime(["2020-01-06"]), "units": [3], "x": [1 / 3]})
     assert frame_to_csv_bytes(frame) == b"week_start,units,x\n2020-01-06,3,0.333333\n"

@@ -48,10 +48,28 @@ def test_config_folder_from_environment(config: Path, monkeypatch: pytest.Monkey
     [
         ("regions.yaml", '"98101"', '"981"', "regions[0].zip_codes", "5 digits"),
         ("regions.yaml", "{id: tx,", "{id: pnw,", "regions[5].id", "duplicate region id 'pnw'"),
-        ("regions.yaml", "large: 4, small: 6", "large: -1, small: 6", "regions[0].stores.large", "greater than or equal to 0"),
-        ("regions.yaml", "{id: pnw,", "{id: pnw, colour: red,", "regions[0].colour", "not permitted"),
+        (
+            "regions.yaml",
+            "large: 4, small: 6",
+            "large: -1, small: 6",
+            "regions[0].stores.large",
+            "greater than or equal to 0",
+        ),
+        (
+            "regions.yaml",
+            "{id: pnw,",
+            "{id: pnw, colour: red,",
+            "regions[0].colour",
+            "not permitted",
+        ),
         ("pipeline.yaml", "horizon_weeks: 4 ", "horizon_weeks: four ", "horizon_weeks", "integer"),
-        ("environments/dev.yaml", "compute: local ", "compute: cloud ", "compute", "'local' or 'azureml'"),
+        (
+            "environments/dev.yaml",
+            "compute: local ",
+            "compute: cloud ",
+            "compute",
+            "'local' or 'azureml'",
+        ),
         ("regions.yaml", "regions:", "regions: [", "line", "not valid YAML"),
     ],
 )
@@ -73,9 +91,11 @@ def test_invalid_config_names_file_key_and_problem(
 
 def test_missing_file_and_unknown_environment(config: Path) -> None:
     (config / "pipeline.yaml").unlink()
-    with pytest.raises(ConfigError, match="pipeline.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"pipeline\.yaml: file not found"):
         load_settings(config)
-    with pytest.raises(ConfigError, match=r"unknown environment 'staging'; known: \['dev', 'prod'\]"):
+    with pytest.raises(
+        ConfigError, match=r"unknown environment 'staging'; known: \['dev', 'prod'\]"
+    ):
         load_settings(config, env="staging")
 
 

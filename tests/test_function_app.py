@@ -1,0 +1,57 @@
+"""The Function App without the Functions host: its registrations and handlers called directly."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+import function_app
+from functions.http_config import get_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_app_registers_the_config_route() -> None:
+    functions = function_app.app.get_functions()
+    routes = {f.get_function_name(): f.get_trigger().route for f in functions}
+    assert routes == {"get_config": "config"}
+
+
+def test_get_config_answers_with_the_configured_regions() -> None:
+    req = func.HttpRequest(method="GET", url="/api/config", body=b"")
+    handler = get_config.build().get_user_function()
+    resp = handler(req)
+    assert resp.status_code == 200
+    body = json.loads(resp.get_body())
+    assert body["environment"] == "dev" and len(body["regions"]) == 14
+
+
+def test_get_config_reports_a_broken_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEMANDOPS_CONFIG", str(tmp_path))
+    handler = get_config.build().get_user_function()
+    resp = handler(func.HttpRequest(method="GET", url="/api/config", body=b""))
+    assert resp.status_code == 500
+    assert "unknown environment" in json.loads(resp.get_body())["error"]
+
+
+def _names(text: str) -> set[str]:
+    return {
+        re.split(r"[<>=\[ ]", line.strip())[0].lower()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+
+
+def test_runtime_requirements_match_the_package_and_leave_out_torch() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _names((ROOT / "requirements.txt").read_text())
+    assert _names("\n".join(project["dependencies"])) <= runtime
+    assert "torch" not in runtime
