@@ -26,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
 	$(BIN)/demandops generate
-	$(BIN)/demandops run --report-json .lake/reports/latest.json
+	$(BIN)/demandops run --report-json .lake/monitoring/last_run.json
 
 # Azurite, the Azure Storage emulator the integration tests run against (no lock file kept).
 node_modules/.bin/azurite-blob:

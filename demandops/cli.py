@@ -108,6 +108,12 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    for model, m in report.get("overall", {}).items():
+        print(
+            f"overall {model:<13} MAPE {_pct(m['mape'])}  WAPE {_pct(m['wape'])}"
+            f"  RMSE {_num(m['rmse'], 7)}  RMSE0 {_num(m['rmse0'], 7)}"
+            f"  ({m['n_rows']} holdout rows)"
+        )
     if "metrics_path" in report:
         print(f"metrics:   {report['metrics_path']}")
     if any("forecasts" in r["paths"] for r in report["regions"].values()):
@@ -135,7 +141,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         tmp.replace(path)
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
-        print(f"report:    {args.report_json}")
+        print(f"json:      {args.report_json}")
 
 
 def main(argv: list[str] | None = None) -> int:
