@@ -16,7 +16,7 @@ def condition_products(data: bytes, file: str) -> Conditioned:
     rows.reject(raw["product_id"].str.strip() == "", "missing_product_id")
     rows.reject(pack.isna() | (pack < 1), "bad_pack_size")
     rows.reject(price.isna() | (price < 0), "bad_price")
-    rows.reject(raw["product_id"].duplicated(), "duplicate")
+    rows.reject(raw["product_id"].str.strip().duplicated(), "duplicate")
     good = rows.good
     frame = pd.DataFrame(
         {

@@ -18,7 +18,7 @@ def condition_stores(data: bytes, file: str, known_regions: set[str]) -> Conditi
     rows.reject(~fmt.isin(STORE_FORMATS), "bad_store_format")
     rows.reject(~raw["zip_code"].str.fullmatch(r"\d{5}"), "bad_zip_code")
     rows.reject(sqft.isna() | (sqft < 0), "bad_sqft")
-    rows.reject(raw["store_id"].duplicated(), "duplicate")
+    rows.reject(raw["store_id"].str.strip().duplicated(), "duplicate")
     good = rows.good
     frame = pd.DataFrame(
         {

@@ -22,7 +22,10 @@ class Conditioned:
 def read_raw_csv(data: bytes, file: str, required: list[str]) -> pd.DataFrame:
     """Parse raw CSV as text (no type guessing); a file that cannot be read is a DataError."""
     try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8")
+        # index_col=False: rows ending in a delimiter must not turn the first column into the index
+        frame = pd.read_csv(
+            io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8", index_col=False
+        )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"cannot read {file}: {str(exc).splitlines()[0]}") from exc
     missing = [c for c in required if c not in frame.columns]

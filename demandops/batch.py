@@ -19,7 +19,7 @@ from demandops import steps
 from demandops.hashing import code_version, digest
 from demandops.lake import Lake, frame_to_csv_bytes, versioned
 from demandops.settings import PipelineConfig, Settings
-from ml.metrics import metrics_by
+from ml.metrics import METRICS, metrics_by
 
 Stage = Literal["condition", "train", "score"]
 STAGES: tuple[Stage, ...] = ("condition", "train", "score")
@@ -159,7 +159,7 @@ def _report(
 
 
 def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
-    """Per segment: the forecasting model and its holdout metrics beside the baseline's."""
+    """Per segment: the forecasting model and its backtest metrics beside every other model's."""
     rows = []
     for r in results:
         metrics = pd.DataFrame(r.metrics)
@@ -169,20 +169,22 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
                 (metrics["store_format"] == store_format) & (metrics["velocity"] == velocity)
             ]
             by_model = seg.set_index("model")
-            chosen = "lasso" if info["kind"] == "lasso" else "hist_avg"
-            row = {
+            chosen = "hist_avg" if info["kind"] == "baseline" else info["kind"]
+            row: dict[str, Any] = {
                 "region": region,
                 "store_format": store_format,
                 "velocity": velocity,
                 "n_rows": int(info["n_rows"]),
                 "model": info["kind"],
             }
-            for metric in ("mape", "wape", "rmse", "rmse0", "bias"):
-                row[metric] = _finite(by_model, chosen, metric)
-            row["baseline_mape"] = _finite(by_model, "hist_avg", "mape")
-            row["baseline_wape"] = _finite(by_model, "hist_avg", "wape")
-            row["seasonal_baseline_mape"] = _finite(by_model, "same_woy_avg", "mape")
-            row["seasonal_baseline_wape"] = _finite(by_model, "same_woy_avg", "wape")
+            row |= {metric: _finite(by_model, chosen, metric) for metric in METRICS}
+            for prefix, model in (("baseline", "hist_avg"), ("seasonal_baseline", "same_woy_avg")):
+                row[f"{prefix}_mape"] = _finite(by_model, model, "mape")
+                row[f"{prefix}_wape"] = _finite(by_model, model, "wape")
+            row["by_model"] = {
+                model: {metric: _finite(by_model, model, metric) for metric in METRICS}
+                for model in by_model.index
+            }
             if info["note"]:
                 row["note"] = info["note"]
             rows.append(row)
@@ -215,7 +217,7 @@ def _write_metrics(
         lake.commit_dataset(
             path,
             {
-                "segments.csv": frame_to_csv_bytes(pd.DataFrame(segments)),
+                "segments.csv": frame_to_csv_bytes(pd.DataFrame(segments).drop(columns="by_model")),
                 "by_model.csv": frame_to_csv_bytes(detail),
                 "overall.csv": frame_to_csv_bytes(overall),
             },

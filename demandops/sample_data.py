@@ -7,7 +7,8 @@ average cannot fully capture:
   - promotions (a price cut with a product-specific elasticity), known ahead in the plan;
   - holiday weeks with a product-specific lift;
   - slow movers delivered every other week (store-specific phase), so many weeks are zero,
-    plus random stock-outs; fast movers have over-dispersed (negative binomial) noise.
+    the driver refilling the shelf to par (so shipments vary less than sales would), plus
+    random stock-outs; fast movers have over-dispersed (negative binomial) noise.
 
 Feeds written under `raw/` (as a distributor and the merchandising team would export them):
   raw/stores/stores.csv                       store attributes
@@ -116,7 +117,7 @@ def _products(spec: SampleSpec) -> pd.DataFrame:
             "category": categories,
             "pack_size": rng.choice([6, 12, 24], size=n),
             "regular_price": np.round(rng.uniform(1.5, 8.0, size=n), 2),
-            "base": np.where(slow, rng.uniform(1.2, 2.5, n), rng.uniform(14.0, 60.0, n)),
+            "base": np.where(slow, rng.uniform(2.5, 5.0, n), rng.uniform(60.0, 200.0, n)),
             "slow": slow,
             "peak": [CATEGORIES[c][0] + rng.integers(-3, 4) for c in categories],
             "amplitude": [CATEGORIES[c][1] * rng.uniform(0.7, 1.3) for c in categories],
@@ -182,8 +183,9 @@ def _region_feeds(
     delivery = (t[None, None, :] + stores["phase"].to_numpy()[:, None, None]) % 2 == 0
     slow = p["slow"].astype(bool)
     mu = np.where(slow, np.where(delivery, 2.0 * mu, 0.0), mu)
-    units = np.where(slow, rng.poisson(mu), _negative_binomial(rng, mu, dispersion=25.0))
-    units = np.where(rng.random(units.shape) < 0.02, 0, units)  # stock-outs
+    replenished = np.rint(mu * rng.lognormal(0.0, 0.15, size=mu.shape))  # refilled to par
+    units = np.where(slow, replenished, _negative_binomial(rng, mu, dispersion=100.0))
+    units = np.where(rng.random(units.shape) < 0.01, 0, units)  # stock-outs
     return (
         _shipments_table(rng, stores, products, week_index[:n_hist], units[:, :, :n_hist]),
         _promotions_table(stores, products, week_index, promo),
@@ -191,8 +193,8 @@ def _region_feeds(
 
 
 def _promotion_plan(rng: np.random.Generator, n_s: int, n_p: int, n_w: int) -> np.ndarray:
-    """Discount per store × product × week: promotions start in ~5% of weeks and last 1-2 weeks."""
-    starts = rng.random((n_s, n_p, n_w)) < 0.05
+    """Discount per store × product × week: promotions start in ~10% of weeks and last 1-2 weeks."""
+    starts = rng.random((n_s, n_p, n_w)) < 0.10
     long = rng.random((n_s, n_p, n_w)) < 0.5
     on = starts.copy()
     on[:, :, 1:] |= starts[:, :, :-1] & long[:, :, :-1]

@@ -63,7 +63,7 @@ class PipelineConfig(_Strict):
     """How the weekly batch forecasts."""
 
     horizon_weeks: int = Field(ge=1, le=52)
-    holdout_weeks: int = Field(ge=1, le=104)
+    backtest_origins: int = Field(ge=1, le=26)
     baseline_window_weeks: int = Field(ge=1, le=104)
     velocity_threshold: float = Field(gt=0)
     lasso_cv_folds: int = Field(ge=2, le=20)

@@ -203,7 +203,7 @@ def train_for_region(lake: Lake, region: str, features: Dataset, cfg: PipelineCo
     """Evaluate on the holdout and fit one model per segment of one region."""
     params = TrainParams(
         horizon_weeks=cfg.horizon_weeks,
-        holdout_weeks=cfg.holdout_weeks,
+        backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
     )

@@ -21,7 +21,10 @@ ROLLING_WINDOWS = (4, 13, 52)
 NUMERIC_FEATURES = (
     *(f"log_lag_{k}" for k in LAGS),
     *(f"log_roll_mean_{w}" for w in ROLLING_WINDOWS),
+    "log_same_cycle_mean",
+    "log_same_cycle_mean_26w",
     "log_same_week_last_year",
+    "log_same_season_last_year",
     "woy_sin1",
     "woy_cos1",
     "woy_sin2",
@@ -34,6 +37,9 @@ NUMERIC_FEATURES = (
     "log_sqft",
 )
 BASELINE_COLUMNS = ("hist_avg", "same_woy_avg")
+CATEGORICAL_FEATURES = ("store_id", "product_id", "category", "week_of_year", "week_parity")
+CYCLE_WEEKS = 2  # delivery routes run on two-week cycles: slow movers ship every other week
+_EPOCH = pd.Timestamp("1970-01-05")  # a Monday: week parity does not depend on the data
 
 
 @dataclass(frozen=True)
@@ -84,21 +90,30 @@ def lagged_window_mean(units: np.ndarray, lag: int, window: int) -> np.ndarray:
         return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
-def _same_week_of_year(units: np.ndarray, horizon: int) -> np.ndarray:
-    """Mean of the same week in earlier years (t−52, t−104, …) whose lag is at least H."""
-    n_weeks = units.shape[1]
-    total = np.zeros_like(units)
-    count = np.zeros_like(units)
-    for lag in range(52, n_weeks, 52):
-        if lag < horizon:
-            continue
-        shifted = np.full_like(units, np.nan)
-        shifted[:, lag:] = units[:, :-lag]
-        ok = ~np.isnan(shifted)
-        total += np.where(ok, shifted, 0.0)
-        count += ok
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+def _same_cycle_mean(units: np.ndarray, horizon: int, cycles: int = 4) -> np.ndarray:
+    """Mean of the last `cycles` weeks at the same point of the delivery cycle, lag ≥ H."""
+    first = -(-horizon // CYCLE_WEEKS) * CYCLE_WEEKS  # smallest multiple of the cycle ≥ H
+    lags = np.stack([lagged_window_mean(units, first + CYCLE_WEEKS * k, 1) for k in range(cycles)])
+    count = (~np.isnan(lags)).sum(axis=0)
+    total = np.nansum(lags, axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _same_week_of_year(
+    units: np.ndarray, horizon: int, offsets: tuple[int, ...] = (0,)
+) -> np.ndarray:
+    """Mean of the same week (± `offsets`) in earlier years: lags 52k + o that are ≥ H."""
+    lags = [
+        52 * k + o
+        for k in range(1, units.shape[1] // 52 + 1)
+        for o in offsets
+        if 52 * k + o >= horizon
+    ]
+    if not lags:
+        return np.full_like(units, np.nan)
+    values = np.stack([lagged_window_mean(units, lag, 1) for lag in lags])
+    count = (~np.isnan(values)).sum(axis=0)
+    return np.where(count > 0, np.nansum(values, axis=0) / np.maximum(count, 1), np.nan)
 
 
 def build_features(
@@ -116,11 +131,17 @@ def build_features(
         grid[f"log_lag_{k}"] = np.log1p(lagged_window_mean(u, horizon + k, 1))
     for w in ROLLING_WINDOWS:
         grid[f"log_roll_mean_{w}"] = np.log1p(lagged_window_mean(u, horizon, w))
+    grid["log_same_cycle_mean"] = np.log1p(_same_cycle_mean(u, horizon))
+    grid["log_same_cycle_mean_26w"] = np.log1p(_same_cycle_mean(u, horizon, cycles=13))
     grid["hist_avg"] = lagged_window_mean(u, horizon, baseline_window)
     same_woy = _same_week_of_year(u, horizon)
     grid["same_woy_avg"] = np.where(np.isnan(same_woy), grid["hist_avg"], same_woy)
     grid["log_same_week_last_year"] = np.where(
         np.isnan(same_woy), grid["log_roll_mean_52"], np.log1p(same_woy)
+    )
+    around = _same_week_of_year(u, horizon, offsets=(-CYCLE_WEEKS, 0, CYCLE_WEEKS))
+    grid["log_same_season_last_year"] = np.where(
+        np.isnan(around), grid["log_roll_mean_52"], np.log1p(around)
     )
     grid["history_weeks"] = np.broadcast_to(np.arange(len(panel.weeks)) - horizon + 1, u.shape)
 
@@ -143,6 +164,7 @@ def _add_calendar(frame: pd.DataFrame, weeks: pd.DatetimeIndex) -> pd.DataFrame:
         {
             "week_start": weeks,
             "week_of_year": woy.astype(int),
+            "week_parity": ((weeks - _EPOCH).days.to_numpy() // 7) % CYCLE_WEEKS,
             "woy_sin1": np.sin(angle),
             "woy_cos1": np.cos(angle),
             "woy_sin2": np.sin(2 * angle),

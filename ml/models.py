@@ -23,15 +23,27 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
     Rows must be in time order (oldest first) for the cross-validation to respect time.
     """
 
-    def __init__(self, n_splits: int = 4, n_alphas: int = 30, max_iter: int = 5000) -> None:
+    def __init__(
+        self,
+        features: tuple[str, ...] | None = None,
+        n_splits: int = 4,
+        n_alphas: int = 30,
+        max_iter: int = 20000,
+    ) -> None:
+        self.features = features
         self.n_splits = n_splits
         self.n_alphas = n_alphas
         self.max_iter = max_iter
 
+    def _columns(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        return X if self.features is None else X[list(self.features)]  # type: ignore[index]
+
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> LassoForecaster:
+        """Fit on rows in time order; `features` (default: every column) must be numeric."""
         y = np.asarray(y, dtype=float)
         cv = TimeSeriesSplit(n_splits=self.n_splits)
-        lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter)
+        lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter, tol=1e-3)
+        X = self._columns(X)
         self.pipeline_: Pipeline = make_pipeline(StandardScaler(), lasso).fit(X, np.log1p(y))
         self.alpha_ = float(lasso.alpha_)
         self.n_features_in_ = self.pipeline_.n_features_in_
@@ -41,7 +53,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        return np.clip(np.expm1(self.pipeline_.predict(X)), 0.0, None)
+        return np.clip(np.expm1(self.pipeline_.predict(self._columns(X))), 0.0, None)
 
 
 class ColumnBaseline(RegressorMixin, BaseEstimator):

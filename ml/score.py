@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
 from ml.models import ColumnBaseline
 from ml.segments import assign_segments
 from ml.train import TrainedRegion
@@ -28,7 +27,7 @@ def score_region(features: pd.DataFrame, trained: TrainedRegion) -> pd.DataFrame
     """One forecast per store × product × future week; unseen segments get the baseline."""
     future = assign_segments(features[features["is_future"]], trained.velocity)
     future = future.sort_values(["store_id", "product_id", "week_start"]).reset_index(drop=True)
-    X = future[[*NUMERIC_FEATURES, *BASELINE_COLUMNS]]
+    X = future
     future["horizon"] = ((future["week_start"] - trained.last_week).dt.days // 7).astype(int)
     future["baseline_forecast"] = ColumnBaseline("hist_avg").fit(X).predict(X)
     future["forecast"] = future["baseline_forecast"]

@@ -1,20 +1,25 @@
-"""Training step: per segment, a time-based holdout evaluation, then a refit on all history.
+"""Training step: per segment, a rolling-origin backtest, then a refit on all history.
 
-For each segment the LASSO and both historical-average baselines forecast the holdout weeks
-(each week from data available H weeks before it); their metrics go in the run report. The
-LASSO is then refit on every history week and becomes the segment's model. A segment too small
-to fit, or whose fit fails, keeps the trailing historical average and says why.
+For each segment the ensemble (LASSO + embedding net, blended), its two members and both
+historical-average baselines forecast `backtest_origins` windows of H weeks at the end of the
+history, each from a model fit only on the weeks before the window's origin. Their metrics go in
+the run report. The ensemble is then refit on every history week and becomes the segment's
+model. If it cannot be fit, the LASSO alone is tried, then the trailing historical average; the
+segment's note says why.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
-from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
+from ml.embedding_net import EmbeddingNetForecaster
+from ml.ensemble import EnsembleForecaster
+from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.metrics import metrics_by
 from ml.models import ColumnBaseline, LassoForecaster
 from ml.segments import SEGMENT_COLUMNS, Segment, assign_segments, product_velocity, segments_of
@@ -23,14 +28,18 @@ log = logging.getLogger(__name__)
 
 MIN_TRAIN_ROWS = 100
 HOLDOUT_KEYS = ["store_id", "product_id", "week_start"]
+MODEL_FEATURES = (*NUMERIC_FEATURES, *BASELINE_COLUMNS)
 
 
 @dataclass(frozen=True)
 class TrainParams:
     horizon_weeks: int
-    holdout_weeks: int
+    backtest_origins: int
     velocity_threshold: float
     lasso_cv_folds: int
+    ensemble_validation_weeks: int = 8
+    nn_max_epochs: int = 30
+    random_state: int = 0
 
 
 @dataclass
@@ -38,7 +47,7 @@ class SegmentModel:
     """The model that will forecast one segment, with why it was chosen."""
 
     segment: Segment
-    kind: str  # "lasso" or "baseline"
+    kind: str  # "ensemble", "lasso" or "baseline"
     estimator: BaseEstimator
     n_rows: int
     note: str = ""
@@ -47,50 +56,69 @@ class SegmentModel:
 @dataclass
 class TrainedRegion:
     region: str
-    velocity: pd.Series  # product_id -> fast | slow, from the training window
+    velocity: pd.Series  # product_id -> fast | slow, from the weeks before the first origin
     models: dict[str, SegmentModel]
-    metrics: pd.DataFrame  # one row per segment × model on the holdout
-    holdout: pd.DataFrame  # actuals and every model's forecast of the holdout weeks
+    metrics: pd.DataFrame  # one row per segment × model over every backtest window
+    holdout: pd.DataFrame  # actuals and every model's forecast in the backtest windows
     holdout_start: pd.Timestamp
     last_week: pd.Timestamp
-    features: list[str] = field(default_factory=lambda: list(NUMERIC_FEATURES))
 
 
-def candidates(params: TrainParams) -> dict[str, BaseEstimator]:
-    return {
-        "lasso": LassoForecaster(n_splits=params.lasso_cv_folds),
-        "hist_avg": ColumnBaseline("hist_avg"),
-        "same_woy_avg": ColumnBaseline("same_woy_avg"),
-    }
+def lasso(params: TrainParams) -> LassoForecaster:
+    return LassoForecaster(features=MODEL_FEATURES, n_splits=params.lasso_cv_folds)
+
+
+def embedding_net(params: TrainParams) -> EmbeddingNetForecaster:
+    return EmbeddingNetForecaster(
+        numeric_features=MODEL_FEATURES,
+        categorical_features=CATEGORICAL_FEATURES,
+        max_epochs=params.nn_max_epochs,
+        random_state=params.random_state,
+    )
+
+
+def ensemble(params: TrainParams) -> EnsembleForecaster:
+    return EnsembleForecaster(
+        estimators=[("lasso", lasso(params)), ("nn", embedding_net(params))],
+        validation_weeks=params.ensemble_validation_weeks,
+    )
+
+
+def baselines() -> dict[str, ColumnBaseline]:
+    return {name: ColumnBaseline(name) for name in BASELINE_COLUMNS}
+
+
+def backtest_origins(weeks: pd.Series, params: TrainParams) -> list[pd.Timestamp]:
+    """The first week of each backtest window, oldest first; windows are H weeks long."""
+    n_weeks = params.backtest_origins * params.horizon_weeks
+    if len(weeks) <= n_weeks:
+        raise ValueError(f"{len(weeks)} usable history weeks; the backtest alone needs {n_weeks}")
+    return [weeks.iloc[-k * params.horizon_weeks] for k in range(params.backtest_origins, 0, -1)]
 
 
 def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
-    """Evaluate and fit one model per segment of one region's feature table."""
+    """Backtest and fit one model per segment of one region's feature table."""
     history = features[~features["is_future"]].sort_values(["week_start", "store_id", "product_id"])
     weeks = history["week_start"].drop_duplicates().sort_values()
-    if len(weeks) <= params.holdout_weeks:
-        raise ValueError(
-            f"{len(weeks)} usable history weeks; the holdout alone needs {params.holdout_weeks}"
-        )
-    holdout_start = weeks.iloc[-params.holdout_weeks]
-    train_window = history[history["week_start"] < holdout_start]
-    velocity = product_velocity(train_window, params.velocity_threshold)
+    origins = backtest_origins(weeks, params)
+    velocity = product_velocity(
+        history[history["week_start"] < origins[0]], params.velocity_threshold
+    )
     history = assign_segments(history, velocity)
-    region = str(history["region"].iloc[0])
     models: dict[str, SegmentModel] = {}
     predictions = []
     for segment in segments_of(history):
         part = history[_mask(history, segment)]
-        models[segment.name], holdout = _train_segment(segment, part, holdout_start, params)
-        predictions.append(holdout)
+        predictions.append(backtest_segment(segment, part, origins, params))
+        models[segment.name] = final_model(segment, part, params)
     holdout = pd.concat(predictions, ignore_index=True)
     return TrainedRegion(
-        region=region,
+        region=str(history["region"].iloc[0]),
         velocity=velocity,
         models=models,
         metrics=metrics_by(holdout, [*SEGMENT_COLUMNS, "model"]),
         holdout=holdout,
-        holdout_start=holdout_start,
+        holdout_start=origins[0],
         last_week=weeks.iloc[-1],
     )
 
@@ -103,37 +131,51 @@ def _mask(frame: pd.DataFrame, segment: Segment) -> pd.Series:
     )
 
 
-def _train_segment(
-    segment: Segment, part: pd.DataFrame, holdout_start: pd.Timestamp, params: TrainParams
-) -> tuple[SegmentModel, pd.DataFrame]:
-    """The segment's final model, and every candidate's forecasts of the holdout weeks."""
-    train = part[part["week_start"] < holdout_start]
-    holdout = part[part["week_start"] >= holdout_start]
-    columns = [*NUMERIC_FEATURES, *BASELINE_COLUMNS]
-    predictions = []
-    for name, estimator in candidates(params).items():
-        try:
-            fitted = clone(estimator).fit(train[columns], train["units"])
-            forecast = fitted.predict(holdout[columns])
-        except ValueError as exc:  # too few rows for the model or its cross-validation
-            log.warning("segment %s: %s could not be evaluated: %s", segment.name, name, exc)
-            continue
-        predictions.append(
-            holdout[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(
-                model=name, forecast=forecast
-            )
-        )
-    return _final_model(segment, part, params), pd.concat(predictions, ignore_index=True)
+def backtest_segment(
+    segment: Segment, part: pd.DataFrame, origins: list[pd.Timestamp], params: TrainParams
+) -> pd.DataFrame:
+    """Every model's forecasts of every backtest window, fit on the weeks before its origin."""
+    frames = []
+    for origin in origins:
+        train = part[part["week_start"] < origin]
+        window = part[
+            (part["week_start"] >= origin)
+            & (part["week_start"] < origin + pd.Timedelta(weeks=params.horizon_weeks))
+        ]
+        keys = window[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(origin=origin)
+        for name, forecast in _window_forecasts(segment, train, window, params).items():
+            frames.append(keys.assign(model=name, forecast=forecast))
+    return pd.concat(frames, ignore_index=True)
 
 
-def _final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> SegmentModel:
-    X = part[[*NUMERIC_FEATURES, *BASELINE_COLUMNS]]
+def _window_forecasts(
+    segment: Segment, train: pd.DataFrame, window: pd.DataFrame, params: TrainParams
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
+    try:
+        blend = ensemble(params).fit(train, train["units"])
+    except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
+        log.warning("segment %s: ensemble not evaluated at this origin: %s", segment.name, exc)
+        return out
+    out["ensemble"] = blend.predict(window)
+    for name, member in blend.named_estimators_.items():
+        out[name] = member.predict(window)
+    return out
+
+
+def final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> SegmentModel:
+    """The ensemble fit on all history, else the LASSO, else the trailing average."""
     if len(part) < MIN_TRAIN_ROWS:
         note = f"{len(part)} history rows (< {MIN_TRAIN_ROWS}): historical average used"
-        return SegmentModel(segment, "baseline", ColumnBaseline().fit(X), len(part), note)
-    try:
-        lasso = candidates(params)["lasso"].fit(X, part["units"])
-    except ValueError as exc:
-        note = f"LASSO failed ({exc}): historical average used"
-        return SegmentModel(segment, "baseline", ColumnBaseline().fit(X), len(part), note)
-    return SegmentModel(segment, "lasso", lasso, len(part))
+        return SegmentModel(
+            segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
+        )
+    failures: list[str] = []
+    for kind, make in (("ensemble", ensemble), ("lasso", lasso)):
+        try:
+            fitted = make(params).fit(part, part["units"])
+            return SegmentModel(segment, kind, fitted, len(part), "; ".join(failures))
+        except ValueError as exc:
+            failures.append(f"{kind} failed: {exc}")
+    note = "; ".join([*failures, "historical average used"])
+    return SegmentModel(segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note)

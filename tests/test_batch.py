@@ -40,11 +40,11 @@ def test_batch_forecasts_every_segment_and_reports_metrics(
     }
     for s in segments:
         assert s.keys() >= SEGMENT_FIELDS
-        assert s["model"] == "lasso"
+        assert s["model"] == "ensemble"
         assert 0 < s["mape"] < 1 and 0 < s["wape"] < 1
         assert s["wape"] < s["baseline_wape"], s  # the model beats the historical average
-    assert {"lasso", "hist_avg", "same_woy_avg"} == set(report["overall"])
-    assert report["overall"]["lasso"]["wape"] < report["overall"]["hist_avg"]["wape"]
+    assert {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"} == set(report["overall"])
+    assert report["overall"]["ensemble"]["wape"] < report["overall"]["hist_avg"]["wape"]
 
     horizon = settings.pipeline.horizon_weeks
     for region in SMALL_REGIONS:

@@ -1,0 +1,162 @@
+"""A neural network with categorical embeddings, as a scikit-learn estimator (PyTorch, CPU).
+
+Each categorical column (store, product, week of year, …) gets an embedding whose size grows
+with its number of levels; the embeddings and the standardized numeric features feed an MLP
+head that predicts log1p(units). Training stops early on a time-based validation split (the
+most recent weeks of the training data) and keeps the best epoch's weights. Seeds are fixed
+and training runs single-threaded, so two fits on the same data give the same model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+
+class _Net(nn.Module):
+    def __init__(self, cardinalities: list[int], n_numeric: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        dims = [min(16, (n + 2) // 2) for n in cardinalities]
+        # index 0 of every embedding stands for a level unseen in training
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(n + 1, d) for n, d in zip(cardinalities, dims, strict=True)
+        )
+        width = sum(dims) + n_numeric
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        parts = [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
+        return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
+
+
+class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
+    """Embeddings for `categorical_features` + `numeric_features` → MLP → log1p(units).
+
+    `time_column` orders rows in time; the last `validation_fraction` of its distinct values
+    form the early-stopping validation split.
+    """
+
+    def __init__(
+        self,
+        numeric_features: tuple[str, ...] = (),
+        categorical_features: tuple[str, ...] = (),
+        time_column: str = "week_start",
+        hidden: tuple[int, ...] = (32, 16),
+        max_epochs: int = 30,
+        batch_size: int = 1024,
+        learning_rate: float = 1e-2,
+        weight_decay: float = 1e-5,
+        patience: int = 4,
+        validation_fraction: float = 0.15,
+        random_state: int = 0,
+    ) -> None:
+        self.numeric_features = numeric_features
+        self.categorical_features = categorical_features
+        self.time_column = time_column
+        self.hidden = hidden
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EmbeddingNetForecaster:
+        target = np.log1p(np.asarray(y, dtype=np.float32))
+        if len(X) != len(target) or len(X) < 10:
+            raise ValueError(f"need at least 10 rows with one target each, got {len(X)}")
+        self.levels_ = {
+            c: {v: i + 1 for i, v in enumerate(sorted(X[c].astype(str).unique()))}
+            for c in self.categorical_features
+        }
+        numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
+        self.mean_ = np.nanmean(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
+        self.scale_ = np.nanstd(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
+        self.scale_ = np.where(self.scale_ > 0, self.scale_, 1.0)
+        with _deterministic(self.random_state):
+            self.net_ = _Net([len(v) for v in self.levels_.values()], numeric.shape[1], self.hidden)
+            self.n_epochs_ = self._train(X, target)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "net_")
+        codes, numeric = self._tensors(X)
+        self.net_.eval()
+        with torch.no_grad(), _deterministic(self.random_state):
+            out = self.net_(codes, numeric).numpy().astype(float)
+        return np.clip(np.expm1(out), 0.0, None)
+
+    def _tensors(self, X: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        codes = np.zeros((len(X), len(self.categorical_features)), dtype=np.int64)
+        for i, column in enumerate(self.categorical_features):
+            codes[:, i] = X[column].astype(str).map(self.levels_[column]).fillna(0).to_numpy()
+        numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
+        numeric = np.nan_to_num((numeric - self.mean_) / self.scale_, nan=0.0)
+        return torch.from_numpy(codes), torch.from_numpy(numeric.astype(np.float32))
+
+    def _validation_mask(self, X: pd.DataFrame) -> np.ndarray:
+        """True for rows in the most recent `validation_fraction` of weeks (none if too few)."""
+        weeks = np.sort(X[self.time_column].unique())
+        n_val = int(len(weeks) * self.validation_fraction)
+        if n_val < 1 or n_val >= len(weeks):
+            return np.zeros(len(X), dtype=bool)
+        return (X[self.time_column] >= weeks[-n_val]).to_numpy()
+
+    def _train(self, X: pd.DataFrame, target: np.ndarray) -> int:
+        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net_`."""
+        is_val = self._validation_mask(X)
+        codes, numeric = self._tensors(X)
+        y = torch.from_numpy(target)
+        train_idx = torch.from_numpy(np.flatnonzero(~is_val))
+        val_idx = torch.from_numpy(np.flatnonzero(is_val))
+        optimizer = torch.optim.Adam(
+            self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        loss_fn = nn.MSELoss()
+        best, best_epoch, best_state = np.inf, 0, None
+        for epoch in range(1, self.max_epochs + 1):
+            self.net_.train()
+            for batch in train_idx[torch.randperm(len(train_idx))].split(self.batch_size):
+                optimizer.zero_grad()
+                loss_fn(self.net_(codes[batch], numeric[batch]), y[batch]).backward()
+                optimizer.step()
+            if len(val_idx) == 0:
+                best_epoch = epoch
+                continue
+            self.net_.eval()
+            with torch.no_grad():
+                val = float(loss_fn(self.net_(codes[val_idx], numeric[val_idx]), y[val_idx]))
+            if val < best - 1e-6:
+                best, best_epoch = val, epoch
+                best_state = {k: v.clone() for k, v in self.net_.state_dict().items()}
+            elif epoch - best_epoch >= self.patience:
+                break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+        return best_epoch
+
+
+class _deterministic:
+    """Seed torch and run single-threaded inside the block; restore the thread count after."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.threads)

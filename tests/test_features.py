@@ -1,0 +1,302 @@
+"""The feature table: vectorised windows against a naive loop, the panel, and no leakage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conditioners.products import condition_products
+from conditioners.promotions import condition_promotions
+from conditioners.shipments import condition_shipments
+from conditioners.stores import condition_stores
+from demandops.sample_data import SampleSpec, sample_files
+from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
+from ml.features import (
+    BASELINE_COLUMNS,
+    LAGS,
+    MIN_HISTORY_WEEKS,
+    NUMERIC_FEATURES,
+    ROLLING_WINDOWS,
+    build_features,
+    build_panel,
+    lagged_window_mean,
+)
+
+SPEC = SampleSpec(products=4, weeks=70, store_scale=0.5)
+BASELINE_WINDOW = 13
+HISTORY_FEATURES = [
+    *(f"log_lag_{k}" for k in LAGS),
+    *(f"log_roll_mean_{w}" for w in ROLLING_WINDOWS),
+    "log_same_week_last_year",
+    *BASELINE_COLUMNS,
+]
+KEY = ["store_id", "product_id", "week_start"]
+
+
+# -- lagged_window_mean ----------------------------------------------------------------------
+
+
+def _naive_window_mean(units: np.ndarray, lag: int, window: int) -> np.ndarray:
+    out = np.full(units.shape, np.nan)
+    for i in range(units.shape[0]):
+        for t in range(units.shape[1]):
+            values = [
+                units[i, s]
+                for s in range(t - lag - window + 1, t - lag + 1)
+                if 0 <= s < units.shape[1] and not np.isnan(units[i, s])
+            ]
+            if values:
+                out[i, t] = sum(values) / len(values)
+    return out
+
+
+@pytest.fixture(scope="module")
+def random_units() -> np.ndarray:
+    rng = np.random.default_rng(12345)
+    units = rng.poisson(6.0, size=(5, 24)).astype(float)
+    units[rng.random(units.shape) < 0.1] = np.nan  # scattered missing weeks
+    units[:, -4:] = np.nan  # the weeks to forecast
+    units[2, :] = np.nan  # a series with no data at all
+    return units
+
+
+@pytest.mark.parametrize(
+    ("lag", "window"),
+    [(0, 1), (1, 1), (4, 1), (4, 4), (2, 13), (0, 52), (7, 3), (10, 10), (23, 2), (30, 5)],
+)
+def test_lagged_window_mean_matches_a_naive_loop(
+    random_units: np.ndarray, lag: int, window: int
+) -> None:
+    got = lagged_window_mean(random_units, lag, window)
+    want = _naive_window_mean(random_units, lag, window)
+    assert got.shape == random_units.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_lagged_window_mean_is_nan_before_any_data_and_does_not_change_its_input() -> None:
+    units = np.array([[1.0, 2.0, 3.0, 4.0, np.nan]])
+    before = units.copy()
+    got = lagged_window_mean(units, 2, 2)
+    # week t averages weeks t-3 .. t-2: none, none, [1], [1, 2], [2, 3]
+    np.testing.assert_allclose(got, [[np.nan, np.nan, 1.0, 1.5, 2.5]], equal_nan=True)
+    np.testing.assert_array_equal(units, before)
+
+
+# -- build_panel ---------------------------------------------------------------------------
+
+
+def _weeks(*index: int) -> list[pd.Timestamp]:
+    return [pd.Timestamp("2018-01-01") + pd.Timedelta(weeks=i) for i in index]
+
+
+def _hand_shipments() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "store_id": ["B", "A", "A", "A"],
+            "product_id": ["P1", "P1", "P1", "P2"],
+            "week_start": _weeks(1, 0, 2, 3),
+            "units": [4, 5, 3, 1],
+        }
+    )
+
+
+def test_build_panel_fills_absent_history_with_zero_and_the_future_with_nan() -> None:
+    panel = build_panel(_hand_shipments(), _weeks(3)[0], horizon=2)
+    assert panel.keys.to_dict("list") == {
+        "store_id": ["A", "A", "B"],
+        "product_id": ["P1", "P2", "P1"],
+    }
+    assert list(panel.weeks) == _weeks(0, 1, 2, 3, 4, 5)
+    assert panel.n_history == 4
+    nan = np.nan
+    expected = np.array(
+        [
+            [5.0, 0.0, 3.0, 0.0, nan, nan],
+            [0.0, 0.0, 0.0, 1.0, nan, nan],
+            [0.0, 4.0, 0.0, 0.0, nan, nan],
+        ]
+    )
+    np.testing.assert_array_equal(panel.units, expected)
+
+
+def test_build_panel_counts_quiet_weeks_up_to_last_week_as_history() -> None:
+    # nothing shipped in week 4, but it is the last observed week: it is history with 0 units
+    panel = build_panel(_hand_shipments(), _weeks(4)[0], horizon=3)
+    assert panel.n_history == 5
+    assert len(panel.weeks) == 8
+    assert panel.weeks[panel.n_history - 1] == _weeks(4)[0]
+    assert (panel.units[:, 4] == 0).all()
+    assert np.isnan(panel.units[:, 5:]).all()
+    assert not np.isnan(panel.units[:, :5]).any()
+
+
+# -- the feature table from sample data ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frames:
+    shipments: pd.DataFrame
+    promotions: pd.DataFrame
+    stores: pd.DataFrame
+    products: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def frames() -> Frames:
+    region = load_settings(DEFAULT_CONFIG_DIR, env="dev").select_regions(["pnw"])[0]
+    files = {f.path: f.data for f in sample_files([region], SPEC)}
+    stores = condition_stores(files["raw/stores/stores.csv"], "stores.csv", {region.id}).frame
+    products = condition_products(files["raw/products/products.csv"], "products.csv").frame
+    store_ids, product_ids = set(stores["store_id"]), set(products["product_id"])
+    ship = condition_shipments(
+        files[f"raw/shipments/region={region.id}/shipments.csv"], "s.csv", store_ids, product_ids
+    )
+    promo = condition_promotions(
+        files[f"raw/promotions/region={region.id}/promotions.csv"], "p.csv", store_ids, product_ids
+    )
+    assert len(ship.rejects) > 0  # the sample's dirt was quarantined, not fed to the features
+    return Frames(ship.frame, promo.frame, stores, products)
+
+
+def _features(frames: Frames, shipments: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    panel = build_panel(shipments, frames.shipments["week_start"].max(), horizon)
+    return build_features(
+        panel, frames.stores, frames.products, frames.promotions, horizon, BASELINE_WINDOW
+    )
+
+
+def test_feature_table_has_one_row_per_series_and_usable_week(frames: Frames) -> None:
+    horizon = 4
+    feats = _features(frames, frames.shipments, horizon)
+    assert not feats.duplicated(KEY).any()
+    n_series = len(frames.shipments[["store_id", "product_id"]].drop_duplicates())
+    first = frames.shipments["week_start"].min()
+    # a row needs MIN_HISTORY_WEEKS weeks at or before t - H
+    first_usable = first + pd.Timedelta(weeks=MIN_HISTORY_WEEKS - 1 + horizon)
+    assert feats["week_start"].min() == first_usable
+    n_weeks = SPEC.weeks + horizon - (MIN_HISTORY_WEEKS - 1 + horizon)
+    assert len(feats) == n_series * n_weeks
+    assert set(feats["region"]) == {"pnw"}
+    assert feats["store_format"].isin(["large", "small"]).all()
+
+
+def test_history_units_match_the_shipments_with_absent_weeks_as_zero(frames: Frames) -> None:
+    feats = _features(frames, frames.shipments, 4)
+    history = feats[~feats["is_future"]]
+    merged = history[[*KEY, "units"]].merge(
+        frames.shipments, on=KEY, how="left", suffixes=("", "_shipped")
+    )
+    assert (merged["units"] == merged["units_shipped"].fillna(0)).all()
+    assert (merged["units_shipped"].isna()).any()  # some weeks really were filled with 0
+
+
+def test_lag_features_look_back_exactly_h_weeks(frames: Frames) -> None:
+    horizon = 3
+    feats = _features(frames, frames.shipments, horizon).set_index(KEY).sort_index()
+    earlier = feats.reset_index()
+    earlier["week_start"] = earlier["week_start"] + pd.Timedelta(weeks=horizon)
+    joined = feats.join(earlier.set_index(KEY)["units"].rename("units_h_ago"), how="inner")
+    assert len(joined) > 100
+    np.testing.assert_allclose(joined["log_lag_0"], np.log1p(joined["units_h_ago"]))
+
+
+def test_future_rows_cover_exactly_the_horizon_with_finite_features(frames: Frames) -> None:
+    horizon = 4
+    feats = _features(frames, frames.shipments, horizon)
+    last_week = frames.shipments["week_start"].max()
+    future = feats[feats["is_future"]]
+    expected_weeks = [last_week + pd.Timedelta(weeks=h) for h in range(1, horizon + 1)]
+    n_series = len(frames.shipments[["store_id", "product_id"]].drop_duplicates())
+    assert len(future) == n_series * horizon
+    for _, weeks in future.groupby(["store_id", "product_id"])["week_start"]:
+        assert sorted(weeks) == expected_weeks
+    assert future["units"].isna().all()
+    assert np.isfinite(future[[*NUMERIC_FEATURES, *BASELINE_COLUMNS]].to_numpy(dtype=float)).all()
+    history = feats[~feats["is_future"]]
+    assert history["week_start"].max() == last_week
+    assert history["units"].notna().all()
+    assert np.isfinite(history[[*NUMERIC_FEATURES, *BASELINE_COLUMNS]].to_numpy(dtype=float)).all()
+    assert future["promo"].sum() > 0  # the promotion plan reaches into the coming weeks
+
+
+@pytest.mark.parametrize(("t0_index", "horizon"), [(15, 4), (40, 1), (60, 4), (50, 2)])
+def test_no_leakage_from_week_t0_into_earlier_forecasts(
+    frames: Frames, t0_index: int, horizon: int
+) -> None:
+    """Changing units from week t0 on may not move any feature of a week before t0 + H."""
+    ship = frames.shipments
+    t0 = ship["week_start"].min() + pd.Timedelta(weeks=t0_index)
+    fast = ship.groupby("product_id")["units"].mean().idxmax()
+    at_t0 = ship[(ship["product_id"] == fast) & (ship["week_start"] == t0)]
+    assert len(at_t0) > 0
+    store = at_t0["store_id"].iloc[0]
+    series = (ship["store_id"] == store) & (ship["product_id"] == fast)
+    changed = ship.copy()
+    later = series & (ship["week_start"] >= t0)
+    changed.loc[later, "units"] = changed.loc[later, "units"] * 3 + 11
+
+    before = _features(frames, ship, horizon).set_index(KEY).sort_index()
+    after = _features(frames, changed, horizon).set_index(KEY).sort_index()
+    assert before.index.equals(after.index)
+    columns = [*NUMERIC_FEATURES, *BASELINE_COLUMNS]
+
+    # the target itself did change from t0 on ...
+    weeks = before.index.get_level_values("week_start")
+    own = (before.index.get_level_values("store_id") == store) & (
+        before.index.get_level_values("product_id") == fast
+    )
+    same = (before["units"] == after["units"]) | (before["units"].isna() & after["units"].isna())
+    shipped_from_t0 = own & (weeks >= t0) & (before["units"] > 0).to_numpy()
+    assert shipped_from_t0.sum() >= 2
+    assert ((~same).to_numpy() == shipped_from_t0).all()
+
+    # ... but no feature of a week before t0 + H moved
+    cutoff = t0 + pd.Timedelta(weeks=horizon)
+    pd.testing.assert_frame_equal(
+        before.loc[weeks < cutoff, columns], after.loc[weeks < cutoff, columns]
+    )
+    # and no other series moved at all
+    pd.testing.assert_frame_equal(before.loc[~own, columns], after.loc[~own, columns])
+
+    # at t0 + H the change is visible to every window that ends at t0
+    row = (store, fast, cutoff)
+    for col in ["log_lag_0", *(f"log_roll_mean_{w}" for w in ROLLING_WINDOWS), "hist_avg"]:
+        assert after.loc[row, col] > before.loc[row, col], col
+    # log_lag_k first sees it k weeks later
+    for k in LAGS:
+        row_k = (store, fast, cutoff + pd.Timedelta(weeks=k))
+        if row_k in before.index:
+            assert after.loc[row_k, f"log_lag_{k}"] != before.loc[row_k, f"log_lag_{k}"]
+            if k > 0:
+                row_k_early = (store, fast, cutoff + pd.Timedelta(weeks=k - 1))
+                assert (
+                    after.loc[row_k_early, f"log_lag_{k}"]
+                    == before.loc[row_k_early, f"log_lag_{k}"]
+                )
+    # the same week last year first sees it 52 weeks later
+    row_52 = (store, fast, t0 + pd.Timedelta(weeks=52))
+    if row_52 in before.index:
+        assert after.loc[row_52, "same_woy_avg"] != before.loc[row_52, "same_woy_avg"]
+        assert (
+            after.loc[row_52, "log_same_week_last_year"]
+            != before.loc[row_52, "log_same_week_last_year"]
+        )
+
+
+def test_changing_only_the_future_promotion_plan_leaves_history_features(frames: Frames) -> None:
+    horizon = 4
+    promo = frames.promotions
+    last_week = frames.shipments["week_start"].max()
+    base = _features(frames, frames.shipments, horizon)
+    trimmed = Frames(
+        frames.shipments, promo[promo["week_start"] <= last_week], frames.stores, frames.products
+    )
+    without_plan = _features(trimmed, frames.shipments, horizon)
+    history = ~base["is_future"]
+    columns = [*NUMERIC_FEATURES, *BASELINE_COLUMNS]
+    pd.testing.assert_frame_equal(base.loc[history, columns], without_plan.loc[history, columns])
+    assert base.loc[~history, "promo"].sum() > 0
+    assert without_plan.loc[~history, "promo"].sum() == 0
