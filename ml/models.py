@@ -14,6 +14,7 @@ from sklearn.linear_model import LassoCV
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -35,17 +36,32 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         self.n_alphas = n_alphas
         self.max_iter = max_iter
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # log1p needs targets ≥ 0 (unit counts)
+        return tags
+
     def _columns(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         return X if self.features is None else X[list(self.features)]  # type: ignore[index]
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> LassoForecaster:
         """Fit on rows in time order; `features` (default: every column) must be numeric."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         y = np.asarray(y, dtype=float)
+        if len(y) <= self.n_splits:
+            raise ValueError(
+                f"time-series cross-validation with {self.n_splits} splits needs more samples, "
+                f"got n_samples = {len(y)}"
+            )
         cv = TimeSeriesSplit(n_splits=self.n_splits)
         lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter, tol=1e-3)
         X = self._columns(X)
         self.pipeline_: Pipeline = make_pipeline(StandardScaler(), lasso).fit(X, np.log1p(y))
         self.alpha_ = float(lasso.alpha_)
+        self.n_iter_ = int(lasso.n_iter_)
         self.n_features_in_ = self.pipeline_.n_features_in_
         if hasattr(self.pipeline_, "feature_names_in_"):
             self.feature_names_in_ = self.pipeline_.feature_names_in_

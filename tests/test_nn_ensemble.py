@@ -1,0 +1,124 @@
+"""The embedding net and the ensemble: scikit-learn conventions, determinism, and learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from ml.embedding_net import EmbeddingNetForecaster
+from ml.ensemble import EnsembleForecaster, _best_weights
+from ml.metrics import wape
+from ml.models import ColumnBaseline, LassoForecaster
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    """Weekly units for 6 stores × 5 products: store and product levels, a promo lift, noise."""
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2020-01-06", periods=60, freq="7D")
+    idx = pd.MultiIndex.from_product([range(6), range(5), weeks], names=["s", "p", "week_start"])
+    X = idx.to_frame(index=False)
+    X["store_id"] = "S" + X.pop("s").astype(str)
+    X["product_id"] = "P" + X.pop("p").astype(str)
+    X["promo"] = (rng.random(len(X)) < 0.2).astype(float)
+    X["noise"] = rng.normal(size=len(X))
+    store = X["store_id"].str[1:].astype(int).to_numpy()
+    product = X["product_id"].str[1:].astype(int).to_numpy()
+    mu = np.exp(1.0 + 0.4 * store + 0.5 * product + 0.7 * X["promo"].to_numpy())
+    y = rng.poisson(mu).astype(float)
+    return X.sort_values("week_start").reset_index(drop=True), y[X.sort_values("week_start").index]
+
+
+def _net(**kw: object) -> EmbeddingNetForecaster:
+    return EmbeddingNetForecaster(
+        numeric_features=("promo", "noise"),
+        categorical_features=("store_id", "product_id"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_net_learns_levels_from_embeddings(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    train, test = X["week_start"] < "2020-12-01", X["week_start"] >= "2020-12-01"
+    net = _net(max_epochs=80, patience=10).fit(X[train], y[train])
+    mean_only = np.full(test.sum(), y[train].mean())
+    assert wape(y[test], net.predict(X[test])) < 0.5 * wape(y[test], mean_only)
+    assert 1 <= net.n_epochs_ <= 80
+
+
+def test_net_follows_sklearn_conventions(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    net = _net(max_epochs=3)
+    assert net.get_params()["categorical_features"] == ("store_id", "product_id")
+    assert clone(net).get_params() == net.get_params()
+    with pytest.raises(NotFittedError):
+        net.predict(X)
+    assert net.fit(X, y) is net
+    learned = [a for a in vars(net) if a.endswith("_") and not a.startswith("_")]
+    assert {"net_", "levels_", "mean_", "scale_", "n_epochs_", "n_features_in_"} <= set(learned)
+    assert not hasattr(clone(net), "net_")
+
+
+def test_net_is_deterministic_and_non_negative(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    first = _net(max_epochs=5).fit(X, y).predict(X)
+    second = _net(max_epochs=5).fit(X, y).predict(X)
+    np.testing.assert_array_equal(first, second)
+    assert (first >= 0).all()
+    other_seed = _net(max_epochs=5, random_state=1).fit(X, y).predict(X)
+    assert not np.array_equal(first, other_seed)
+
+
+def test_net_maps_unseen_levels_to_the_unknown_embedding(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    net = _net(max_epochs=3).fit(X, y)
+    unseen = X.head(3).assign(store_id="S-new")
+    assert np.isfinite(net.predict(unseen)).all()
+
+
+def test_net_rejects_too_little_data(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    with pytest.raises(ValueError, match="at least 10 rows"):
+        _net().fit(X.head(5), y[:5])
+
+
+def test_best_weights_pick_the_better_member() -> None:
+    actual = np.array([10.0, 20.0, 30.0])
+    preds = np.column_stack([actual, actual * 2])
+    np.testing.assert_allclose(_best_weights(actual, preds, 0.1), [1.0, 0.0])
+    half = np.column_stack([actual * 0.5, actual * 1.5])  # their average is exact
+    np.testing.assert_allclose(_best_weights(actual, half, 0.1), [0.5, 0.5])
+
+
+def test_ensemble_blends_and_refits(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    X = X.assign(bad=0.0)
+    ensemble = EnsembleForecaster(
+        estimators=[
+            ("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3)),
+            ("net", _net(max_epochs=40, patience=8)),
+            ("zero", ColumnBaseline("bad")),
+        ],
+        validation_weeks=8,
+    )
+    assert ensemble.fit(X, y) is ensemble
+    assert ensemble.weights_.sum() == pytest.approx(1.0)
+    assert ensemble.weights_[2] == 0.0  # a member that forecasts nothing gets no weight
+    assert set(ensemble.named_estimators_) == {"lasso", "net", "zero"}
+    blended = ensemble.predict(X)
+    members = np.column_stack([e.predict(X) for e in ensemble.estimators_])
+    np.testing.assert_allclose(blended, members @ ensemble.weights_)
+    assert not hasattr(clone(ensemble), "weights_")
+
+
+def test_ensemble_needs_members_and_enough_weeks(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    with pytest.raises(ValueError, match="at least one"):
+        EnsembleForecaster(estimators=[]).fit(X, y)
+    with pytest.raises(ValueError, match="validation window alone needs 80"):
+        EnsembleForecaster([("b", ColumnBaseline("promo"))], validation_weeks=80).fit(X, y)
