@@ -23,6 +23,8 @@ NUMERIC_FEATURES = (
     *(f"log_roll_mean_{w}" for w in ROLLING_WINDOWS),
     "log_same_cycle_mean",
     "log_same_cycle_mean_26w",
+    "log_base_13w",
+    "log_base_cycle_26w",
     "log_same_week_last_year",
     "log_same_season_last_year",
     "woy_sin1",
@@ -71,6 +73,18 @@ def build_panel(shipments: pd.DataFrame, last_week: pd.Timestamp, horizon: int) 
     units[:, :n_history] = 0.0
     units[row, col] = shipments["units"].to_numpy(dtype=float)
     return Panel(keys=keys, weeks=weeks, units=units, n_history=n_history)
+
+
+def promoted_weeks(panel: Panel, promotions: pd.DataFrame) -> np.ndarray:
+    """True where a series had a promotion that week, in the panel's shape."""
+    promoted = np.zeros(panel.units.shape, dtype=bool)
+    row = pd.MultiIndex.from_frame(panel.keys).get_indexer(
+        pd.MultiIndex.from_frame(promotions[["store_id", "product_id"]])
+    )
+    col = panel.weeks.get_indexer(pd.DatetimeIndex(promotions["week_start"]))
+    known = (row >= 0) & (col >= 0)
+    promoted[row[known], col[known]] = True
+    return promoted
 
 
 def lagged_window_mean(units: np.ndarray, lag: int, window: int) -> np.ndarray:
@@ -133,6 +147,15 @@ def build_features(
         grid[f"log_roll_mean_{w}"] = np.log1p(lagged_window_mean(u, horizon, w))
     grid["log_same_cycle_mean"] = np.log1p(_same_cycle_mean(u, horizon))
     grid["log_same_cycle_mean_26w"] = np.log1p(_same_cycle_mean(u, horizon, cycles=13))
+    # the level without promotion lifts: means over the weeks that had no promotion
+    regular = np.where(promoted_weeks(panel, promotions), np.nan, u)
+    base = {
+        "log_base_13w": lagged_window_mean(regular, horizon, 13),
+        "log_base_cycle_26w": _same_cycle_mean(regular, horizon, cycles=13),
+    }
+    fallback = np.expm1(grid["log_roll_mean_13"])
+    for name, values in base.items():
+        grid[name] = np.log1p(np.where(np.isnan(values), fallback, values))
     grid["hist_avg"] = lagged_window_mean(u, horizon, baseline_window)
     same_woy = _same_week_of_year(u, horizon)
     grid["same_woy_avg"] = np.where(np.isnan(same_woy), grid["hist_avg"], same_woy)
