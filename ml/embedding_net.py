@@ -33,6 +33,13 @@ class _Net(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.head = nn.Sequential(*layers)
 
+    def start_at(self, value: float) -> None:
+        """Start the output at `value` (the mean target), so training learns deviations."""
+        last = self.head[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():
+            last.bias.fill_(value)
+
     def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         parts = [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
         return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
@@ -85,6 +92,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.scale_ = np.where(self.scale_ > 0, self.scale_, 1.0)
         with _deterministic(self.random_state):
             self.net_ = _Net([len(v) for v in self.levels_.values()], numeric.shape[1], self.hidden)
+            self.net_.start_at(float(target.mean()))
             self.n_epochs_ = self._train(X, target)
         self.n_features_in_ = X.shape[1]
         return self

@@ -54,8 +54,15 @@ class Panel:
     n_history: int
 
 
-def build_panel(shipments: pd.DataFrame, last_week: pd.Timestamp, horizon: int) -> Panel:
-    """Pivot long shipments into a panel from the first shipped week to `last_week` + horizon."""
+def build_panel(
+    shipments: pd.DataFrame, last_week: pd.Timestamp, horizon: int, absent_is_zero: bool = True
+) -> Panel:
+    """Pivot long shipments into a panel from the first shipped week to `last_week` + horizon.
+
+    A history week absent from `shipments` is 0 units (a delivery feed lists what shipped) or,
+    with `absent_is_zero=False`, unknown (NaN: a scanner feed with gaps); unknown weeks are
+    left out of every mean and are never training targets.
+    """
     first_week = shipments["week_start"].min()
     weeks = pd.date_range(first_week, last_week + pd.Timedelta(weeks=horizon), freq="7D")
     n_history = len(weeks) - horizon
@@ -70,7 +77,8 @@ def build_panel(shipments: pd.DataFrame, last_week: pd.Timestamp, horizon: int) 
     )
     col = ((shipments["week_start"] - first_week).dt.days // 7).to_numpy()
     units = np.full((len(keys), len(weeks)), np.nan)
-    units[:, :n_history] = 0.0
+    if absent_is_zero:
+        units[:, :n_history] = 0.0
     units[row, col] = shipments["units"].to_numpy(dtype=float)
     return Panel(keys=keys, weeks=weeks, units=units, n_history=n_history)
 
@@ -177,7 +185,18 @@ def build_features(
     frame = frame[frame["history_weeks"] >= MIN_HISTORY_WEEKS].drop(columns="history_weeks")
     frame = _add_calendar(frame, panel.weeks)
     frame = _add_attributes(frame, stores, products)
-    return _add_promotions(frame, promotions, products).reset_index(drop=True)
+    frame = _add_promotions(frame, promotions, products).reset_index(drop=True)
+    return _fill_gaps(frame)
+
+
+def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lagged features of weeks whose lags fall in data gaps fall back to the yearly level."""
+    level = frame["log_roll_mean_52"].fillna(0.0)
+    for column in (*NUMERIC_FEATURES, *BASELINE_COLUMNS):
+        if frame[column].isna().any():
+            fallback = level if column.startswith("log_") else np.expm1(level)
+            frame[column] = frame[column].fillna(fallback)
+    return frame
 
 
 def _add_calendar(frame: pd.DataFrame, weeks: pd.DatetimeIndex) -> pd.DataFrame:
@@ -223,5 +242,6 @@ def _add_promotions(
     )
     regular = frame["product_id"].map(products.set_index("product_id")["regular_price"])
     frame["promo"] = frame["promo_price"].notna().astype(float)
-    frame["discount"] = (1.0 - frame.pop("promo_price") / regular).fillna(0.0).clip(0.0, 1.0)
+    discount = 1.0 - frame.pop("promo_price").astype(float) / regular
+    frame["discount"] = discount.fillna(0.0).clip(0.0, 1.0)
     return frame

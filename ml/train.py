@@ -64,22 +64,29 @@ class TrainedRegion:
     last_week: pd.Timestamp
 
 
-def lasso(params: TrainParams) -> LassoForecaster:
-    return LassoForecaster(features=MODEL_FEATURES, n_splits=params.lasso_cv_folds)
+def model_features(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The numeric model inputs: the standard features and any `event_*` columns present."""
+    return (*MODEL_FEATURES, *sorted(c for c in frame.columns if c.startswith("event_")))
 
 
-def embedding_net(params: TrainParams) -> EmbeddingNetForecaster:
+def lasso(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> LassoForecaster:
+    return LassoForecaster(features=features, n_splits=params.lasso_cv_folds)
+
+
+def embedding_net(
+    params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES
+) -> EmbeddingNetForecaster:
     return EmbeddingNetForecaster(
-        numeric_features=MODEL_FEATURES,
+        numeric_features=features,
         categorical_features=CATEGORICAL_FEATURES,
         max_epochs=params.nn_max_epochs,
         random_state=params.random_state,
     )
 
 
-def ensemble(params: TrainParams) -> EnsembleForecaster:
+def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> EnsembleForecaster:
     return EnsembleForecaster(
-        estimators=[("lasso", lasso(params)), ("nn", embedding_net(params))],
+        estimators=[("lasso", lasso(params, features)), ("nn", embedding_net(params, features))],
         validation_weeks=params.ensemble_validation_weeks,
     )
 
@@ -98,7 +105,8 @@ def backtest_origins(weeks: pd.Series, params: TrainParams) -> list[pd.Timestamp
 
 def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
     """Backtest and fit one model per segment of one region's feature table."""
-    history = features[~features["is_future"]].sort_values(["week_start", "store_id", "product_id"])
+    history = features[~features["is_future"] & features["units"].notna()]
+    history = history.sort_values(["week_start", "store_id", "product_id"])
     weeks = history["week_start"].drop_duplicates().sort_values()
     origins = backtest_origins(weeks, params)
     velocity = product_velocity(
@@ -153,7 +161,7 @@ def _window_forecasts(
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
     try:
-        blend = ensemble(params).fit(train, train["units"])
+        blend = ensemble(params, model_features(train)).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
         log.warning("segment %s: ensemble not evaluated at this origin: %s", segment.name, exc)
         return out
@@ -173,7 +181,7 @@ def final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> Se
     failures: list[str] = []
     for kind, make in (("ensemble", ensemble), ("lasso", lasso)):
         try:
-            fitted = make(params).fit(part, part["units"])
+            fitted = make(params, model_features(part)).fit(part, part["units"])
             return SegmentModel(segment, kind, fitted, len(part), "; ".join(failures))
         except ValueError as exc:
             failures.append(f"{kind} failed: {exc}")

@@ -1,0 +1,71 @@
+"""Reproduce the accuracy tables of benchmarks/accuracy/README.md.
+
+    .venv/bin/python -m benchmarks.accuracy.experiment sample      # default sample data
+    .venv/bin/python -m benchmarks.accuracy.experiment dominicks   # Dominick's orange juice
+
+Each writes its results as JSON beside this file and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def sample_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| segment | ensemble MAPE % | WAPE % | LASSO MAPE % | NN MAPE % | better baseline "
+        "| its MAPE % | its WAPE % | MAPE reduction % | gate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["segments"]:
+        lines.append(
+            f"| {r['segment']} | {_pct(r['ensemble_mape'])} | {_pct(r['ensemble_wape'])} "
+            f"| {_pct(r['lasso_mape'])} | {_pct(r['nn_mape'])} | {r['best_baseline']} "
+            f"| {_pct(r['baseline_mape'])} | {_pct(r['baseline_wape'])} "
+            f"| {_pct(r['mape_reduction'])} | {'pass' if r['passes'] else 'FAIL'} |"
+        )
+    lines.append("")
+    lines.append("| overall (all backtest rows) | MAPE % | WAPE % | RMSE | RMSE0 |")
+    lines.append("|---|---|---|---|---|")
+    for model, m in result["overall"].items():
+        lines.append(
+            f"| {model} | {_pct(m['mape'])} | {_pct(m['wape'])} | {m['rmse']:.2f} "
+            f"| {m['rmse0']:.2f} |"
+        )
+    lines.append(
+        f"\n{result['passing']} of {len(result['segments'])} segments pass the gate; "
+        f"batch time {result['seconds']} s."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=["sample", "dominicks"])
+    args = parser.parse_args()
+    if args.dataset == "sample":
+        from benchmarks.accuracy.sample import run
+
+        result = run()
+        table = sample_table(result)
+    else:
+        from benchmarks.accuracy.dominicks import run
+        from benchmarks.accuracy.dominicks import table as dominicks_table
+
+        result = run()
+        table = dominicks_table(result)
+    (HERE / f"results_{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

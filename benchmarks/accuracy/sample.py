@@ -1,0 +1,58 @@
+"""Accuracy on the default sample data: every segment's ensemble against both baselines.
+
+The gate of the models issue, per segment: ensemble MAPE ≤ 45 %, at least 40 % below the
+better (lower-MAPE) of the two historical-average baselines, and WAPE below that baseline's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from demandops.batch import run_batch
+from demandops.lake import Lake
+from demandops.sample_data import SampleSpec, generate
+from demandops.settings import Settings, load_settings
+
+BASELINES = ("hist_avg", "same_woy_avg")
+
+
+def segment_gates(segment: dict[str, Any]) -> dict[str, Any]:
+    """The segment's ensemble beside its better baseline, and whether it passes the gate."""
+    by_model = segment["by_model"]
+    best = min(BASELINES, key=lambda m: by_model[m]["mape"])
+    ensemble, baseline = by_model["ensemble"], by_model[best]
+    reduction = 1.0 - ensemble["mape"] / baseline["mape"]
+    return {
+        "segment": f"{segment['region']}.{segment['store_format']}.{segment['velocity']}",
+        "ensemble_mape": ensemble["mape"],
+        "ensemble_wape": ensemble["wape"],
+        "lasso_mape": by_model["lasso"]["mape"],
+        "nn_mape": by_model["nn"]["mape"],
+        "best_baseline": best,
+        "baseline_mape": baseline["mape"],
+        "baseline_wape": baseline["wape"],
+        "mape_reduction": reduction,
+        "passes": ensemble["mape"] <= 0.45
+        and reduction >= 0.40
+        and ensemble["wape"] < baseline["wape"],
+    }
+
+
+def run(workdir: Path | None = None) -> dict[str, Any]:
+    """Generate the default sample data in a fresh lake and run the whole weekly batch."""
+    root = Path(workdir or tempfile.mkdtemp(prefix="demandops-accuracy-"))
+    defaults = load_settings()
+    env = defaults.environment.model_copy(update={"lake": str(root / "lake")})
+    settings: Settings = defaults.model_copy(update={"environment": env})
+    generate(Lake(env.lake), settings.regions, SampleSpec())
+    report = run_batch(settings, settings.region_ids(), progress=True)
+    rows = [segment_gates(s) for s in report["segments"]]
+    return {
+        "dataset": "default sample data (14 regions, 20 products, 156 weeks)",
+        "seconds": report["seconds"],
+        "overall": report["overall"],
+        "segments": rows,
+        "passing": sum(r["passes"] for r in rows),
+    }

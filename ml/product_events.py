@@ -1,0 +1,58 @@
+"""Features from events that concern one product in one store: deals, feature ads, prices.
+
+Such events are planned (a price, a coupon, an advertisement), so a week's own events are known
+when it is forecast. Each kind becomes a column `event_<kind>` holding the week's value (the
+largest if several overlap); a `price` kind is given as its log, and adds `event_relative_price`,
+its log price less the mean log price of every product in the store that week.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["store_id", "product_id", "week_start"]
+
+
+def product_event_weeks(events: pd.DataFrame) -> pd.DataFrame:
+    """Per store × product × week, one column per event kind (value; missing where none)."""
+    own = events[(events["scope"] == "store") & events["product_id"].fillna("").ne("")]
+    if own.empty:
+        return pd.DataFrame(columns=KEYS)
+    first = _monday(own["start_date"])
+    n_weeks = ((_monday(own["end_date"]) - first).dt.days // 7 + 1).clip(lower=1)
+    rows = own.loc[own.index.repeat(n_weeks)]
+    offset = rows.groupby(level=0).cumcount().to_numpy()
+    weekly = pd.DataFrame(
+        {
+            "store_id": rows["scope_id"].to_numpy(),
+            "product_id": rows["product_id"].to_numpy(),
+            "week_start": first.loc[rows.index].to_numpy() + pd.to_timedelta(offset * 7, "D"),
+            "kind": "event_" + rows["kind"].to_numpy(),
+            "value": rows["value"].to_numpy(dtype=float),
+        }
+    )
+    wide = weekly.pivot_table(index=KEYS, columns="kind", values="value", aggfunc="max")
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def add_product_event_features(
+    frame: pd.DataFrame, events: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """`frame` with the event columns (0 where a week had none) and their names."""
+    weekly = product_event_weeks(events)
+    names = sorted(c for c in weekly.columns if c.startswith("event_"))
+    out = frame.merge(weekly, on=KEYS, how="left", validate="many_to_one")
+    if "event_price" in names:
+        log_price = pd.Series(np.log(out["event_price"]), index=out.index)
+        store_week = log_price.groupby([out["store_id"], out["week_start"]])
+        out["event_relative_price"] = (log_price - store_week.transform("mean")).fillna(0.0)
+        out["event_price"] = log_price.fillna(log_price.mean())
+        names.append("event_relative_price")
+    for name in names:
+        out[name] = out[name].fillna(0.0)
+    return out, names
+
+
+def _monday(dates: pd.Series) -> pd.Series:
+    return dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
