@@ -45,8 +45,10 @@ test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 	$(MAKE) --no-print-directory validate-model
 
 # Basic model validation (scripts/validate_model.py): generate, run, check every segment's metrics.
+# VALIDATE="--region ... --products N --weeks N" validates on more data (main-branch CI does).
+VALIDATE ?=
 validate-model: $(VENV)/.installed-run
-	$(BIN)/python -m scripts.validate_model
+	$(BIN)/python -m scripts.validate_model $(VALIDATE)
 
 # Deployable artefacts into dist/ (scripts/package.py): Function App zip, Azure ML code bundle.
 # ... and the Azure ML training and scoring jobs, built offline, as YAML (what CD submits).

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from azure.ai.ml import Input, Output, command, dsl, load_environment, load_job
+from azure.ai.ml import Input, MLClient, Output, command, dsl, load_environment, load_job
 from azure.ai.ml.entities import ManagedIdentityConfiguration, Model, PipelineJob
 
 from demandops.settings import load_settings
@@ -105,6 +105,13 @@ def candidates(job_name: str, regions: list[str], tags: dict[str, str]) -> list[
     ]
 
 
+def register(
+    client: MLClient, job_name: str, regions: list[str], tags: dict[str, str]
+) -> list[Model]:
+    """Register each region's candidate in the workspace; return them with their new versions."""
+    return [client.models.create_or_update(m) for m in candidates(job_name, regions, tags)]
+
+
 def _git_sha(root: Path) -> str:
     done = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
@@ -133,7 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _submit(args: argparse.Namespace, job: PipelineJob, regions: list[str]) -> int:
-    from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 
     client = MLClient(
@@ -148,9 +154,8 @@ def _submit(args: argparse.Namespace, job: PipelineJob, regions: list[str]) -> i
             print(f"aml_jobs: error: job {created.name} ended {status}", file=sys.stderr)
             return 1
     if args.register and args.kind == "train":
-        for model in candidates(created.name, regions, dict(job.tags or {})):
-            registered = client.models.create_or_update(model)
-            print(f"registered {registered.name}:{registered.version} ({AWAITING})")
+        for model in register(client, created.name, regions, dict(job.tags or {})):
+            print(f"registered {model.name}:{model.version} ({AWAITING})")
     return 0
 
 

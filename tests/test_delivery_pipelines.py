@@ -4,6 +4,7 @@ a make target, script or file that exists here, and together they cover the rele
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,15 @@ def _commands(doc: dict[str, Any]) -> list[str]:
 
 
 def _make_calls(command: str) -> list[str]:
+    """The targets of every `make` call (variables like `ENV=...` and options left out)."""
     targets = []
-    command = re.sub(r"\$\{\{.*?\}\}", "EXPR", command)  # `ENV=${{ inputs.env }}` is one word
-    for call in re.findall(r"\bmake\s+([^\n;&|]+)", command):
-        targets += [w for w in call.split() if "=" not in w and not w.startswith("-")]
+    command = re.sub(r"\$\{\{.*?\}\}", "EXPR", command)  # `${{ inputs.env }}` is one word
+    for line in command.splitlines():
+        words = shlex.split(line)
+        for i in (i for i, w in enumerate(words) if w == "make"):
+            rest = words[i + 1 :]
+            end = next((j for j, w in enumerate(rest) if w in {"&&", "||", ";", "|"}), len(rest))
+            targets += [w for w in rest[:end] if "=" not in w and not w.startswith("-")]
     return targets
 
 
@@ -107,6 +113,7 @@ def test_github_flow() -> None:
     assert "bash .ci/run" in _jobs_text(GITHUB / "pr.yml")
     ci = _jobs_text(GITHUB / "ci.yml")
     assert "bash .ci/run" in ci and "make package" in ci
+    assert _make_calls(ci) == ["validate-model", "package"]  # `.ci/run` is `make test`
     cd = _load(GITHUB / "cd.yml")
     steps = {name: _commands(job) for name, job in cd["jobs"].items()}
     assert steps["deploy"] == [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
+import json
 import subprocess
 import sys
 import zipfile
@@ -11,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import urllib3
 import yaml
-from azure.ai.ml import load_job
+from azure.ai.ml import MLClient, load_job
 from azure.ai.ml.entities import PipelineJob
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import RequestsTransport
+from requests.adapters import HTTPAdapter
 
 from scripts import aml_jobs, package, validate_model
 
@@ -185,3 +192,60 @@ def test_validate_model_end_to_end_is_wired_into_make_test() -> None:
     test_recipe = makefile.split("\ntest:")[1].split("\n\n")[0]
     assert "validate-model" in test_recipe
     assert "scripts.validate_model" in makefile.split("\nvalidate-model:")[1].split("\n\n")[0]
+
+
+class _Credential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("token", 4102444800)
+
+
+class _ArmModels(HTTPAdapter):
+    """Azure Resource Manager's model registry, canned: no model exists yet, PUT echoes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[tuple[str, dict[str, Any]]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = str(request.url).split("?")[0]
+        if request.method == "PUT":
+            body = json.loads(request.body or b"{}")
+            self.puts.append((url, body))
+            body |= {"id": url.split("management.azure.com")[1], "name": url.rsplit("/", 1)[1]}
+            body["properties"].setdefault("flavors", {})
+            status, content = 200, body
+        else:
+            status, content = 404, {"error": {"code": "NotFound", "message": "no such model"}}
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(json.dumps(content).encode()),
+            status=status,
+            headers={"Content-Type": "application/json"},
+            preload_content=False,
+        )
+        return self.build_response(request, raw)
+
+
+def test_register_puts_candidates_awaiting_promotion_through_the_sdk() -> None:
+    """The real azure-ai-ml client registers the models; only ARM's HTTP answers are canned."""
+    arm = _ArmModels()
+    session = requests.Session()
+    session.mount("https://", arm)
+    client = MLClient(
+        _Credential(), "sub-1", "demandops-dev-rg", "demandops-dev-mlw",
+        transport=RequestsTransport(session=session),
+    )  # fmt: skip
+    models = aml_jobs.register(client, "job-7", ["pnw", "tx"], {"env": "dev", "git_sha": "abc"})
+
+    assert [(m.name, m.version) for m in models] == [("demandops-pnw", "1"), ("demandops-tx", "1")]
+    assert models[0].tags["stage"] == "awaiting-promotion"
+    url, body = arm.puts[0]
+    assert url.endswith(
+        "/resourceGroups/demandops-dev-rg/providers/Microsoft.MachineLearningServices"
+        "/workspaces/demandops-dev-mlw/models/demandops-pnw/versions/1"
+    )
+    props = body["properties"]
+    assert props["modelUri"] == "azureml://jobs/job-7/outputs/report_pnw"
+    assert props["tags"] == {
+        "env": "dev", "git_sha": "abc", "region": "pnw", "job": "job-7",
+        "stage": "awaiting-promotion",
+    }  # fmt: skip
