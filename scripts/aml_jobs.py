@@ -23,6 +23,7 @@ import yaml
 from azure.ai.ml import Input, MLClient, Output, command, dsl, load_environment, load_job
 from azure.ai.ml.entities import ManagedIdentityConfiguration, Model, PipelineJob
 
+from demandops.errors import DemandOpsError
 from demandops.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,11 +162,15 @@ def _submit(args: argparse.Namespace, job: PipelineJob, regions: list[str]) -> i
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load_settings(args.code / "config", args.env)
-    regions = [r.id for r in settings.select_regions(args.region)]
-    job = build_job(
-        args.kind, args.env, args.lake, regions, args.compute, args.code, _git_sha(args.code)
-    )
+    try:
+        settings = load_settings(args.code / "config", args.env)
+        regions = [r.id for r in settings.select_regions(args.region)]
+        job = build_job(
+            args.kind, args.env, args.lake, regions, args.compute, args.code, _git_sha(args.code)
+        )
+    except (DemandOpsError, ValueError) as exc:
+        print(f"aml_jobs: error: {exc}", file=sys.stderr)
+        return 2
     if args.action == "build":
         dumped: dict[str, Any] = job._to_dict()
         print(yaml.safe_dump(dumped, sort_keys=False))

@@ -16,6 +16,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = ROOT / "ml" / "environment"
+FUNCTION_APP_ONLY = {"azure-functions", "azure-durable-functions"}  # not a model's dependencies
 
 
 def _pins(lines: list[str]) -> dict[str, str]:
@@ -60,9 +61,12 @@ def test_every_runtime_requirement_is_pinned_within_pyproject_bounds() -> None:
     pins = _constraints()
     for req in _pyproject_requirements():
         name = canonicalize_name(req.name)
-        if name == "azure-functions":  # the Function App's, not a model's dependency
+        if name in FUNCTION_APP_ONLY:
             continue
-        assert name in pins, f"{req.name} is in pyproject.toml but not pinned for Azure ML"
+        assert name in pins, (
+            f"{req.name} is in pyproject.toml but not pinned for Azure ML: add the installed"
+            " version to ml/environment/constraints.txt and conda.yml"
+        )
         assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} violates {req}"
 
 

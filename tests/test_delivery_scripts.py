@@ -142,6 +142,12 @@ def test_aml_build_command_prints_the_job(capsys: pytest.CaptureFixture[str]) ->
     assert printed["inputs"] == {"lake": LAKE, "env": "dev"}
 
 
+def test_aml_unknown_region_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert aml_jobs.main(["build", "--kind", "train", "--lake", LAKE, "--region", "atlantis"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aml_jobs: error: ") and "atlantis" in err and err.count("\n") == 1
+
+
 def test_aml_job_comes_from_ml_components_when_present(tmp_path: Path) -> None:
     components = tmp_path / "ml" / "components"
     components.mkdir(parents=True)
