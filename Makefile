@@ -3,25 +3,30 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
+# The exact library versions, locally and in Azure ML (ml/environment/conda.yml pins the same).
+PIN    := -c ml/environment/constraints.txt
 
-.PHONY: run test lint typecheck clean-lake help
+.PHONY: run test lint typecheck clean-lake help validate-model package
+.PHONY: deploy-infra deploy-app deploy-adf aml-train aml-score
 
 help:
 	@echo "make run   - install, generate the sample data, run the weekly batch for every region"
-	@echo "make test  - install the test tools and run lint, type checks and the test suite"
+	@echo "make test  - install the test tools and run lint, type checks, the test suite and validate-model"
+	@echo "make validate-model - the whole batch on small generated data in a temporary lake, checked"
+	@echo "make package - build dist/functionapp.zip and dist/aml.zip (reproducible)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -U pip
 
 # torch is pinned and installed before the rest: that version is a CPU build on local disk.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[ml]'
+$(VENV)/.installed-run: pyproject.toml ml/environment/constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet $(PIN) $(TORCH)
+	$(BIN)/pip install --quiet $(PIN) -e '.[ml]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
-	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	$(BIN)/pip install --quiet $(PIN) -e '.[ml,dev]'
 	touch $@
 
 run: $(VENV)/.installed-run
@@ -36,7 +41,53 @@ test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=80
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+	$(MAKE) --no-print-directory validate-model
+
+# Basic model validation (scripts/validate_model.py): generate, run, check every segment's metrics.
+# VALIDATE="--region ... --products N --weeks N" validates on more data (main-branch CI does).
+VALIDATE ?=
+validate-model: $(VENV)/.installed-run
+	$(BIN)/python -m scripts.validate_model $(VALIDATE)
+
+# Deployable artefacts into dist/ (scripts/package.py): Function App zip, Azure ML code bundle.
+# ... and the Azure ML training and scoring jobs, built offline, as YAML (what CD submits).
+package: $(VENV)/.installed-test
+	$(BIN)/python -m scripts.package
+	$(BIN)/python -m scripts.aml_jobs build --kind train --env $(ENV) --lake $(LAKE) > dist/aml-train-$(ENV).yml
+	$(BIN)/python -m scripts.aml_jobs build --kind score --env $(ENV) --lake $(LAKE) > dist/aml-score-$(ENV).yml
+
+# Azure (docs/deploy.md): needs the Azure CLI signed in. ENV=dev|prod; names from infra/parameters.
+ENV    ?= dev
+PREFIX  = $(shell $(PYTHON) -c "import json; print(json.load(open('infra/parameters/$(ENV).json'))['parameters']['prefix']['value'])")
+RG     ?= $(PREFIX)-$(ENV)-rg
+REGION ?= westeurope
+LAKE    = abfs://lake@$(PREFIX)$(ENV)lake.dfs.core.windows.net
+AML     = --subscription $$(az account show --query id -o tsv) --resource-group $(RG) --workspace $(PREFIX)-$(ENV)-mlw
+
+deploy-infra:
+	az group create --name $(RG) --location $(REGION) --tags app=demandops env=$(ENV) -o none
+	az deployment group create --resource-group $(RG) --name demandops \
+		--template-file infra/main.bicep --parameters infra/parameters/$(ENV).json -o none
+
+deploy-app: package
+	az functionapp deployment source config-zip --resource-group $(RG) \
+		--name $(PREFIX)-$(ENV)-func --src dist/functionapp.zip --build-remote true
+
+# Data Factory pipelines and triggers are kept as JSON in adf/ (see docs/deploy.md).
+deploy-adf:
+	@for kind in pipeline trigger; do for f in $$(ls adf/$${kind}s/*.json 2>/dev/null); do \
+		echo "$$kind $$(basename $$f .json)"; \
+		az datafactory $$kind create --resource-group $(RG) --factory-name $(PREFIX)-$(ENV)-adf \
+			--name $$(basename $$f .json) --$$kind @$$f -o none || exit 1; done; done
+
+# Model-validation CD: train in Azure ML, wait, register each region's candidate (awaiting promotion).
+aml-train: $(VENV)/.installed-test
+	$(BIN)/python -m scripts.aml_jobs submit --kind train --env $(ENV) --lake $(LAKE) $(AML) --wait --register
+
+# Scoring CD: forecast with the models in the lake, in Azure ML.
+aml-score: $(VENV)/.installed-test
+	$(BIN)/python -m scripts.aml_jobs submit --kind score --env $(ENV) --lake $(LAKE) $(AML) --wait
 
 clean-lake:
 	rm -rf .lake
