@@ -1,0 +1,112 @@
+"""Product-level events (deals, feature ads, prices) as known-ahead features; panels with gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.features import build_panel, lagged_window_mean
+from ml.product_events import add_product_event_features, product_event_weeks
+from ml.train import MODEL_FEATURES, model_features
+
+MONDAY = pd.Timestamp("2020-01-06")
+
+
+def _events(rows: list[tuple[str, str, str, str, int, float]]) -> pd.DataFrame:
+    """(scope, scope_id, product_id, kind, weeks long, value) starting on MONDAY."""
+    return pd.DataFrame(
+        {
+            "start_date": MONDAY,
+            "end_date": [MONDAY + pd.Timedelta(days=7 * n - 1) for *_, n, _ in rows],
+            "scope": [r[0] for r in rows],
+            "scope_id": [r[1] for r in rows],
+            "kind": [r[3] for r in rows],
+            "name": [r[3] for r in rows],
+            "product_id": [r[2] for r in rows],
+            "value": [r[5] for r in rows],
+        }
+    )
+
+
+def _frame() -> pd.DataFrame:
+    weeks = [MONDAY + pd.Timedelta(weeks=k) for k in range(3)]
+    return pd.DataFrame(
+        [(s, p, w) for s in ("S1", "S2") for p in ("A", "B") for w in weeks],
+        columns=["store_id", "product_id", "week_start"],
+    )
+
+
+def test_each_kind_becomes_a_column_over_the_weeks_it_spans() -> None:
+    events = _events(
+        [
+            ("store", "S1", "A", "deal", 2, 1.0),
+            ("store", "S1", "A", "feature", 1, 0.5),
+            ("store", "S2", "B", "deal", 1, 1.0),
+            ("national", "US", "", "holiday", 1, 1.0),  # not product-level: left out
+        ]
+    )
+    weekly = product_event_weeks(events)
+    assert set(weekly.columns) == {
+        "store_id",
+        "product_id",
+        "week_start",
+        "event_deal",
+        "event_feature",
+    }
+    out, names = add_product_event_features(_frame(), events)
+    assert names == ["event_deal", "event_feature"]
+    s1a = out[(out["store_id"] == "S1") & (out["product_id"] == "A")]
+    assert s1a["event_deal"].tolist() == [1.0, 1.0, 0.0]
+    assert s1a["event_feature"].tolist() == [0.5, 0.0, 0.0]
+    assert out.loc[out["store_id"] == "S2", "event_deal"].sum() == 1.0
+    assert len(out) == len(_frame())
+
+
+def test_prices_give_log_price_and_price_relative_to_the_store_week() -> None:
+    events = _events(
+        [
+            ("store", "S1", "A", "price", 3, 2.0),
+            ("store", "S1", "B", "price", 3, 8.0),
+        ]
+    )
+    out, names = add_product_event_features(_frame(), events)
+    assert names == ["event_price", "event_relative_price"]
+    s1 = out[out["store_id"] == "S1"].set_index("product_id")
+    # log 2 and log 8 around their mean log 4: ∓ log 2
+    assert s1.loc["A", "event_relative_price"].tolist() == pytest.approx([-np.log(2)] * 3)
+    assert s1.loc["B", "event_price"].tolist() == pytest.approx([np.log(8)] * 3)
+    # store S2 has no prices: the mean log price, and no relative difference
+    s2 = out[out["store_id"] == "S2"]
+    assert s2["event_price"].tolist() == pytest.approx([np.log(4)] * 6)
+    assert (s2["event_relative_price"] == 0).all()
+
+
+def test_no_product_events_adds_nothing() -> None:
+    events = _events([("region", "pnw", "", "festival", 1, 1.0)])
+    out, names = add_product_event_features(_frame(), events)
+    assert names == [] and list(out.columns) == list(_frame().columns)
+
+
+def test_event_columns_become_model_features() -> None:
+    frame = _frame().assign(event_deal=0.0, event_price=1.0, other=2.0)
+    assert model_features(frame) == (*MODEL_FEATURES, "event_deal", "event_price")
+
+
+def test_panel_with_gaps_keeps_unknown_weeks_out_of_the_means() -> None:
+    shipments = pd.DataFrame(
+        {
+            "store_id": "S1",
+            "product_id": "A",
+            "week_start": [MONDAY + pd.Timedelta(weeks=k) for k in (0, 1, 3)],
+            "units": [10, 20, 40],
+        }
+    )
+    last = MONDAY + pd.Timedelta(weeks=3)
+    zero = build_panel(shipments, last, horizon=1)
+    gaps = build_panel(shipments, last, horizon=1, absent_is_zero=False)
+    assert zero.units[0, :4].tolist() == [10, 20, 0, 40]
+    assert np.isnan(gaps.units[0, 2]) and np.isnan(gaps.units[0, 4])
+    # mean of weeks 0..3 seen from week 4 (lag 1, window 4): 70/4 with zeros, 70/3 with gaps
+    assert lagged_window_mean(zero.units, 1, 4)[0, 4] == pytest.approx(70 / 4)
+    assert lagged_window_mean(gaps.units, 1, 4)[0, 4] == pytest.approx(70 / 3)
