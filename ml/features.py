@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from demandops.calendar import holiday_weeks
+from ml.exogenous import EXOGENOUS_FEATURES
 
 MIN_HISTORY_WEEKS = 13  # rows need this many weeks of lagged history to be used
 LAGS = (0, 1, 2, 3)  # extra lags beyond H: lag_H, lag_H+1, ...
@@ -32,6 +33,7 @@ NUMERIC_FEATURES = (
     "trend_years",
     "is_large",
     "log_sqft",
+    *EXOGENOUS_FEATURES,  # weather, events, returns, demographics: added by ml/exogenous.py
 )
 BASELINE_COLUMNS = ("hist_avg", "same_woy_avg")
 
