@@ -32,6 +32,8 @@ def read_raw(data: bytes, file: str, profile: Profile) -> pd.DataFrame:
         problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read {file}: {problem}") from exc
     missing = [c for c in profile.raw_columns if c not in frame.columns]
+    if missing and frame.empty and profile.format in ("json", "ics"):  # no records, no header
+        return frame.assign(**dict.fromkeys(missing, ""))
     if missing:
         raise DataError(
             f"cannot read {file}: missing columns {missing}; found {list(frame.columns)[:20]}"
