@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from conditioners.table import RowSorter
+
 
 @dataclass(frozen=True)
 class Context:
@@ -37,7 +39,7 @@ class Context:
         return None if self.products is None else set(self.products["product_id"])
 
 
-def reject_unknown(rows: object, values: pd.Series, known: set[str] | None, reason: str) -> None:
+def reject_unknown(rows: RowSorter, values: pd.Series, known: set[str] | None, reason: str) -> None:
     """Reject rows whose identifier is not in `known` (no check when `known` is None)."""
     if known is not None:
-        rows.reject(~values.isin(known), reason)  # type: ignore[attr-defined]
+        rows.reject(~values.isin(known), reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-MAX_SERIES_GAP_WEEKS = 8  # a longer gap inside a series is worth a warning
+MAX_SERIES_GAP_WEEKS = 13  # a longer gap inside a series is worth a warning
 CHECK_COLUMNS = ["check", "status", "failing", "detail"]
 
 

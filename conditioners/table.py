@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 REJECT_COLUMNS = ["line", "reason", "detail", "record"]
@@ -24,20 +25,22 @@ class RowSorter:
 
     def __init__(self, raw: pd.DataFrame) -> None:
         self.raw = raw
-        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-        self.detail = pd.Series("", index=raw.index, dtype="string")
+        self._code = np.zeros(len(raw), dtype=np.int16)  # 0: good, else 1 + index in _reasons
+        self._reasons: list[tuple[str, str]] = []
 
-    def reject(self, mask: pd.Series, reason: str, detail: str = "") -> None:
-        new = mask.fillna(False).astype(bool) & self.reason.isna()
-        self.reason = self.reason.mask(new, reason)
-        self.detail = self.detail.mask(new, detail)
+    def reject(self, mask: pd.Series | np.ndarray, reason: str, detail: str = "") -> None:
+        hit = np.asarray(pd.Series(mask).fillna(False), dtype=bool) & (self._code == 0)
+        if hit.any():
+            self._reasons.append((reason, detail))
+            self._code[hit] = len(self._reasons)
 
     @property
     def good(self) -> pd.Series:
-        return self.reason.isna()
+        return pd.Series(self._code == 0, index=self.raw.index)
 
     def result(self, frame: pd.DataFrame) -> Conditioned:
-        bad = ~self.good
+        bad = self._code > 0
+        codes = self._code[bad] - 1
         records = [
             json.dumps(r, ensure_ascii=False, sort_keys=True)
             for r in self.raw[bad].to_dict("records")
@@ -45,9 +48,9 @@ class RowSorter:
         rejects = pd.DataFrame(
             {
                 "line": self.raw.index[bad].to_numpy(),
-                "reason": self.reason[bad].astype(str).to_numpy(),
-                "detail": self.detail[bad].astype(str).to_numpy(),
-                "record": pd.Series(records, dtype="str"),
+                "reason": [self._reasons[c][0] for c in codes],
+                "detail": [self._reasons[c][1] for c in codes],
+                "record": records,
             },
             columns=REJECT_COLUMNS,
         )

@@ -137,6 +137,16 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     print(f"report:    {lake.location('monitoring/runs/' + report['run_id'] + '.json')}")
 
 
+def _print_quality(results: list[dict[str, Any]]) -> None:
+    """Failed data-quality checks one per line, warnings counted (details in the report)."""
+    for q in results:
+        if q["status"] == "fail":
+            print(f"data quality fail: {q['region']} {q['check']} ({q['failing']}) {q['detail']}")
+    warnings = sum(q["status"] == "warn" for q in results)
+    if warnings:
+        print(f"data quality: {warnings} warning(s), see data_quality in the report")
+
+
 def _pct(value: float | None, width: int = 7) -> str:
     return f"{'-':>{width}}" if value is None else f"{value * 100:>{width - 1}.1f}%"
 
@@ -158,10 +168,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
         print(f"json:      {args.report_json}")
-    for q in report["data_quality"]:
-        print(
-            f"data quality {q['status']}: {q['region']} {q['check']} ({q['failing']}) {q['detail']}"
-        )
+    _print_quality(report["data_quality"])
     if any(q["check"] == "readable_files" for q in report["data_quality"]):
         raise DataQualityFailure("raw files could not be read; they were skipped and stay in raw/")
 

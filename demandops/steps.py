@@ -4,8 +4,10 @@ A step's output version is the hash of its inputs' versions, its parameters and 
 version. If a dataset of that version is already committed the step does nothing, so a
 re-run on unchanged inputs skips all work and leaves every output as it was.
 
-  raw/                      -> conditioned/{stores,products}/v=<h>/
-  raw/*/region=<r>/         -> conditioned/{shipments,promotions}/region=<r>/v=<h>/ (+ quarantine/)
+  raw/<source>/ (profiles)  -> conditioned/{stores,products,shoppers,weather,events}/v=<h>/
+  raw/*/region=<r>/         -> conditioned/{shipments,returns,promotions}/region=<r>/v=<h>/
+                               (+ quarantine/, each raw file cached in conditioned/_parts/)
+  conditioned               -> monitoring/data_quality/region=<r>/v=<h>/checks.csv
   conditioned               -> features/region=<r>/v=<h>/features.parquet
   features                  -> models/region=<r>/v=<h>/ (model.pkl, metrics.csv, segments.json)
   features + model          -> forecasts/as_of=<date>/region=<r>/v=<h>/forecasts.csv
@@ -198,11 +200,8 @@ def read_table(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame:
     return read_standard(lake.read_bytes(dataset.file(name)), schema)
 
 
-def _context_key(ref: Reference | None, **extra: object) -> dict[str, object]:
-    versions = (
-        {} if ref is None else {"stores": ref.stores.version, "products": ref.products.version}
-    )
-    return {**versions, **extra}
+def _context_key(ref: Reference, **extra: object) -> dict[str, object]:
+    return {"stores": ref.stores.version, "products": ref.products.version, **extra}
 
 
 def as_of_today() -> pd.Timestamp:
@@ -246,6 +245,7 @@ def condition_reference(
     )
 
 
+# stands in for a source that `only` left out
 _EMPTY = Dataset(path="", manifest={"version": "", "source": "not conditioned"})
 
 

@@ -95,13 +95,13 @@ def test_manifest_counts_every_row_and_quality_results_are_written(
 
 
 def test_cross_source_checks_find_what_is_missing() -> None:
-    weeks = pd.date_range("2020-01-06", periods=12, freq="7D")
+    weeks = pd.date_range("2020-01-06", periods=16, freq="7D")
     stores = pd.DataFrame({"store_id": ["A", "B"], "zip_code": ["11111", "22222"]})
     shipments = pd.DataFrame(
         {
-            "store_id": ["A"] * 11 + ["B"] * 2,
+            "store_id": ["A"] * 15 + ["B"] * 2,
             "product_id": "P",
-            "week_start": [*weeks[:5], *weeks[6:], weeks[0], weeks[11]],  # week 5 missing
+            "week_start": [*weeks[:5], *weeks[6:], weeks[0], weeks[15]],  # week 5 missing
             "units": 1,
         }
     )
@@ -114,10 +114,10 @@ def test_cross_source_checks_find_what_is_missing() -> None:
     shoppers = pd.DataFrame({"store_id": ["A"]})
     checks = cross_source_checks("r", stores, shipments, shoppers, weather, 2).set_index("check")
     assert checks.loc["shipment_stores_in_shoppers", "detail"] == "B"
-    assert checks.loc["weather_observed_covers_stores", "failing"] == 12  # zip 22222
+    assert checks.loc["weather_observed_covers_stores", "failing"] == 16  # zip 22222
     assert checks.loc["weather_forecast_covers_stores", "failing"] == 3  # 1 of 2 weeks for A
     assert checks.loc["region_weeks_contiguous", "detail"] == f"{weeks[5]:%Y-%m-%d}"
-    assert checks.loc["series_weeks_contiguous", "status"] == "warn"  # B: a 10-week gap
+    assert checks.loc["series_weeks_contiguous", "status"] == "warn"  # B: a 14-week gap
     assert set(checks["status"]) == {"fail", "warn"}
 
 
