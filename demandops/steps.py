@@ -33,7 +33,7 @@ from conditioners.schemas import SCHEMAS
 from demandops.errors import DataError
 from demandops.hashing import code_version, digest, sha256_bytes
 from demandops.lake import Dataset, Lake, frame_to_csv_bytes, versioned
-from demandops.settings import PipelineConfig
+from demandops.settings import DEFAULT_CONFIG_DIR, PipelineConfig
 from ml.exogenous import add_exogenous_features
 from ml.features import build_features, build_panel
 from ml.score import score_region
@@ -129,7 +129,13 @@ def condition_source(
             "rows_rejected": len(rejects),
             "rejected_by_reason": rejects["reason"].value_counts().sort_index().to_dict(),
             "inputs": inputs,
-            "profiles": {p.manifest["file"]: p.manifest["profile"] for p in parts},
+            "profiles": {
+                p.manifest["file"]: {
+                    "name": p.manifest["profile"],
+                    "version": p.manifest["profile_version"],
+                }
+                for p in parts
+            },
             "parts": {p.manifest["file"]: p.version for p in parts},
             "unreadable": unreadable,
             "context": key,
@@ -213,7 +219,7 @@ def as_of_today() -> pd.Timestamp:
 def condition_reference(
     lake: Lake,
     region_ids: list[str],
-    profiles_dir: Path,
+    profiles_dir: Path | None = None,
     as_of: pd.Timestamp | None = None,
     only: str | None = None,
 ) -> Reference:
@@ -222,7 +228,7 @@ def condition_reference(
     `only` conditions just that reference source (and stores and products, which every other
     source is checked against); the others are looked up, and must have been conditioned.
     """
-    profiles = load_profiles(profiles_dir)
+    profiles = load_profiles(profiles_dir or DEFAULT_CONFIG_DIR / "sources")
     day = as_of or as_of_today()
     regions = frozenset(region_ids)
     key: dict[str, object] = {"regions": sorted(regions), "as_of": day.date().isoformat()}

@@ -155,6 +155,12 @@ def test_condition_cli_reports_an_unreadable_file_and_exits_1(
     assert "1 raw file(s) could not be read" in captured.err
     assert small_lake.read_bytes(bad) == b'{"zip": "99999", "daily": ['
 
+    code = main(["run", "--config", str(settings.config_dir), "--quiet", "--region", "tx"])
+    captured = capsys.readouterr()
+    assert code == 1  # the batch ran to the end, and says what it could not read
+    assert "overall lasso" in captured.out and "readable_files" in captured.out
+    assert "raw files could not be read" in captured.err
+
 
 def test_condition_cli_with_another_profile_folder(
     settings: Settings, small_lake: Lake, tmp_path: object, capsys: pytest.CaptureFixture[str]
