@@ -266,3 +266,24 @@ def test_stores_products_and_promotions() -> None:
 def test_every_schema_rejects_a_frame_without_its_columns(source: str) -> None:
     with pytest.raises(DataError, match=f"{source}: missing columns"):
         SCHEMAS[source].validate(pd.DataFrame({"x": [1]}))
+
+
+def test_cases_of_a_product_without_a_pack_size_and_bad_weather_codes() -> None:
+    data = (
+        "FILIALE;FILIALNAME;ARTIKEL;WOCHE;MENGE;EINHEIT\n"
+        "S1;x;P7;30.12.2019;2;CS\n"  # P7 is not in the catalogue: no pack size
+    ).encode("cp1252")
+    assert reasons(run("shipments_distributor_b", data)) == {2: "unknown_pack_size"}
+    doc = {
+        "zip": "9810",  # lost its leading zero: padded back to 09810
+        "temp_unit": "K",  # a unit no profile maps
+        "precip_unit": "mm",
+        "daily": [{"date": "2019-12-30", "tmax": 280, "tmin": 270, "precip": 0, "snow": 0}],
+    }
+    result = run("weather_observations_json", json.dumps(doc).encode())
+    assert reasons(result) == {1: "unknown_unit"}
+    doc["temp_unit"], doc["zip"] = "C", "98-10"
+    doc["daily"][0] |= {"tmax": 5, "tmin": 1}  # type: ignore[index]
+    assert reasons(run("weather_observations_json", json.dumps(doc).encode())) == {
+        1: "bad_zip_code"
+    }
