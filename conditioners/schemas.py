@@ -1,12 +1,14 @@
 """Standardized schemas, declared once and checked at every boundary.
 
-All conditioned data is long format with named columns. Dates are ISO weeks' Mondays
-(`week_start`), identifiers are strings, units are retail units (not cases).
+All conditioned data is long format with named columns, written as UTF-8 CSV with ISO dates.
+Identifiers are strings, quantities are retail units (not cases), temperatures °C, precipitation
+and snow mm, money USD, shares 0..1. `unit` names the standard unit a profile converts into.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -16,10 +18,12 @@ from demandops.errors import DataError
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "str" | "int" | "float" | "date" | "bool"
+    kind: str  # "str" | "int" | "float" | "date"
     description: str
     nullable: bool = False
     min_value: float | None = None
+    max_value: float | None = None
+    unit: str | None = None  # the standard unit values are converted into
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Schema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
     def validate(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Check columns, types, nulls, bounds and key uniqueness; return the frame in order."""
         missing = [n for n in self.names if n not in frame.columns]
@@ -43,13 +50,21 @@ class Schema:
             raise DataError(f"{self.name}: duplicate keys {list(self.key)}")
         return frame[self.names]
 
+    def empty(self) -> pd.DataFrame:
+        return pd.DataFrame({c.name: pd.Series(dtype=DTYPES[c.kind]) for c in self.columns})
 
+
+DTYPES: dict[str, Any] = {
+    "str": "str",
+    "int": "Int64",
+    "float": "float64",
+    "date": "datetime64[ns]",
+}
 _KIND_CHECKS = {
     "str": pd.api.types.is_string_dtype,
     "int": pd.api.types.is_integer_dtype,
     "float": pd.api.types.is_numeric_dtype,
     "date": pd.api.types.is_datetime64_any_dtype,
-    "bool": pd.api.types.is_bool_dtype,
 }
 
 
@@ -58,9 +73,16 @@ def _check_column(schema: str, col: Column, values: pd.Series) -> None:
         raise DataError(f"{schema}.{col.name}: expected {col.kind}, got {values.dtype}")
     if not col.nullable and values.isna().any():
         raise DataError(f"{schema}.{col.name}: {int(values.isna().sum())} missing values")
-    if col.min_value is not None and (values.dropna() < col.min_value).any():
+    present = values.dropna()
+    if col.min_value is not None and (present < col.min_value).any():
         raise DataError(f"{schema}.{col.name}: values below {col.min_value}")
+    if col.max_value is not None and (present > col.max_value).any():
+        raise DataError(f"{schema}.{col.name}: values above {col.max_value}")
 
+
+STORE_FORMATS = ("large", "small")
+EVENT_SCOPES = ("national", "region", "zip", "store")
+WEATHER_KINDS = ("observed", "forecast")
 
 STORES = Schema(
     "stores",
@@ -69,7 +91,7 @@ STORES = Schema(
         Column("region", "str", "region id from config/regions.yaml"),
         Column("zip_code", "str", "5-digit US zip code"),
         Column("store_format", "str", "large | small"),
-        Column("sqft", "int", "selling area, square feet", min_value=0),
+        Column("sqft", "int", "selling area", min_value=0, unit="sqft"),
     ),
     key=("store_id",),
 )
@@ -79,8 +101,8 @@ PRODUCTS = Schema(
     (
         Column("product_id", "str", "product identifier"),
         Column("category", "str", "product category"),
-        Column("pack_size", "int", "retail units per case", min_value=1),
-        Column("regular_price", "float", "regular shelf price per unit, USD", min_value=0),
+        Column("pack_size", "int", "retail units per case", min_value=1, unit="unit"),
+        Column("regular_price", "float", "regular shelf price per unit", min_value=0, unit="usd"),
     ),
     key=("product_id",),
 )
@@ -91,7 +113,18 @@ SHIPMENTS = Schema(
         Column("store_id", "str", "store identifier"),
         Column("product_id", "str", "product identifier"),
         Column("week_start", "date", "Monday of the week shipped"),
-        Column("units", "int", "retail units shipped in the week", min_value=0),
+        Column("units", "int", "retail units shipped in the week", min_value=0, unit="unit"),
+    ),
+    key=("store_id", "product_id", "week_start"),
+)
+
+RETURNS = Schema(
+    "returns",
+    (
+        Column("store_id", "str", "store identifier"),
+        Column("product_id", "str", "product identifier"),
+        Column("week_start", "date", "Monday of the week the units came back"),
+        Column("units_returned", "int", "retail units returned", min_value=0, unit="unit"),
     ),
     key=("store_id", "product_id", "week_start"),
 )
@@ -102,9 +135,54 @@ PROMOTIONS = Schema(
         Column("store_id", "str", "store identifier"),
         Column("product_id", "str", "product identifier"),
         Column("week_start", "date", "Monday of the promoted week"),
-        Column("promo_price", "float", "promoted shelf price per unit, USD", min_value=0),
+        Column("promo_price", "float", "promoted shelf price per unit", min_value=0, unit="usd"),
     ),
     key=("store_id", "product_id", "week_start"),
 )
 
-STORE_FORMATS = ("large", "small")
+WEATHER = Schema(
+    "weather",
+    (
+        Column("zip_code", "str", "5-digit US zip code"),
+        Column("date", "date", "the day observed or forecast"),
+        Column("kind", "str", "observed | forecast"),
+        Column("issued", "date", "day a forecast was issued (observations: empty)", nullable=True),
+        Column("tmax_c", "float", "daily maximum", True, -60, 60, unit="degC"),
+        Column("tmin_c", "float", "daily minimum", True, -70, 50, unit="degC"),
+        Column("precip_mm", "float", "precipitation", True, 0, 500, unit="mm"),
+        Column("snow_mm", "float", "snowfall", True, 0, 2000, unit="mm"),
+    ),
+    key=("zip_code", "date", "kind", "issued"),
+)
+
+SHOPPERS = Schema(
+    "shoppers",
+    (
+        Column("store_id", "str", "store identifier"),
+        Column("population", "int", "people in the trade area", True, 0, unit="person"),
+        Column("median_income", "float", "median household income", True, 0, 1e6, unit="usd"),
+        Column("share_age_under_18", "float", "share of people under 18", True, 0, 1, "share"),
+        Column("share_age_60_plus", "float", "share of people 60 or older", True, 0, 1, "share"),
+        Column("household_size", "float", "mean persons per household", True, 1, 10, "person"),
+    ),
+    key=("store_id",),
+)
+
+EVENTS = Schema(
+    "events",
+    (
+        Column("start_date", "date", "first day of the event"),
+        Column("end_date", "date", "last day of the event (inclusive)"),
+        Column("scope", "str", "national | region | zip | store"),
+        Column("scope_id", "str", "region id, zip code or store id ('US' for national)"),
+        Column("kind", "str", "holiday | sports | festival | school | deal | feature | ..."),
+        Column("name", "str", "what the event is"),
+        Column("product_id", "str", "the product it concerns (empty: every product)", True),
+        Column("value", "float", "intensity: 1 for an event, a share for promotions", min_value=0),
+    ),
+    key=("scope", "scope_id", "kind", "name", "start_date", "product_id"),
+)
+
+SCHEMAS = {
+    s.name: s for s in (STORES, PRODUCTS, SHIPMENTS, RETURNS, PROMOTIONS, WEATHER, SHOPPERS, EVENTS)
+}

@@ -1,40 +1,23 @@
-"""Shared mechanics of conditioning a CSV feed: read, map columns, split good rows from rejects."""
+"""What conditioning produces, and how rows are sorted into good and rejected."""
 
 from __future__ import annotations
 
-import io
+import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from demandops.errors import DataError
+REJECT_COLUMNS = ["line", "reason", "detail", "record"]
 
 
 @dataclass(frozen=True)
 class Conditioned:
-    """The result of conditioning one raw file."""
+    """The result of conditioning one raw file: rows_in == len(frame) + len(rejects)."""
 
     frame: pd.DataFrame  # standardized rows
-    rejects: pd.DataFrame  # raw rows (as text) with `reason` and `line`
+    rejects: pd.DataFrame  # REJECT_COLUMNS: raw line, reason code, detail, raw record as JSON
     rows_in: int
-
-
-def read_raw_csv(data: bytes, file: str, required: list[str]) -> pd.DataFrame:
-    """Parse raw CSV as text (no type guessing); a file that cannot be read is a DataError."""
-    try:
-        # index_col=False: rows ending in a delimiter must not turn the first column into the index
-        frame = pd.read_csv(
-            io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8", index_col=False
-        )
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read {file}: {str(exc).splitlines()[0]}") from exc
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"cannot read {file}: missing columns {missing}; found {list(frame.columns)}"
-        )
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")  # line 1 is the header
-    return frame
 
 
 class RowSorter:
@@ -42,25 +25,35 @@ class RowSorter:
 
     def __init__(self, raw: pd.DataFrame) -> None:
         self.raw = raw
-        self.reason = pd.Series(pd.NA, index=raw.index, dtype="string")
+        self._code = np.zeros(len(raw), dtype=np.int16)  # 0: good, else 1 + index in _reasons
+        self._reasons: list[tuple[str, str]] = []
 
-    def reject(self, mask: pd.Series, reason: str) -> None:
-        self.reason = self.reason.mask(mask & self.reason.isna(), reason)
+    def reject(self, mask: pd.Series | np.ndarray, reason: str, detail: str = "") -> None:
+        hit = np.asarray(pd.Series(mask).fillna(False), dtype=bool) & (self._code == 0)
+        if hit.any():
+            self._reasons.append((reason, detail))
+            self._code[hit] = len(self._reasons)
 
     @property
     def good(self) -> pd.Series:
-        return self.reason.isna()
+        return pd.Series(self._code == 0, index=self.raw.index)
 
     def result(self, frame: pd.DataFrame) -> Conditioned:
-        bad = ~self.good
-        rejects = self.raw[bad].assign(reason=self.reason[bad]).reset_index()
+        bad = self._code > 0
+        codes = self._code[bad] - 1
+        records = [
+            json.dumps(r, ensure_ascii=False, sort_keys=True)
+            for r in self.raw[bad].to_dict("records")
+        ]
+        rejects = pd.DataFrame(
+            {
+                "line": self.raw.index[bad].to_numpy(),
+                "reason": [self._reasons[c][0] for c in codes],
+                "detail": [self._reasons[c][1] for c in codes],
+                "record": records,
+            },
+            columns=REJECT_COLUMNS,
+        )
         return Conditioned(
             frame=frame.reset_index(drop=True), rejects=rejects, rows_in=len(self.raw)
         )
-
-
-def parse_int(values: pd.Series) -> pd.Series:
-    """Whole numbers written as text ("12", "12.0"); anything else becomes NA."""
-    number = pd.to_numeric(values.str.strip(), errors="coerce")
-    whole = number.notna() & (number == number.round())
-    return number.where(whole).astype("Int64")

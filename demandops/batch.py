@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +35,7 @@ class RegionResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # data-quality checks
 
 
 def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
@@ -49,19 +51,14 @@ def run_region(
     """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
     lake = Lake(lake_url)
     result = RegionResult(region)
-    shipments, promotions = _timed(result, "condition", steps.condition_region, lake, region, ref)
-    outputs = {"shipments": shipments, "promotions": promotions}
+    inputs = _timed(
+        result, "condition", steps.condition_region, lake, region, ref, cfg.horizon_weeks
+    )
+    outputs = inputs.datasets()
+    result.quality = inputs.quality.manifest["results"]
     if until != "condition":
         features = _timed(
-            result,
-            "features",
-            steps.features_for_region,
-            lake,
-            region,
-            ref,
-            shipments,
-            promotions,
-            cfg,
+            result, "features", steps.features_for_region, lake, region, ref, inputs, cfg
         )
         model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
         outputs |= {"features": features, "model": model}
@@ -82,12 +79,16 @@ def run_batch(
     region_ids: list[str],
     until: Stage = "score",
     progress: bool = True,
+    profiles_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the batch for `region_ids` and return the run report (also written to the lake)."""
+    """Run the batch for `region_ids` and return the run report (also written to the lake).
+
+    `profiles_dir`: the source profiles (default: config/sources/ of the settings)."""
     lake = Lake(settings.environment.lake)
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    ref = steps.condition_reference(lake, settings.region_ids())
+    profiles = profiles_dir or settings.config_dir / "sources"
+    ref = steps.condition_reference(lake, settings.region_ids(), profiles)
     results = _fan_out(lake, ref, settings, region_ids, until, progress)
     report = _report(lake, settings, ref, results, until, started)
     report["seconds"] = round(time.perf_counter() - clock, 2)
@@ -133,8 +134,8 @@ def _report(
     started: datetime,
 ) -> dict[str, Any]:
     dataset_version = digest(
-        {"reference": [ref.stores.version, ref.products.version]}
-        | {r.region: [r.versions["shipments"], r.versions["promotions"]] for r in results}
+        {"reference": {n: d.version for n, d in ref.datasets().items()}}
+        | {r.region: [r.versions[s] for s in steps.REGION_SOURCES] for r in results}
     )
     report: dict[str, Any] = {
         "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
@@ -144,6 +145,8 @@ def _report(
         "lake": lake.location(),
         "code_version": code_version(),
         "dataset_version": dataset_version,
+        "reference": {n: d.path for n, d in ref.datasets().items()},
+        "data_quality": [q for r in results for q in r.quality if q["status"] != "pass"],
         "regions": {
             r.region: {"versions": r.versions, "paths": r.paths, "seconds": r.seconds}
             for r in results

@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from demandops.batch import Stage, run_batch
+from demandops.conditioning import CONDITION_SOURCES, condition_summary, print_summary
 from demandops.errors import DemandOpsError
 from demandops.lake import Lake
 from demandops.sample_data import SampleSpec, generate
 from demandops.settings import Settings, load_settings
+
+
+class DataQualityFailure(Exception):
+    """The batch finished, but some raw data could not be used (exit status 1)."""
 
 
 def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
@@ -54,8 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply configured store counts",
     )
 
+    cond = sub.add_parser(
+        "condition",
+        help="condition raw feeds into standardized CSV (bad rows to quarantine/)",
+        description="Condition raw feeds with the source profiles; print rows in/out/rejected "
+        "per source, the dataset versions and the data-quality results. Exit status 1 when a "
+        "raw file could not be read (it is skipped and stays in raw/).",
+    )
+    _common(cond)
+    cond.add_argument("--source", choices=CONDITION_SOURCES, help="only this source")
+    cond.add_argument("--profiles", metavar="DIR", help="source profiles (default: config/sources)")
+    cond.add_argument("--json", action="store_true", help="print the summary as JSON")
+
     for name, text in (
-        ("condition", "condition raw feeds into standardized CSV (bad rows to quarantine/)"),
         ("train", "condition, build features and train one model per segment"),
         ("score", "all of train, then forecast the coming weeks"),
         ("run", "the whole weekly batch for every region, with a summary and a report"),
@@ -121,6 +137,16 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     print(f"report:    {lake.location('monitoring/runs/' + report['run_id'] + '.json')}")
 
 
+def _print_quality(results: list[dict[str, Any]]) -> None:
+    """Failed data-quality checks one per line, warnings counted (details in the report)."""
+    for q in results:
+        if q["status"] == "fail":
+            print(f"data quality fail: {q['region']} {q['check']} ({q['failing']}) {q['detail']}")
+    warnings = sum(q["status"] == "warn" for q in results)
+    if warnings:
+        print(f"data quality: {warnings} warning(s), see data_quality in the report")
+
+
 def _pct(value: float | None, width: int = 7) -> str:
     return f"{'-':>{width}}" if value is None else f"{value * 100:>{width - 1}.1f}%"
 
@@ -142,6 +168,28 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
         print(f"json:      {args.report_json}")
+    _print_quality(report["data_quality"])
+    if any(q["check"] == "readable_files" for q in report["data_quality"]):
+        raise DataQualityFailure("raw files could not be read; they were skipped and stay in raw/")
+
+
+def _condition(args: argparse.Namespace, settings: Settings) -> int:
+    profiles = Path(args.profiles) if args.profiles else settings.config_dir / "sources"
+    regions = [r.id for r in settings.select_regions(args.region)]
+    progress = not (args.quiet or args.json)
+    summary = condition_summary(settings, regions, profiles, args.source, progress)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print_summary(summary)
+    if summary["unreadable"]:
+        print(
+            f"demandops: error: {len(summary['unreadable'])} raw file(s) could not be read; "
+            "they were skipped and stay in raw/ (see `unreadable`)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "generate":
             _generate(args, settings)
+        elif args.command == "condition":
+            return _condition(args, settings)
         else:
             _run(args, settings)
+    except DataQualityFailure as exc:
+        print(f"demandops: error: {exc}", file=sys.stderr)
+        return 1
     except DemandOpsError as exc:
         print(f"demandops: error: {exc}", file=sys.stderr)
         return 2

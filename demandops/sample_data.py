@@ -10,13 +10,12 @@ average cannot fully capture:
     the driver refilling the shelf to par (so shipments vary less than sales would), plus
     random stock-outs; fast movers have over-dispersed (negative binomial) noise.
 
-Feeds written under `raw/` (as a distributor and the merchandising team would export them):
-  raw/stores/stores.csv                       store attributes
-  raw/products/products.csv                   product catalogue with regular prices
-  raw/shipments/region=<id>/shipments.csv     weekly units shipped ("Week Ending" Sunday, M/D/Y)
-  raw/promotions/region=<id>/promotions.csv   promotion plan, history and the coming weeks
-The shipments carry a little realistic dirt: exact duplicate rows, unknown store ids and
-unreadable unit counts, which conditioning must quarantine.
+  - weather (a hot week lifts beverages, snow keeps shoppers home), local events and regional
+    holidays, and trade-area demographics (sample_exogenous.py);
+  - returns: a small share of the previous week's shipments comes back.
+
+Every feed is written in at least two raw shapes (sample_shapes.py), each read by a profile in
+config/sources/, with realistic dirt for conditioning to quarantine.
 """
 
 from __future__ import annotations
@@ -28,9 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from demandops import sample_exogenous as exo
+from demandops import sample_shapes as shapes
 from demandops.calendar import holiday_weeks, weeks
 from demandops.errors import DataError
 from demandops.lake import Lake
+from demandops.sample_shapes import RawFile
 from demandops.settings import Region
 
 CATEGORIES = {  # category: (peak week of year, seasonal amplitude in log units)
@@ -56,9 +58,10 @@ class SampleSpec:
 
 
 @dataclass(frozen=True)
-class RawFile:
-    path: str
-    data: bytes
+class Drivers:
+    weather: exo.Weather
+    events: pd.DataFrame
+    holidays: pd.DataFrame
 
 
 def generate(lake: Lake, regions: list[Region], spec: SampleSpec) -> list[RawFile]:
@@ -88,14 +91,31 @@ def sample_files(regions: list[Region], spec: SampleSpec) -> Iterator[RawFile]:
         raise ValueError("sample data needs at least 2 products and 60 weeks")
     products = _products(spec)
     stores = pd.concat([_stores(r, spec) for r in regions], ignore_index=True)
+    demo = exo.demographics(stores, spec.seed)
+    stores["effect"] += exo.demographic_effect(demo)
+    week_index = weeks(spec.start, spec.weeks + spec.horizon_weeks)
+    zips = sorted(stores["zip_code"].unique())
+    weather = exo.simulate_weather(zips, week_index[0], len(week_index) * 7, spec.seed)
+    events = exo.local_events(zips, week_index, spec.seed)
+    holidays = exo.regional_holidays([r.id for r in regions], week_index, spec.seed)
+    drivers = Drivers(weather, events, holidays)
     yield RawFile("raw/stores/stores.csv", _csv(stores.drop(columns=["effect", "phase"])))
     yield RawFile(
         "raw/products/products.csv",
         _csv(products[["product_id", "name", "category", "pack_size", "regular_price"]]),
     )
-    for region in regions:
-        shipments, promotions = _region_feeds(region, stores, products, spec)
-        yield RawFile(f"raw/shipments/region={region.id}/shipments.csv", _csv(shipments))
+    as_of = week_index[spec.weeks]  # the Monday after the last week of history
+    csv_region_ids = {r.id for r in regions[-3:]} if len(regions) > 3 else {regions[-1].id}
+    rng = _rng(spec, "shapes")
+    yield from shapes.shoppers_files(rng, demo, stores, csv_region_ids)
+    yield from shapes.weather_files(rng, weather.daily, as_of, spec.seed)
+    yield from shapes.events_files(rng, events, holidays, stores, week_index)
+    for i, region in enumerate(regions):
+        shipments, returns, promotions = _region_feeds(region, stores, products, spec, drivers)
+        region_rng = _rng(spec, "shapes", region.id)
+        shape = "a" if i % 2 == 0 else "b"
+        yield from shapes.shipment_files(region_rng, region.id, shape, shipments, products)
+        yield from shapes.returns_files(region_rng, region.id, shape, returns, products)
         yield RawFile(f"raw/promotions/region={region.id}/promotions.csv", _csv(promotions))
 
 
@@ -150,8 +170,12 @@ def _stores(region: Region, spec: SampleSpec) -> pd.DataFrame:
 
 
 def _region_feeds(
-    region: Region, all_stores: pd.DataFrame, products: pd.DataFrame, spec: SampleSpec
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    region: Region,
+    all_stores: pd.DataFrame,
+    products: pd.DataFrame,
+    spec: SampleSpec,
+    drivers: Drivers,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rng = _rng(spec, "demand", region.id)
     stores = all_stores[all_stores["region"] == region.id].reset_index(drop=True)
     n_s, n_p = len(stores), len(products)
@@ -177,6 +201,7 @@ def _region_feeds(
         + (p["trend"] + region_trend) * t[None, None, :] / 52.0
         + p["elasticity"] * np.log1p(-promo)
         + p["holiday_lift"] * holiday[None, None, :]
+        + _exogenous_effect(region, stores, products, week_index, drivers)
     )
     mu = np.exp(log_mu)
     # slow movers are delivered every other week: twice the demand on delivery weeks, else zero
@@ -185,11 +210,38 @@ def _region_feeds(
     mu = np.where(slow, np.where(delivery, 2.0 * mu, 0.0), mu)
     replenished = np.rint(mu * rng.lognormal(0.0, 0.15, size=mu.shape))  # refilled to par
     units = np.where(slow, replenished, _negative_binomial(rng, mu, dispersion=100.0))
-    units = np.where(rng.random(units.shape) < 0.01, 0, units)  # stock-outs
+    units = np.where(rng.random(units.shape) < 0.01, 0, units).astype(np.int64)  # stock-outs
+    returned = np.zeros_like(units)  # a share of last week's shipments comes back
+    returned[:, :, 1:] = rng.binomial(units[:, :, :-1], rng.uniform(0.01, 0.05, (n_s, n_p, 1)))
     return (
-        _shipments_table(rng, stores, products, week_index[:n_hist], units[:, :, :n_hist]),
+        _weekly_table(stores, products, week_index[:n_hist], units[:, :, :n_hist], "units"),
+        _weekly_table(stores, products, week_index[:n_hist], returned[:, :, :n_hist], "units"),
         _promotions_table(stores, products, week_index, promo),
     )
+
+
+def _exogenous_effect(
+    region: Region,
+    stores: pd.DataFrame,
+    products: pd.DataFrame,
+    week_index: pd.DatetimeIndex,
+    drivers: Drivers,
+) -> np.ndarray:
+    """Log-units effect of weather, local events and regional holidays: store × product × week."""
+    zips = stores["zip_code"].to_numpy()
+    anomaly = drivers.weather.weekly_anomaly.reindex(columns=week_index).loc[zips].to_numpy()
+    snow = drivers.weather.weekly_snow_days.reindex(columns=week_index).loc[zips].to_numpy()
+    sensitivity = products["category"].map(exo.TEMP_EFFECT).to_numpy(dtype=float)
+    events = drivers.events.assign(on=1.0).pivot_table(
+        index="zip_code", columns="week_start", values="on", aggfunc="max"
+    )
+    event = events.reindex(index=zips, columns=week_index).fillna(0.0).to_numpy()
+    own = drivers.holidays[drivers.holidays["region"] == region.id]
+    holiday = week_index.isin(own["week_start"]).astype(float)
+    store_week = (
+        exo.SNOW_DAY_EFFECT * snow + exo.EVENT_LIFT * event + exo.REGIONAL_HOLIDAY_LIFT * holiday
+    )
+    return sensitivity[None, :, None] * anomaly[:, None, :] + store_week[:, None, :]
 
 
 def _promotion_plan(rng: np.random.Generator, n_s: int, n_p: int, n_w: int) -> np.ndarray:
@@ -217,32 +269,17 @@ def _long(
     return idx.to_frame(index=False)
 
 
-def _shipments_table(
-    rng: np.random.Generator,
+def _weekly_table(
     stores: pd.DataFrame,
     products: pd.DataFrame,
     week_index: pd.DatetimeIndex,
-    units: np.ndarray,
+    values: np.ndarray,
+    name: str,
 ) -> pd.DataFrame:
-    """The distributor's export: Sunday week-ending dates (M/D/Y), its own columns, and dirt."""
+    """Long store × product × week rows with a positive value (feeds list only what happened)."""
     frame = _long(stores, products, week_index)
-    frame["units"] = units.reshape(-1).astype(np.int64)
-    frame = frame[frame["units"] > 0]  # the distributor only lists what it shipped
-    table = pd.DataFrame(
-        {
-            "Store": frame["store_id"].to_numpy(),
-            "Item": frame["product_id"].to_numpy(),
-            "Week Ending": (frame["week_start"] + pd.Timedelta(days=6)).dt.strftime("%m/%d/%Y"),
-            "Units": frame["units"].astype(str).to_numpy(),
-        }
-    )
-    n = len(table)
-    dirt = rng.choice(n, size=max(3, n // 2000), replace=False)
-    duplicates = table.iloc[dirt[0::3]]
-    unknown = table.iloc[dirt[1::3]].assign(Store="XX-999")
-    unreadable = table.iloc[dirt[2::3]].assign(Units="n/a")
-    table = table.drop(table.index[dirt[2::3]])
-    return pd.concat([table, duplicates, unknown, unreadable]).sample(frac=1.0, random_state=rng)
+    frame[name] = values.reshape(-1).astype(np.int64)
+    return frame[frame[name] > 0].reset_index(drop=True)
 
 
 def _promotions_table(
@@ -257,4 +294,4 @@ def _promotions_table(
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, date_format="%Y-%m-%d").encode("utf-8")
+    return shapes.csv_bytes(frame)

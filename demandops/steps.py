@@ -4,8 +4,10 @@ A step's output version is the hash of its inputs' versions, its parameters and 
 version. If a dataset of that version is already committed the step does nothing, so a
 re-run on unchanged inputs skips all work and leaves every output as it was.
 
-  raw/                      -> conditioned/{stores,products}/v=<h>/
-  raw/*/region=<r>/         -> conditioned/{shipments,promotions}/region=<r>/v=<h>/ (+ quarantine/)
+  raw/<source>/ (profiles)  -> conditioned/{stores,products,shoppers,weather,events}/v=<h>/
+  raw/*/region=<r>/         -> conditioned/{shipments,returns,promotions}/region=<r>/v=<h>/
+                               (+ quarantine/, each raw file cached in conditioned/_parts/)
+  conditioned               -> monitoring/data_quality/region=<r>/v=<h>/checks.csv
   conditioned               -> features/region=<r>/v=<h>/features.parquet
   features                  -> models/region=<r>/v=<h>/ (model.pkl, metrics.csv, segments.json)
   features + model          -> forecasts/as_of=<date>/region=<r>/v=<h>/forecasts.csv
@@ -18,18 +20,21 @@ import json
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
-from conditioners.products import condition_products
-from conditioners.promotions import condition_promotions
-from conditioners.shipments import condition_shipments
-from conditioners.stores import condition_stores
-from conditioners.table import Conditioned
+from conditioners.combine import combine_parts, read_standard
+from conditioners.context import Context
+from conditioners.engine import condition
+from conditioners.profile import Profile, load_profiles, profile_for
+from conditioners.quality import cross_source_checks
+from conditioners.schemas import SCHEMAS
 from demandops.errors import DataError
 from demandops.hashing import code_version, digest, sha256_bytes
 from demandops.lake import Dataset, Lake, frame_to_csv_bytes, versioned
-from demandops.settings import PipelineConfig
+from demandops.settings import DEFAULT_CONFIG_DIR, PipelineConfig
+from ml.exogenous import add_exogenous_features
 from ml.features import build_features, build_panel
 from ml.score import score_region
 from ml.train import TrainedRegion, TrainParams, train_region
@@ -37,10 +42,35 @@ from ml.train import TrainedRegion, TrainParams, train_region
 
 @dataclass(frozen=True)
 class Reference:
-    """The conditioned store and product attributes every region needs."""
+    """The conditioned feeds every region needs, and the profiles that read the raw files."""
 
     stores: Dataset
     products: Dataset
+    shoppers: Dataset
+    weather: Dataset
+    events: Dataset
+    profiles: dict[str, Profile]
+    as_of: str  # actuals dated after this day are quarantined as `future_date`
+
+    def datasets(self) -> dict[str, Dataset]:
+        return {n: getattr(self, n) for n in REFERENCE_SOURCES}
+
+
+@dataclass(frozen=True)
+class RegionInputs:
+    """One region's conditioned weekly feeds and its data-quality results."""
+
+    shipments: Dataset
+    returns: Dataset
+    promotions: Dataset
+    quality: Dataset
+
+    def datasets(self) -> dict[str, Dataset]:
+        return {n: getattr(self, n) for n in (*REGION_SOURCES, "quality")}
+
+
+REFERENCE_SOURCES = ("stores", "products", "shoppers", "weather", "events")
+REGION_SOURCES = ("shipments", "returns", "promotions")
 
 
 def raw_inputs(lake: Lake, prefix: str) -> dict[str, str]:
@@ -63,108 +93,242 @@ def _commit_or_reuse(
     return lake.commit_dataset(path, files, manifest)
 
 
-def _conditioned(
-    lake: Lake,
-    source: str,
-    prefix: str,
-    inputs: dict[str, str],
-    depends: dict[str, str],
-    run: Callable[[bytes, str], Conditioned],
+def condition_source(
+    lake: Lake, source: str, prefix: str, profiles: dict[str, Profile], ctx: Context, key: object
 ) -> Dataset:
-    """Condition every raw file of one source; commit the standard CSV and the quarantine."""
-    version = digest({"inputs": inputs, "depends": depends, "code": code_version()})
+    """Condition every raw file below raw/<prefix>/ and combine them into one dataset.
+
+    Each file is conditioned once per (file hash, profile, code, context) into a cached part,
+    so a new weekly file conditions only itself. A file that cannot be read, or that no profile
+    reads, is skipped and listed under `unreadable` in the manifest; it stays in raw/.
+    """
+    inputs = raw_inputs(lake, f"raw/{prefix}")
+    parts: list[Dataset] = []
+    unreadable: list[dict[str, str]] = []
+    for file, sha in inputs.items():
+        part = _part(lake, source, file, sha, profiles, ctx, key)
+        if isinstance(part, str):
+            unreadable.append({"file": file, "sha256": sha, "problem": part})
+        else:
+            parts.append(part)
+    version = digest(
+        {"parts": [p.version for p in parts], "unreadable": unreadable, "code": code_version()}
+    )
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
-        results = {f: run(lake.read_bytes(f), f) for f in inputs}
-        frame = pd.concat([r.frame for r in results.values()], ignore_index=True)
-        rejects = pd.concat(
-            [r.rejects.assign(source_file=f) for f, r in results.items()], ignore_index=True
+        combined = combine_parts(
+            [(p.manifest["file"], _read_part(lake, p, source)) for p in parts], source
         )
-        counts = {
-            "rows_in": sum(r.rows_in for r in results.values()),
-            "rows_out": len(frame),
+        rejects = pd.concat(
+            [_read_rejects(lake, p) for p in parts] + [combined.rejects], ignore_index=True
+        )
+        manifest: dict[str, object] = {"source": source, "version": version}
+        manifest |= {
+            "rows_in": sum(int(p.manifest["rows_in"]) for p in parts),
+            "rows_out": len(combined.frame),
             "rows_rejected": len(rejects),
-            "rejected_by_reason": rejects["reason"].value_counts().sort_index().to_dict()
-            if len(rejects)
-            else {},
+            "rejected_by_reason": rejects["reason"].value_counts().sort_index().to_dict(),
+            "inputs": inputs,
+            "profiles": {
+                p.manifest["file"]: {
+                    "name": p.manifest["profile"],
+                    "version": p.manifest["profile_version"],
+                }
+                for p in parts
+            },
+            "parts": {p.manifest["file"]: p.version for p in parts},
+            "unreadable": unreadable,
+            "context": key,
+            "code_version": code_version(),
         }
-        manifest: dict[str, object] = {"source": source, "version": version, **counts}
-        manifest |= {"inputs": inputs, "depends": depends, "code_version": code_version()}
         lake.commit_dataset(
             versioned(f"quarantine/{prefix}", version),
             {"rejects.csv": frame_to_csv_bytes(rejects)},
             manifest,
         )
-        return {f"{source}.csv": frame_to_csv_bytes(frame)}, manifest
+        return {f"{source}.csv": frame_to_csv_bytes(combined.frame)}, manifest
 
     return _commit_or_reuse(lake, versioned(f"conditioned/{prefix}", version), build)
 
 
+def _part(
+    lake: Lake,
+    source: str,
+    file: str,
+    sha: str,
+    profiles: dict[str, Profile],
+    ctx: Context,
+    key: object,
+) -> Dataset | str:
+    """The cached conditioned part of one raw file, or the problem that stops reading it."""
+    profile = profile_for(file.removeprefix("raw/"), profiles)
+    if profile is None or profile.source != source:
+        return f"no {source} profile in the source profiles reads {file}"
+    version = digest(
+        {"sha256": sha, "profile": profile.version, "context": key, "code": code_version()}
+    )
+    path = versioned(f"conditioned/_parts/{source}", version)
+    existing = lake.dataset(path)
+    if existing is not None:
+        return existing
+    try:
+        result = condition(lake.read_bytes(file), file, profile, ctx)
+    except DataError as exc:
+        return str(exc)
+    files = {
+        "part.csv": frame_to_csv_bytes(result.frame),
+        "rejects.csv": frame_to_csv_bytes(result.rejects.assign(source_file=file)),
+    }
+    manifest = {
+        "version": version,
+        "file": file,
+        "sha256": sha,
+        "profile": profile.name,
+        "profile_version": profile.version,
+        "rows_in": result.rows_in,
+        "rows_out": len(result.frame),
+        "rows_rejected": len(result.rejects),
+    }
+    return lake.commit_dataset(path, files, manifest)
+
+
+def _read_part(lake: Lake, part: Dataset, source: str) -> pd.DataFrame:
+    return read_standard(lake.read_bytes(part.file("part.csv")), SCHEMAS[source])
+
+
+def _read_rejects(lake: Lake, part: Dataset) -> pd.DataFrame:
+    return lake.read_csv(part.file("rejects.csv"), dtype=str, keep_default_na=False)
+
+
 def read_table(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame:
-    frame = lake.read_csv(
-        dataset.file(name), dtype={"store_id": str, "product_id": str, "zip_code": str}
-    )
-    if "week_start" in frame.columns:
-        frame["week_start"] = pd.to_datetime(frame["week_start"], format="%Y-%m-%d")
-    return frame
+    """A conditioned table, typed by its schema."""
+    schema = SCHEMAS[name.removesuffix(".csv")]
+    return read_standard(lake.read_bytes(dataset.file(name)), schema)
 
 
-def condition_reference(lake: Lake, region_ids: list[str]) -> Reference:
-    """Condition store attributes and the product catalogue."""
-    stores = _conditioned(
-        lake,
-        "stores",
-        "stores",
-        raw_inputs(lake, "raw/stores"),
-        {"regions": ",".join(sorted(region_ids))},
-        lambda data, f: condition_stores(data, f, set(region_ids)),
-    )
-    products = _conditioned(
-        lake, "products", "products", raw_inputs(lake, "raw/products"), {}, condition_products
-    )
-    return Reference(stores=stores, products=products)
+def _context_key(ref: Reference, **extra: object) -> dict[str, object]:
+    return {"stores": ref.stores.version, "products": ref.products.version, **extra}
 
 
-def condition_region(lake: Lake, region: str, ref: Reference) -> tuple[Dataset, Dataset]:
-    """Condition one region's shipments and promotion plan."""
-    stores = read_table(lake, ref.stores, "stores.csv")
-    store_ids = set(stores.loc[stores["region"] == region, "store_id"])
-    product_ids = set(read_table(lake, ref.products, "products.csv")["product_id"])
-    depends = {"stores": ref.stores.version, "products": ref.products.version}
-    shipments = _conditioned(
-        lake,
-        "shipments",
-        f"shipments/region={region}",
-        raw_inputs(lake, f"raw/shipments/region={region}"),
-        depends,
-        lambda data, f: condition_shipments(data, f, store_ids, product_ids),
+def as_of_today() -> pd.Timestamp:
+    """The last day actuals may carry: the Sunday ending the current week (UTC)."""
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    return today + pd.Timedelta(days=6 - today.day_of_week)
+
+
+def condition_reference(
+    lake: Lake,
+    region_ids: list[str],
+    profiles_dir: Path | None = None,
+    as_of: pd.Timestamp | None = None,
+    only: str | None = None,
+) -> Reference:
+    """Condition store attributes, products, shoppers, weather and events.
+
+    `only` conditions just that reference source (and stores and products, which every other
+    source is checked against); the others are looked up, and must have been conditioned.
+    """
+    profiles = load_profiles(profiles_dir or DEFAULT_CONFIG_DIR / "sources")
+    day = as_of or as_of_today()
+    regions = frozenset(region_ids)
+    key: dict[str, object] = {"regions": sorted(regions), "as_of": day.date().isoformat()}
+    base = Context(regions=regions, as_of=day)
+    stores = condition_source(lake, "stores", "stores", profiles, base, key)
+    products = condition_source(lake, "products", "products", profiles, base, key)
+    ctx = Context(stores=read_table(lake, stores, "stores.csv"), regions=regions, as_of=day)
+    key = {**key, "stores": stores.version}
+    found = {
+        s: condition_source(lake, s, s, profiles, ctx, key)
+        for s in ("shoppers", "weather", "events")
+        if only is None or only == s
+    }
+    return Reference(
+        stores=stores,
+        products=products,
+        profiles=profiles,
+        as_of=day.date().isoformat(),
+        **{s: found.get(s, _EMPTY) for s in ("shoppers", "weather", "events")},
     )
-    promotions = _conditioned(
-        lake,
-        "promotions",
-        f"promotions/region={region}",
-        raw_inputs(lake, f"raw/promotions/region={region}"),
-        depends,
-        lambda data, f: condition_promotions(data, f, store_ids, product_ids),
+
+
+# stands in for a source that `only` left out
+_EMPTY = Dataset(path="", manifest={"version": "", "source": "not conditioned"})
+
+
+def condition_region(
+    lake: Lake, region: str, ref: Reference, horizon: int = 4, only: str | None = None
+) -> RegionInputs:
+    """Condition one region's shipments, returns and promotion plan, then check them
+    (`only`: just that source, no checks)."""
+    ctx = Context(
+        stores=read_table(lake, ref.stores, "stores.csv"),
+        products=read_table(lake, ref.products, "products.csv"),
+        region=region,
+        as_of=pd.Timestamp(ref.as_of),
     )
-    return shipments, promotions
+    key = _context_key(ref, region=region, as_of=ref.as_of)
+    feeds = {
+        s: condition_source(lake, s, f"{s}/region={region}", ref.profiles, ctx, key)
+        for s in REGION_SOURCES
+        if only is None or only == s
+    }
+    if only is not None:
+        return RegionInputs(**{s: feeds.get(s, _EMPTY) for s in REGION_SOURCES}, quality=_EMPTY)
+    quality = quality_for_region(lake, region, ref, feeds, horizon)
+    return RegionInputs(**feeds, quality=quality)
+
+
+def quality_for_region(
+    lake: Lake, region: str, ref: Reference, feeds: dict[str, Dataset], horizon: int
+) -> Dataset:
+    """Cross-source data-quality checks of one region: monitoring/data_quality/region=<r>/."""
+    inputs = {n: d.version for n, d in {**ref.datasets(), **feeds}.items()}
+    version = digest({"inputs": inputs, "horizon": horizon, "code": code_version()})
+
+    def build() -> tuple[dict[str, bytes], dict[str, object]]:
+        stores = read_table(lake, ref.stores, "stores.csv")
+        checks = cross_source_checks(
+            region,
+            stores[stores["region"] == region],
+            read_table(lake, feeds["shipments"], "shipments.csv"),
+            read_table(lake, ref.shoppers, "shoppers.csv"),
+            read_table(lake, ref.weather, "weather.csv"),
+            horizon,
+        )
+        unreadable = [
+            {
+                "check": "readable_files",
+                "status": "fail",
+                "failing": 1,
+                "detail": f"{u['file']}: {u['problem']}",
+            }
+            for d in {**ref.datasets(), **feeds}.values()
+            for u in d.manifest.get("unreadable", [])
+        ]
+        table = pd.concat(
+            [checks, pd.DataFrame(unreadable, columns=checks.columns)], ignore_index=True
+        )
+        table.insert(0, "region", region)
+        manifest: dict[str, object] = {"version": version, "region": region, "inputs": inputs}
+        manifest["results"] = table.to_dict("records")
+        manifest["failed"] = int((table["status"] == "fail").sum())
+        return {"checks.csv": frame_to_csv_bytes(table)}, manifest
+
+    return _commit_or_reuse(
+        lake, versioned(f"monitoring/data_quality/region={region}", version), build
+    )
 
 
 def features_for_region(
     lake: Lake,
     region: str,
     ref: Reference,
-    shipments: Dataset,
-    promotions: Dataset,
+    inputs: RegionInputs,
     cfg: PipelineConfig,
 ) -> Dataset:
     """Build the feature table (history and the coming H weeks) of one region."""
-    depends = {
-        "shipments": shipments.version,
-        "promotions": promotions.version,
-        "stores": ref.stores.version,
-        "products": ref.products.version,
-    }
+    shipments, promotions = inputs.shipments, inputs.promotions
+    depends = {n: d.version for n, d in {**ref.datasets(), **inputs.datasets()}.items()}
     params = {"horizon": cfg.horizon_weeks, "baseline_window": cfg.baseline_window_weeks}
     version = digest({"depends": depends, "params": params, "code": code_version()})
 
@@ -180,6 +344,15 @@ def features_for_region(
             read_table(lake, promotions, "promotions.csv"),
             cfg.horizon_weeks,
             cfg.baseline_window_weeks,
+        )
+        frame, _ = add_exogenous_features(  # weather, events, returns, demographics
+            frame,
+            read_table(lake, ref.stores, "stores.csv"),
+            read_table(lake, ref.shoppers, "shoppers.csv"),
+            read_table(lake, ref.weather, "weather.csv"),
+            read_table(lake, ref.events, "events.csv"),
+            read_table(lake, inputs.returns, "returns.csv"),
+            cfg.horizon_weeks,
         )
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from demandops.calendar import holiday_weeks
+from ml.exogenous import EXOGENOUS_FEATURES
 
 MIN_HISTORY_WEEKS = 13  # rows need this many weeks of lagged history to be used
 LAGS = (0, 1, 2, 3)  # extra lags beyond H: lag_H, lag_H+1, ...
@@ -37,6 +38,7 @@ NUMERIC_FEATURES = (
     "trend_years",
     "is_large",
     "log_sqft",
+    *EXOGENOUS_FEATURES,  # weather, events, returns, demographics: added by ml/exogenous.py
 )
 BASELINE_COLUMNS = ("hist_avg", "same_woy_avg")
 CATEGORICAL_FEATURES = ("store_id", "product_id", "category", "week_of_year", "week_parity")
@@ -192,7 +194,8 @@ def build_features(
 def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     """Lagged features of weeks whose lags fall in data gaps fall back to the yearly level."""
     level = frame["log_roll_mean_52"].fillna(0.0)
-    for column in (*NUMERIC_FEATURES, *BASELINE_COLUMNS):
+    lagged = [c for c in (*NUMERIC_FEATURES, *BASELINE_COLUMNS) if c in frame.columns]
+    for column in lagged:
         if frame[column].isna().any():
             fallback = level if column.startswith("log_") else np.expm1(level)
             frame[column] = frame[column].fillna(fallback)

@@ -63,7 +63,8 @@ def test_batch_forecasts_every_segment_and_reports_metrics(
 
     quarantine = small_lake.list_files("quarantine/shipments/region=pnw")
     rejects = small_lake.read_csv(next(f for f in quarantine if f.endswith("rejects.csv")))
-    assert {"duplicate", "unknown_store", "bad_units"} <= set(rejects["reason"])
+    expected = {"duplicate", "unknown_store", "bad_number", "sentinel_value", "future_date"}
+    assert expected <= set(rejects["reason"])
     assert small_lake.exists(f"monitoring/runs/{report['run_id']}.json")
 
 
@@ -107,15 +108,20 @@ def test_missing_raw_data_is_a_clear_error(settings: Settings) -> None:
         run_batch(settings, ["pnw"], progress=False)
 
 
-def test_unreadable_raw_file_is_named_and_left_in_place(
+def test_unreadable_raw_file_is_reported_skipped_and_left_in_place(
     settings: Settings, small_lake: Lake
 ) -> None:
-    bad = "raw/shipments/region=tx/late_export.csv"
+    bad = "raw/shipments/region=tx/dist_b_late_export.csv"
     small_lake.write_bytes(bad, b"\xff\xfe\x00garbage\x00\xff")
-    with pytest.raises(DataError, match=f"cannot read {bad}"):
-        run_batch(settings, ["tx"], progress=False)
+    report = run_batch(settings, ["tx"], until="condition", progress=False)
     assert small_lake.read_bytes(bad) == b"\xff\xfe\x00garbage\x00\xff"
-    assert small_lake.list_files("conditioned/shipments/region=tx") == []
+    [failure] = [q for q in report["data_quality"] if q["check"] == "readable_files"]
+    assert failure["status"] == "fail" and f"cannot read {bad}" in failure["detail"]
+    shipments = small_lake.dataset(report["regions"]["tx"]["paths"]["shipments"])
+    assert shipments is not None and shipments.manifest["rows_out"] > 0  # the rest goes on
+    [entry] = shipments.manifest["unreadable"]
+    assert entry["file"] == bad and "missing columns" in entry["problem"]
+    assert not any(bad in f for f in small_lake.list_files("quarantine"))
 
 
 def test_batch_on_an_abfs_lake(

@@ -1,358 +1,289 @@
-"""Conditioners: hand-written raw CSV bytes in, standardized frames and quarantined rows out."""
+"""Each profile with hand-made raw bytes: every kind of dirt gets its reason code, and good
+rows come out in standard units."""
 
 from __future__ import annotations
 
+import io
+import json
+
 import pandas as pd
 import pytest
+from openpyxl import Workbook
 
-from conditioners.products import condition_products
-from conditioners.promotions import condition_promotions
-from conditioners.schemas import PRODUCTS, PROMOTIONS, SHIPMENTS, STORES
-from conditioners.shipments import condition_shipments
-from conditioners.stores import condition_stores
-from conditioners.table import Conditioned
+from conditioners.schemas import SCHEMAS
 from demandops.errors import DataError
-
-SHIP_FILE = "raw/shipments/region=pnw/shipments.csv"
-STORES_FILE = "raw/stores/stores.csv"
-PRODUCTS_FILE = "raw/products/products.csv"
-PROMO_FILE = "raw/promotions/region=pnw/promotions.csv"
-KNOWN_STORES = {"S1", "S2"}
-KNOWN_PRODUCTS = {"P1", "P2"}
-LAST_WEEK = pd.Timestamp("2017-02-20")  # a Monday
-
-# 2017-01-01 was a Sunday, so 01/08, 01/15, 01/22, ... are Sundays (week endings).
-# Each row's expected fate; line numbers count the header as line 1.
-SHIPMENT_ROWS: list[tuple[str, str | None]] = [
-    ("S2,P1,01/15/2017,7", None),  # line 2: good
-    ("S1,P2,01/08/2017,3", None),  # line 3: good
-    ("S1,P1,01/15/2017,12.0", None),  # line 4: good, a whole number written with a decimal
-    ("S1,P1,2017-01-08,5", "bad_date"),  # line 5: ISO, not M/D/Y
-    ("S1,P1,01/14/2017,5", "not_week_ending_sunday"),  # line 6: a Saturday
-    ("S1,P1,01/22/2017,n/a", "bad_units"),  # line 7
-    ("S1,P1,01/29/2017,1.5", "bad_units"),  # line 8: not a whole number
-    ("S1,P1,02/05/2017,-2", "negative_units"),  # line 9
-    ("S9,P1,01/15/2017,4", "unknown_store"),  # line 10
-    ("S1,P9,01/15/2017,4", "unknown_product"),  # line 11
-    ("S2,P1,01/15/2017,7", "duplicate"),  # line 12: exact copy of line 2
-    ("S2,P1,01/15/2017,8", "conflicting_duplicate"),  # line 13: same key as line 2
-    ("S1,P1,03/05/2017,4", "future_week"),  # line 14: week starts 2017-02-27 > LAST_WEEK
-    (" S2 , P2 ,01/22/2017, 9", None),  # line 15: good once the padding is stripped
-    ("S1,P1,2/12/2017,6", None),  # line 16: good, no leading zero in the month
-    ("S1,P1,13/01/2017,6", "bad_date"),  # line 17: D/M/Y
-    ("S1,P1,,6", "bad_date"),  # line 18: empty date
-    ("S1,P1,02/19/2017,", "bad_units"),  # line 19: empty units
-]
+from tests.sources import CTX, reasons, run
 
 
-def _csv(header: str, rows: list[str]) -> bytes:
-    return ("\n".join([header, *rows]) + "\n").encode("utf-8")
-
-
-def _shipments_csv(rows: list[str]) -> bytes:
-    return _csv("Store,Item,Week Ending,Units", rows)
-
-
-def _reasons(result: Conditioned) -> dict[int, str]:
-    return dict(zip(result.rejects["line"], result.rejects["reason"], strict=True))
-
-
-def _assert_accounted(result: Conditioned) -> None:
-    assert result.rows_in == len(result.frame) + len(result.rejects)
-
-
-# -- shipments -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shipments() -> Conditioned:
-    data = _shipments_csv([row for row, _ in SHIPMENT_ROWS])
-    return condition_shipments(data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS, last_week=LAST_WEEK)
-
-
-def test_good_shipments_are_standardized_and_sorted(shipments: Conditioned) -> None:
-    expected = pd.DataFrame(
+def test_distributor_a_shipments_each_dirt_kind_has_its_reason() -> None:
+    data = (
+        b"Store,Item,Week Ending,Units\n"
+        b"S1,P1,01/05/2020,10\n"  # 2 good: week of Monday 2019-12-30
+        b"S1,P1,01/05/2020,10\n"  # 3 duplicate
+        b"S1,P1,01/05/2020,11\n"  # 4 same key, other value
+        b"S1,P2,01/05/2020,-9999\n"  # 5 sentinel
+        b"S1,P2,12/29/2019,\n"  # 6 missing
+        b"S2,P1,01/05/2020,-4\n"  # 7 negative correction
+        b"XX-999,P1,01/05/2020,3\n"  # 8 unknown store
+        b"T1,P1,01/05/2020,3\n"  # 9 a store of another region
+        b"S2,P9,01/05/2020,3\n"  # 10 unknown product
+        b"S2,P1,01/04/2032,3\n"  # 11 dated in the future
+        b"S2,P1,13/45/2019,3\n"  # 12 unparseable date
+        b"S2,P1,01/04/2020,3\n"  # 13 not a Sunday: its week does not start on Monday
+        b"S2,P2,01/05/2020,n/a\n"  # 14 not a number
+        b"S2,P2,12/29/2019,2.5\n"  # 15 not a whole number
+        b"S2,P2,12/29/2019,7\n"  # 16 good
+    )
+    result = run("shipments_distributor_a", data)
+    assert reasons(result) == {
+        3: "duplicate",
+        4: "conflicting_duplicate",
+        5: "sentinel_value",
+        6: "missing_value",
+        7: "negative_value",
+        8: "unknown_store",
+        9: "unknown_store",
+        10: "unknown_product",
+        11: "future_date",
+        12: "bad_date",
+        13: "not_monday",
+        14: "bad_number",
+        15: "bad_number",
+    }
+    assert result.frame.to_dict("records") == [
         {
-            "store_id": ["S1", "S1", "S1", "S2", "S2"],
-            "product_id": ["P1", "P1", "P2", "P1", "P2"],
-            "week_start": pd.to_datetime(
-                ["2017-01-09", "2017-02-06", "2017-01-02", "2017-01-09", "2017-01-16"]
-            ),
-            "units": [12, 6, 3, 7, 9],
-        }
-    )
-    frame = shipments.frame
-    assert list(frame.columns) == SHIPMENTS.names
-    assert frame["units"].dtype == "int64"
-    assert pd.api.types.is_datetime64_any_dtype(frame["week_start"])
-    assert (frame["week_start"].dt.day_of_week == 0).all()  # Mondays
-    pd.testing.assert_frame_equal(
-        frame.astype({"store_id": object, "product_id": object, "week_start": "datetime64[ns]"}),
-        expected.astype({"store_id": object, "product_id": object, "week_start": "datetime64[ns]"}),
-    )
-
-
-def test_week_start_is_week_ending_minus_six_days() -> None:
-    rows = [f"S1,P1,{d},1" for d in ("01/01/2017", "12/31/2017", "03/03/2019", "01/05/2020")]
-    result = condition_shipments(_shipments_csv(rows), SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    endings = pd.to_datetime(["2017-01-01", "2017-12-31", "2019-03-03", "2020-01-05"])
-    assert list(result.frame["week_start"]) == list(endings - pd.Timedelta(days=6))
-    assert len(result.rejects) == 0
-
-
-def test_each_bad_shipment_is_quarantined_with_its_reason(shipments: Conditioned) -> None:
-    expected = {line: reason for line, (_, reason) in enumerate(SHIPMENT_ROWS, start=2) if reason}
-    assert _reasons(shipments) == expected
-    _assert_accounted(shipments)
-    assert shipments.rows_in == len(SHIPMENT_ROWS)
-
-
-def test_rejects_keep_the_raw_text_and_line(shipments: Conditioned) -> None:
-    rejects = shipments.rejects.set_index("line")
-    assert list(rejects.columns) == ["Store", "Item", "Week Ending", "Units", "reason"]
-    for line, (row, reason) in enumerate(SHIPMENT_ROWS, start=2):
-        if reason is None:
-            continue
-        assert ",".join(rejects.loc[line, ["Store", "Item", "Week Ending", "Units"]]) == row
-    assert rejects.loc[7, "Units"] == "n/a"
-    assert rejects.loc[8, "Units"] == "1.5"
-    assert rejects.loc[5, "Week Ending"] == "2017-01-08"
-
-
-def test_future_weeks_are_kept_without_last_week() -> None:
-    data = _shipments_csv(["S1,P1,03/05/2017,4", "S1,P1,01/08/2017,2"])
-    result = condition_shipments(data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    assert list(result.frame["units"]) == [2, 4]
-    bounded = condition_shipments(
-        data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS, last_week=pd.Timestamp("2017-02-27")
-    )
-    assert len(bounded.frame) == 2  # the last week itself is not in the future
-
-
-def test_the_first_reason_a_row_gets_is_the_one_kept() -> None:
-    # unknown store and unreadable units: the earlier check (units) names the row
-    data = _shipments_csv(["S9,P1,01/08/2017,n/a", "S9,P9,01/07/2017,x"])
-    result = condition_shipments(data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    assert _reasons(result) == {2: "bad_units", 3: "not_week_ending_sunday"}
-    assert result.frame.empty
-    _assert_accounted(result)
-
-
-def test_rows_ending_in_a_delimiter_keep_their_columns() -> None:
-    """Exports often end every line with a comma; that must not shift the columns."""
-    data = _csv("Store,Item,Week Ending,Units", ["S1,P1,01/08/2017,3,", "S2,P2,01/15/2017,4,"])
-    result = condition_shipments(data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    assert len(result.rejects) == 0, result.rejects.to_dict("records")
-    assert list(result.frame["store_id"]) == ["S1", "S2"]
-    assert list(result.frame["units"]) == [3, 4]
-
-
-def test_a_header_only_file_gives_no_rows() -> None:
-    result = condition_shipments(_shipments_csv([]), SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    assert result.rows_in == 0
-    assert result.frame.empty
-    assert list(result.frame.columns) == SHIPMENTS.names
-    assert result.rejects.empty
-
-
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        pytest.param(b"Store,Item,Units\nS1,P1,3\n", "missing columns", id="missing-column"),
-        pytest.param(
-            "Store,Item,Week Ending,Units,Entrepôt\nS1,P1,01/08/2017,3,é\n".encode("latin-1"),
-            "utf-8",
-            id="latin-1",
-        ),
-        pytest.param(b"", "cannot read", id="empty"),
-        pytest.param(
-            b"Store,Item,Week Ending,Units\nS1,P1,01/08/2017,3\nS1,P1,01/15/2017,3,4,5\n",
-            "cannot read",
-            id="ragged",
-        ),
-    ],
-)
-def test_an_unreadable_shipments_file_is_a_data_error_naming_it(data: bytes, problem: str) -> None:
-    with pytest.raises(DataError) as err:
-        condition_shipments(data, SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-    assert SHIP_FILE in str(err.value)
-    assert problem in str(err.value)
-
-
-def test_missing_columns_are_named() -> None:
-    with pytest.raises(DataError, match=r"missing columns \['Week Ending'\]"):
-        condition_shipments(b"Store,Item,Units\nS1,P1,3\n", SHIP_FILE, KNOWN_STORES, KNOWN_PRODUCTS)
-
-
-# -- stores --------------------------------------------------------------------------------
-
-STORE_ROWS: list[tuple[str, str | None]] = [
-    ("PNW-001,pnw,98101,Large,50000", None),  # line 2: format normalized to lower case
-    ("NE-001,ne,02108,small,14000.0", None),  # line 3: zip keeps its leading zero
-    ("PNW-003,pnw,98101,medium,20000", "bad_store_format"),
-    ("PNW-004,pnw,9810,small,14000", "bad_zip_code"),
-    ("PNW-005,xx,98101,small,14000", "unknown_region"),
-    ("PNW-001,pnw,98101,large,50000", "duplicate"),
-    ("PNW-006,pnw,98101,small,abc", "bad_sqft"),
-    (",pnw,98101,small,100", "missing_store_id"),
-    ("PNW-007,pnw,98101,small,-5", "bad_sqft"),
-    ("PNW-008,pnw,98l01,small,100", "bad_zip_code"),
-]
-STORES_HEADER = "store_id,region,zip_code,store_format,sqft"
-
-
-def test_stores_are_standardized_and_bad_rows_quarantined() -> None:
-    data = _csv(STORES_HEADER, [row for row, _ in STORE_ROWS])
-    result = condition_stores(data, STORES_FILE, {"pnw", "ne"})
-    expected = pd.DataFrame(
+            "store_id": "S1",
+            "product_id": "P1",
+            "week_start": pd.Timestamp("2019-12-30"),
+            "units": 10,
+        },
         {
-            "store_id": ["NE-001", "PNW-001"],
-            "region": ["ne", "pnw"],
-            "zip_code": ["02108", "98101"],
-            "store_format": ["small", "large"],
-            "sqft": [14000, 50000],
-        }
+            "store_id": "S2",
+            "product_id": "P2",
+            "week_start": pd.Timestamp("2019-12-23"),
+            "units": 7,
+        },
+    ]
+    assert set(result.rejects.columns) >= {"line", "reason", "detail", "record"}
+    assert json.loads(result.rejects["record"].iloc[0])["Store"] == "S1"  # the raw row, kept
+
+
+def test_distributor_b_converts_cases_with_pack_sizes_and_reads_cp1252() -> None:
+    data = (
+        "FILIALE;FILIALNAME;ARTIKEL;WOCHE;MENGE;EINHEIT\n"
+        "S1;Markt Süd;P1;30.12.2019;2;CS\n"  # 2 cases of 12
+        "S1;Markt Süd;P2;30.12.2019;5;EA\n"
+        "S2;Markt Süd;P2;30.12.2019;1;PAL\n"  # unknown unit code
+    ).encode("cp1252")
+    result = run("shipments_distributor_b", data)
+    assert list(result.frame["units"]) == [24, 5]
+    assert reasons(result) == {4: "unknown_unit"}
+
+
+def test_weather_json_converts_fahrenheit_and_inches_and_keeps_missing_values() -> None:
+    doc = {
+        "zip": "98101",
+        "temp_unit": "F",
+        "precip_unit": "in",
+        "daily": [
+            {"date": "2019-12-30", "tmax": 50.0, "tmin": 32.0, "precip": 1.0, "snow": 0},
+            {"date": "2019-12-31", "tmax": -9999, "tmin": 30.0, "precip": None, "snow": 0},
+            {"date": "2019-12-31", "tmax": -9999, "tmin": 30.0, "precip": None, "snow": 0},
+            {"date": "2020-01-01", "tmax": 999.0, "tmin": 30.0, "precip": 0, "snow": 0},
+            {"date": "2031-01-01", "tmax": 50.0, "tmin": 30.0, "precip": 0, "snow": 0},
+            {"date": "2020-01-02", "tmax": 30.0, "tmin": 50.0, "precip": 0, "snow": 0},
+            {"date": "Jan 3", "tmax": 30.0, "tmin": 20.0, "precip": 0, "snow": 0},
+        ],
+    }
+    result = run("weather_observations_json", json.dumps(doc).encode())
+    assert reasons(result) == {
+        3: "duplicate",
+        4: "out_of_range",
+        5: "future_date",
+        6: "inconsistent_values",
+        7: "bad_date",
+    }
+    first, second = result.frame.to_dict("records")
+    assert first["tmax_c"] == pytest.approx(10.0) and first["tmin_c"] == pytest.approx(0.0)
+    assert first["precip_mm"] == pytest.approx(25.4) and first["kind"] == "observed"
+    assert pd.isna(second["tmax_c"]) and pd.isna(second["precip_mm"])  # a sentinel is missing
+
+
+def test_weather_forecast_csv_needs_its_issue_day_before_the_day_forecast() -> None:
+    data = (
+        b"ZIP|ISSUED|VALID_DATE|TMAX_C|TMIN_C|PRCP_MM|SNOW_CM\n"
+        b"98101|20200106|20200107|5.0|1.0|2.0|1.5\n"
+        b"98101|20200106|20200103|5.0|1.0|2.0|0\n"  # before it was issued
+        b"98101||20200108|5.0|1.0|2.0|0\n"  # no issue day
     )
-    assert list(result.frame.columns) == STORES.names
-    assert result.frame["sqft"].dtype == "int64"
-    pd.testing.assert_frame_equal(result.frame.astype(object), expected.astype(object))
-    expected_reasons = {n: r for n, (_, r) in enumerate(STORE_ROWS, start=2) if r}
-    assert _reasons(result) == expected_reasons
-    _assert_accounted(result)
+    result = run("weather_forecasts_csv", data)
+    assert reasons(result) == {3: "forecast_before_issue", 4: "missing_value"}
+    row = result.frame.iloc[0]
+    assert row["snow_mm"] == 15.0 and row["kind"] == "forecast"
+    assert row["issued"] == pd.Timestamp("2020-01-06")
 
 
-def test_store_ids_differing_only_in_padding_are_duplicates() -> None:
-    data = _csv(STORES_HEADER, ["PNW-001,pnw,98101,large,1", " PNW-001,pnw,98101,small,2"])
-    result = condition_stores(data, STORES_FILE, {"pnw"})
-    assert list(result.frame["store_id"]) == ["PNW-001"]
-    assert _reasons(result) == {3: "duplicate"}
+def _xlsx(rows: list[list[object]], title_rows: int = 2) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Demographics"
+    for _ in range(title_rows):
+        sheet.append(["a title"])
+    for row in rows:
+        sheet.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
 
 
-def test_a_stores_file_without_a_column_names_the_file() -> None:
-    with pytest.raises(DataError, match=r"raw/stores/stores\.csv.*missing columns \['sqft'\]"):
-        condition_stores(
-            b"store_id,region,zip_code,store_format\nA,pnw,98101,large\n", STORES_FILE, {"pnw"}
-        )
+XLSX_HEADER = [
+    "Store #", "Population (3 mi)", "Median HH Income ($)", "% Under 18", "% 60+", "Avg HH Size",
+]  # fmt: skip
 
 
-# -- products ------------------------------------------------------------------------------
-
-PRODUCTS_HEADER = "product_id,name,category,pack_size,regular_price"
-PRODUCT_ROWS: list[tuple[str, str | None]] = [
-    ("P002,Dairy item,Dairy ,6,2.25", None),
-    ("P001,Juice item, Juice,12,3.5", None),
-    ("P003,x,snacks,0,1.0", "bad_pack_size"),
-    ("P004,x,snacks,1.5,1.0", "bad_pack_size"),
-    ("P005,x,snacks,6,abc", "bad_price"),
-    ("P006,x,snacks,6,-1", "bad_price"),
-    ("P001,x,juice,12,3.5", "duplicate"),
-    (",x,snacks,6,1", "missing_product_id"),
-]
-
-
-def test_products_are_standardized_and_bad_rows_quarantined() -> None:
-    data = _csv(PRODUCTS_HEADER, [row for row, _ in PRODUCT_ROWS])
-    result = condition_products(data, PRODUCTS_FILE)
-    expected = pd.DataFrame(
-        {
-            "product_id": ["P001", "P002"],
-            "category": ["juice", "dairy"],
-            "pack_size": [12, 6],
-            "regular_price": [3.5, 2.25],
-        }
+def test_shoppers_workbook_percentages_become_shares() -> None:
+    data = _xlsx(
+        [
+            XLSX_HEADER,
+            ["S1", 25000, 61000, 20.0, 18.5, 2.6],
+            ["S2", 12000, None, 22.0, 130.0, 2.4],  # absurd share
+            ["ZZ-404", 1000, 50000, 20.0, 20.0, 2.5],  # unknown store
+            ["T1", 9000, None, 25.0, 15.0, 2.9],  # missing income is kept as missing
+        ]
     )
-    assert list(result.frame.columns) == PRODUCTS.names
-    assert result.frame["pack_size"].dtype == "int64"
-    assert result.frame["regular_price"].dtype == "float64"
-    pd.testing.assert_frame_equal(result.frame.astype(object), expected.astype(object))
-    assert _reasons(result) == {n: r for n, (_, r) in enumerate(PRODUCT_ROWS, start=2) if r}
-    _assert_accounted(result)
+    result = run("shoppers_xlsx", data, ctx=CTX.__class__(stores=CTX.stores))
+    assert reasons(result) == {5: "out_of_range", 6: "unknown_store"}
+    s1, t1 = result.frame.to_dict("records")
+    assert s1["share_age_60_plus"] == pytest.approx(0.185) and s1["population"] == 25000
+    assert pd.isna(t1["median_income"])
 
 
-def test_product_ids_differing_only_in_padding_are_duplicates() -> None:
-    data = _csv(PRODUCTS_HEADER, ["P001,a,juice,12,3.5", "P001 ,b,juice,6,3.0"])
-    result = condition_products(data, PRODUCTS_FILE)
-    assert list(result.frame["product_id"]) == ["P001"]
-    assert list(result.frame["pack_size"]) == [12]
-    assert _reasons(result) == {3: "duplicate"}
+def test_shoppers_workbook_without_its_sheet_is_unreadable() -> None:
+    book = Workbook()
+    buf = io.BytesIO()
+    book.save(buf)
+    with pytest.raises(DataError, match="cannot read raw/test: no sheet 'Demographics'"):
+        run("shoppers_xlsx", buf.getvalue())
 
 
-def test_a_non_utf8_products_file_names_the_file() -> None:
-    data = "product_id,name,category,pack_size,regular_price\nP1,Café,x,1,1\n".encode("latin-1")
-    with pytest.raises(DataError, match=r"raw/products/products\.csv"):
-        condition_products(data, PRODUCTS_FILE)
-
-
-# -- promotions ----------------------------------------------------------------------------
-
-PROMO_ROWS: list[tuple[str, str | None]] = [
-    ("S1,P1,2017-01-09,2.5", None),
-    ("S1,P1,2017-01-02,2", None),
-    ("S1,P1,2017-01-03,2.0", "not_week_start_monday"),
-    ("S1,P1,01/16/2017,2.0", "bad_date"),
-    ("S1,P1,2017-01-23,x", "bad_price"),
-    ("S1,P1,2017-01-30,-1", "bad_price"),
-    ("S9,P1,2017-01-09,2.0", "unknown_store"),
-    ("S1,P9,2017-01-09,2.0", "unknown_product"),
-    ("S1,P1,2017-01-09,2.4", "duplicate"),
-]
-
-
-def test_promotions_are_standardized_and_bad_rows_quarantined() -> None:
-    data = _csv("store_id,product_id,week_start,promo_price", [row for row, _ in PROMO_ROWS])
-    result = condition_promotions(data, PROMO_FILE, {"S1"}, {"P1"})
-    assert list(result.frame.columns) == PROMOTIONS.names
-    assert list(result.frame["week_start"]) == list(pd.to_datetime(["2017-01-02", "2017-01-09"]))
-    assert list(result.frame["promo_price"]) == [2.0, 2.5]
-    assert result.frame["promo_price"].dtype == "float64"
-    assert _reasons(result) == {n: r for n, (_, r) in enumerate(PROMO_ROWS, start=2) if r}
-    _assert_accounted(result)
-
-
-def test_an_empty_promotions_file_names_the_file() -> None:
-    with pytest.raises(DataError, match=r"raw/promotions/region=pnw/promotions\.csv"):
-        condition_promotions(b"", PROMO_FILE, {"S1"}, {"P1"})
-
-
-# -- schemas -------------------------------------------------------------------------------
-
-
-def _good_shipments() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "units": [3, 0],
-            "week_start": pd.to_datetime(["2017-01-02", "2017-01-09"]),
-            "product_id": ["P1", "P1"],
-            "store_id": ["S1", "S1"],
-        }
+def test_census_extract_income_in_thousands() -> None:
+    data = (
+        b"store\tpop_total\tmed_income_k\tage_lt18_share\tage_60p_share\thh_size\n"
+        b"S1\t20000\t61.5\t0.2\t0.7\t2.5\n"
+        b"S2\t20000\t48.25\t0.2\t0.9\t2.5\n"  # shares add up to more than one
     )
+    result = run("shoppers_census_csv", data)
+    assert result.frame["median_income"].tolist() == [61500.0]
+    assert reasons(result) == {3: "inconsistent_values"}
 
 
-def test_schema_accepts_a_good_frame_and_orders_its_columns() -> None:
-    out = SHIPMENTS.validate(_good_shipments().assign(extra=1))
-    assert list(out.columns) == ["store_id", "product_id", "week_start", "units"]
+def test_returns_portal_json_cases_and_unknown_stores() -> None:
+    doc = {
+        "region": "pnw",
+        "returns": [
+            {"store": "S1", "sku": "P2", "week": "2019-12-30", "qty": 2, "uom": "case"},
+            {"store": "S1", "sku": "P1", "week": "2019-12-30", "qty": 3, "uom": "each"},
+            {"store": "XX-999", "sku": "P1", "week": "2019-12-30", "qty": 3, "uom": "each"},
+            {"store": "S2", "sku": "P1", "week": "2019-12-30", "qty": None, "uom": "each"},
+            "not a record",
+        ],
+    }
+    result = run("returns_portal", json.dumps(doc).encode())
+    assert sorted(result.frame["units_returned"]) == [3, 12]
+    assert reasons(result) == {3: "unknown_store", 4: "missing_value", 5: "missing_value"}
 
 
-def test_schema_rejects_a_missing_column() -> None:
-    with pytest.raises(DataError, match=r"shipments: missing columns \['units'\]"):
-        SHIPMENTS.validate(_good_shipments().drop(columns="units"))
+def test_returns_credit_notes_decimal_commas_and_booking_days() -> None:
+    data = (
+        "FILIALE;ARTIKEL;GUTSCHRIFT_DATUM;MENGE;EINHEIT;GRUND\n"
+        "S1;P1;02.01.2020;3,0;EA;Beschädigt\n"  # a Thursday: its week starts 2019-12-30
+        "S1;P1;03.01.2020;-1,0;EA;Korrektur\n"
+    ).encode("cp1252")
+    result = run("returns_distributor_b", data)
+    assert result.frame["week_start"].tolist() == [pd.Timestamp("2019-12-30")]
+    assert reasons(result) == {3: "negative_value"}
 
 
-def test_schema_rejects_negative_units() -> None:
-    with pytest.raises(DataError, match=r"shipments\.units: values below 0"):
-        SHIPMENTS.validate(_good_shipments().assign(units=[3, -1]))
+def test_event_calendar_ics_end_is_exclusive_and_bad_events_are_rejected() -> None:
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+        b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20200103\r\nDTEND;VALUE=DATE:20200105\r\n"
+        b"SUMMARY:Winter\r\n  festival\r\nLOCATION:98101\r\nCATEGORIES:FESTIVAL\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20191345\r\nDTEND;VALUE=DATE:20191346\r\n"
+        b"SUMMARY:Typo\r\nLOCATION:98101\r\nCATEGORIES:SPORTS\r\nEND:VEVENT\r\n"
+        b"BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20200110\r\nDTEND;VALUE=DATE:20200108\r\n"
+        b"SUMMARY:Backwards\r\nLOCATION:98101\r\nCATEGORIES:SPORTS\r\nEND:VEVENT\r\n"
+        b"END:VCALENDAR\r\n"
+    )
+    result = run("events_calendar_ics", data)
+    [event] = result.frame.to_dict("records")
+    assert event["name"] == "Winter festival" and event["kind"] == "festival"
+    assert (event["start_date"], event["end_date"]) == (
+        pd.Timestamp("2020-01-03"),
+        pd.Timestamp("2020-01-04"),
+    )
+    assert event["scope"] == "zip" and event["scope_id"] == "98101"
+    assert sorted(reasons(result).values()) == ["bad_date", "bad_date_range"]
 
 
-def test_schema_rejects_duplicate_keys() -> None:
-    frame = _good_shipments().assign(week_start=pd.to_datetime(["2017-01-02", "2017-01-02"]))
-    with pytest.raises(DataError, match="shipments: duplicate keys"):
-        SHIPMENTS.validate(frame)
+def test_holiday_list_scopes_and_regions() -> None:
+    data = (
+        b"Holiday,Date,Scope,Where\n"
+        b"PNW Day,04/03/2019,region,pnw\n"
+        b"Unknown Day,04/03/2019,region,zz\n"
+        b"Moon Day,04/03/2019,planet,moon\n"
+        b"Bad Day,31/02/2019,national,US\n"
+    )
+    result = run("events_holidays_csv", data)
+    assert result.frame["start_date"].tolist() == [pd.Timestamp("2019-03-04")]
+    assert reasons(result) == {3: "unknown_region", 4: "bad_scope", 5: "bad_date"}
 
 
-def test_schema_rejects_wrong_types_and_nulls() -> None:
-    with pytest.raises(DataError, match=r"shipments\.units: expected int"):
-        SHIPMENTS.validate(_good_shipments().assign(units=[3.0, 1.5]))
-    with pytest.raises(DataError, match=r"shipments\.week_start: expected date"):
-        SHIPMENTS.validate(_good_shipments().assign(week_start=["2017-01-02", "2017-01-09"]))
-    with pytest.raises(DataError, match=r"shipments\.store_id: 1 missing values"):
-        SHIPMENTS.validate(_good_shipments().assign(store_id=["S1", None]))
+def test_stores_products_and_promotions() -> None:
+    stores = run(
+        "stores",
+        b"store_id,region,zip_code,store_format,sqft\nS1,PNW,98101,Large,40000\n"
+        b"S2,mars,98101,large,1\nS3,pnw,98-101,small,1\nS4,pnw,98101,huge,1\n",
+    )
+    assert stores.frame[["region", "store_format"]].values.tolist() == [["pnw", "large"]]
+    assert sorted(reasons(stores).values()) == [
+        "bad_store_format",
+        "bad_zip_code",
+        "unknown_region",
+    ]
+    products = run("products", b"product_id,category,pack_size,regular_price\nP1,Juice,0,1.0\n")
+    assert reasons(products) == {2: "out_of_range"}
+    promos = run(
+        "promotions",
+        b"store_id,product_id,week_start,promo_price\nS1,P1,2030-01-07,1.5\nS1,P1,2019-12-31,1\n",
+    )
+    assert len(promos.frame) == 1  # plans run ahead: no future check
+    assert reasons(promos) == {3: "not_monday"}
+
+
+@pytest.mark.parametrize("source", sorted(SCHEMAS))
+def test_every_schema_rejects_a_frame_without_its_columns(source: str) -> None:
+    with pytest.raises(DataError, match=f"{source}: missing columns"):
+        SCHEMAS[source].validate(pd.DataFrame({"x": [1]}))
+
+
+def test_cases_of_a_product_without_a_pack_size_and_bad_weather_codes() -> None:
+    data = (
+        "FILIALE;FILIALNAME;ARTIKEL;WOCHE;MENGE;EINHEIT\n"
+        "S1;x;P7;30.12.2019;2;CS\n"  # P7 is not in the catalogue: no pack size
+    ).encode("cp1252")
+    assert reasons(run("shipments_distributor_b", data)) == {2: "unknown_pack_size"}
+    doc = {
+        "zip": "9810",  # lost its leading zero: padded back to 09810
+        "temp_unit": "K",  # a unit no profile maps
+        "precip_unit": "mm",
+        "daily": [{"date": "2019-12-30", "tmax": 280, "tmin": 270, "precip": 0, "snow": 0}],
+    }
+    result = run("weather_observations_json", json.dumps(doc).encode())
+    assert reasons(result) == {1: "unknown_unit"}
+    doc["temp_unit"], doc["zip"] = "C", "98-10"
+    doc["daily"][0] |= {"tmax": 5, "tmin": 1}  # type: ignore[index]
+    assert reasons(run("weather_observations_json", json.dumps(doc).encode())) == {
+        1: "bad_zip_code"
+    }

@@ -1,0 +1,13 @@
+"""Returns: retail units returned per store × product × week."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from conditioners.context import Context
+from conditioners.table import RowSorter
+from conditioners.weekly import weekly_rules
+
+
+def rules(frame: pd.DataFrame, rows: RowSorter, ctx: Context) -> None:
+    weekly_rules(frame, rows, ctx, actuals=True)
