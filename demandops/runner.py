@@ -252,7 +252,7 @@ class LocalRunner:
         inst = Instance(instance_id, name, context, self.orchestrators[name](context), parent)
         self.instances[instance_id] = inst
         inst.record("OrchestratorStarted")
-        inst.record("ExecutionStarted", Name=name, Input=context._input)
+        inst.record("ExecutionStarted", Name=name, Input=context._input, Version=None)
         self._advance(inst, None, False)
         return inst
 
