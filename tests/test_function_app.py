@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_app_registers_the_config_route() -> None:
     functions = function_app.app.get_functions()
-    routes = {f.get_function_name(): f.get_trigger().route for f in functions}
-    assert routes == {"get_config": "config"}
+    routes = {f.get_function_name(): getattr(f.get_trigger(), "route", None) for f in functions}
+    assert routes["get_config"] == "config"
 
 
 def test_get_config_answers_with_the_configured_regions() -> None:

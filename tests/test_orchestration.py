@@ -74,7 +74,9 @@ def test_every_region_is_submitted_before_any_is_waited_on(
     settings: Settings, small_lake: Lake
 ) -> None:
     with LocalBackend(settings) as backend:
-        outcome = orchestrate(settings, plan_run(settings, ["pnw", "tx"], "condition"), backend, "r")
+        outcome = orchestrate(
+            settings, plan_run(settings, ["pnw", "tx"], "condition"), backend, "r"
+        )
     assert set(outcome["regions"]) == {"pnw", "tx"}
     assert all(s["state"] == "Completed" and s["polls"] >= 1 for s in outcome["regions"].values())
 
