@@ -8,8 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import azure.functions as func
 import pytest
@@ -24,8 +23,8 @@ from functions.http_runs import get_run, parse_run_request, start_run
 class Extension(BaseHTTPRequestHandler):
     """The Durable extension's RPC endpoints, as the client calls them."""
 
-    started: list[tuple[str, Any]] = []
-    instances: dict[str, dict[str, Any]] = {}
+    started: ClassVar[list[tuple[str, Any]]] = []
+    instances: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -205,23 +204,3 @@ def test_poison_blob_is_quarantined_once_and_left_in_place(
         next(f for f in small_lake.list_files("quarantine/poison/raw/weather") if "manifest" in f)
     )
     assert "unknown source 'weather'" in manifest["reason"]
-
-
-def test_function_app_routes_need_a_function_key() -> None:
-    import function_app
-
-    triggers = {f.get_function_name(): f.get_trigger() for f in function_app.app.get_functions()}
-    http = {n: t for n, t in triggers.items() if t.get_binding_name() == "httpTrigger"}
-    assert {n: t.route for n, t in http.items()} == {
-        "get_config": "config",
-        "start_run": "runs",
-        "get_run": "runs/{instance_id}",
-    }
-    assert all(t.auth_level == func.AuthLevel.FUNCTION for t in http.values())
-    assert triggers["raw_arrived"].path == "lake/raw/{name}"
-    assert triggers["raw_arrived"].get_dict_repr()["source"] == "EventGrid"
-    assert {n for n, t in triggers.items() if t.get_binding_name() == "orchestrationTrigger"} == {
-        "run_orchestrator",
-        "region_orchestrator",
-    }
-    assert Path(function_app.__file__).read_text().count("def ") == 0  # registration only
