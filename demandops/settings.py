@@ -72,7 +72,9 @@ class AzureML(_Strict):
     resource_group: str = Field(min_length=1)
     workspace: str = Field(min_length=1)
     compute: str = Field(min_length=1, description="compute cluster name")
-    environment: str = Field(pattern=r"^azureml:", description="e.g. azureml:demandops@latest")
+    environment: str = Field(
+        pattern=r"^azureml:[^:@]+:[^:@]+$", description="azureml:<name>:<version>"
+    )
 
 
 class Environment(_Strict):

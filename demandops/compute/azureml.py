@@ -83,9 +83,9 @@ class AzureMLBackend:
         return str(created.name)
 
     def status(self, run_id: str) -> RunStatus:
-        job = self.client.jobs.get(run_id)
-        state = STATES.get(str(job.status), "Running")
-        detail = "" if state == "Running" else f"Azure ML job {run_id}: {job.status}"
+        status = _status(self.client.jobs.get(run_id))
+        state = STATES.get(status, "Running")
+        detail = "" if state == "Running" else f"Azure ML job {run_id}: {status}"
         return RunStatus(state, detail)
 
     def cancel(self, run_id: str) -> None:
@@ -93,4 +93,9 @@ class AzureMLBackend:
 
     def outputs(self, run_id: str) -> dict[str, Any]:
         job = self.client.jobs.get(run_id)
-        return {"job": job.name, "status": job.status, "studio_url": job.studio_url}
+        return {"job": job.name, "status": _status(job), "studio_url": job.studio_url}
+
+
+def _status(job: Any) -> str:
+    """A job's status as Azure ML names it (an enum member or a string, by SDK version)."""
+    return str(getattr(job.status, "value", job.status))
