@@ -1,6 +1,6 @@
 """The Azure ML backend: job specs built from ml/components/*.yml and validated offline; submission,
 status polling and cancellation through the real `MLClient`, with a fake credential and Azure's
-control plane served at the HTTP layer (azure-core RequestsTransport + a mounted requests adapter)."""
+control plane served at the HTTP layer (azure-core RequestsTransport, a mounted adapter)."""
 
 from __future__ import annotations
 
