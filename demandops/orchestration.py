@@ -81,6 +81,7 @@ def run_orchestrator(context: Any) -> Orchestration:
         "pipeline": plan["pipeline"],
         "as_of": plan.get("as_of"),
         "states": dict(sorted(Counter(progress.values()).items())),
+        "failed": [r for r in regions if progress[r] != "Completed"],
         "regions": {r: results[r] for r in regions},
     }
 

@@ -58,7 +58,7 @@ def test_one_failing_region_never_hides_the_others(settings: Settings, small_lak
     assert pnw["state"] == "Completed" and pnw["outputs"]["versions"]["model"]
     assert small_lake.dataset(pnw["outputs"]["paths"]["model"]) is not None
     assert tx["state"] == "Failed" and "cannot read raw/shipments/region=tx/late.csv" in tx["error"]
-    assert outcome["states"] == {"Completed": 1, "Failed": 1}
+    assert outcome["states"] == {"Completed": 1, "Failed": 1} and outcome["failed"] == ["tx"]
     assert statuses[-1] == {"done": 2, "total": 2, "regions": {"pnw": "Completed", "tx": "Failed"}}
     assert set(runner.instances) == {"run1", "run1:pnw", "run1:tx"}
 
