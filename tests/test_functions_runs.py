@@ -204,3 +204,37 @@ def test_poison_blob_is_quarantined_once_and_left_in_place(
         next(f for f in small_lake.list_files("quarantine/poison/raw/weather") if "manifest" in f)
     )
     assert "unknown source 'weather'" in manifest["reason"]
+
+
+def test_activities_run_a_region_through_the_configured_backend(
+    configured: Settings, small_lake: Lake
+) -> None:
+    """The activity functions as the host calls them, on the dev environment's local backend."""
+    import time
+
+    from functions import activities as fa
+
+    fa.activities.cache_clear()
+    try:
+
+        def call(fn: Any, arg: Any) -> Any:
+            return fn.build().get_user_function()(arg)
+
+        plan = parse_run_request(b'{"pipeline": "train", "regions": ["pnw"]}', configured)
+        reference = call(fa.prepare_run, plan)
+        assert small_lake.dataset(reference["stores"]) is not None
+        job = {**plan, "region": "pnw", "reference": reference, "run": "fn1"}
+        run_id = call(fa.submit_region, job)
+        assert call(fa.submit_region, job) == run_id  # a retried submission is the same run
+        deadline = time.monotonic() + 60
+        while (status := call(fa.region_status, run_id))["state"] == "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert status == {"state": "Completed", "detail": ""}
+        outputs = call(fa.region_outputs, run_id)
+        assert outputs["region"] == "pnw" and small_lake.dataset(outputs["paths"]["model"])
+        call(fa.cancel_region, run_id)  # a finished run stays finished
+        assert call(fa.region_status, run_id)["state"] == "Completed"
+    finally:
+        fa.activities().backend.close()  # type: ignore[attr-defined]
+        fa.activities.cache_clear()

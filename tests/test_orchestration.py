@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +292,25 @@ def test_plan_defaults_to_every_configured_region(settings: Settings) -> None:
     plan = plan_run(settings, None, "weekly", "2026-11-23")
     assert plan["regions"] == settings.region_ids() and len(plan["regions"]) == 14
     assert plan["timeout_seconds"] == settings.environment.orchestration.timeout_minutes * 60
+
+
+def test_fifty_regions_complete_with_bounded_history_per_instance(tmp_path: Path) -> None:
+    """The parent's history grows by 4 events per region and never with polls; a region's
+    history depends only on its own polls (8 events each), whatever the number of regions."""
+    from benchmarks.orchestration.experiment import SPEC, synthetic_settings
+    from demandops.activities import Activities
+    from demandops.sample_data import generate
+
+    settings = synthetic_settings(tmp_path, 50, workers=2)
+    generate(Lake(settings.environment.lake), settings.regions, SPEC)
+    plan = plan_run(settings, None, "condition")
+    with LocalBackend(settings) as backend:
+        runner = LocalRunner(Activities(settings, backend).table(), ORCHESTRATORS, 0.05)
+        outcome = runner.run(orch.RUN_ORCHESTRATOR, plan, "big")
+    assert outcome["states"] == {"Completed": 50} and outcome["failed"] == []
+    parent = runner.instances["big"]
+    assert len(parent.history) == 4 * 50 + 8
+    for region, summary in outcome["regions"].items():
+        assert len(runner.instances[f"big:{region}"].history) == 12 + 8 * summary["polls"]
+    state = _replay(orch.run_orchestrator, parent.history, plan)
+    assert state["isDone"] is True and state["output"] == outcome
