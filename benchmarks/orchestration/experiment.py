@@ -4,7 +4,7 @@ Runs the real orchestration (`demandops.orchestration`) through the local runner
 compute backend over generated sample data, and counts the history events each orchestration
 instance records (the parent and one sub-orchestration per region).
 
-    .venv/bin/python benchmarks/orchestration/experiment.py            # 14 and 50 regions, train
+    .venv/bin/python benchmarks/orchestration/experiment.py     # 14 and 50 regions, train, 3 runs
     .venv/bin/python benchmarks/orchestration/experiment.py --regions 14 50 --pipeline score
 """
 
@@ -66,10 +66,13 @@ def measure(n_regions: int, pipeline: str, workers: int) -> dict[str, Any]:
     subs = [i for i in runner.instances.values() if i.id != "bench"]
     sub_events = [len(i.history) for i in subs]
     polls = [s["polls"] for s in outcome["regions"].values()]
+    work = [sum(s["outputs"]["seconds"].values()) for s in outcome["regions"].values()]
     return {
         "regions": n_regions,
         "completed": outcome["states"].get("Completed", 0),
         "seconds": round(seconds, 1),
+        "region_step_s": round(statistics.mean(work), 2),
+        "ideal_s": round(sum(work) / workers, 1),
         "parent_events": len(runner.instances["bench"].history),
         "sub_events_mean": round(statistics.mean(sub_events), 1),
         "sub_events_max": max(sub_events),
@@ -83,8 +86,15 @@ def main() -> None:
     parser.add_argument("--regions", type=int, nargs="+", default=[14, 50])
     parser.add_argument("--pipeline", default="train", choices=["condition", "train", "score"])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is shown")
     args = parser.parse_args()
-    rows = [measure(n, args.pipeline, args.workers) for n in args.regions]
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in args.regions}
+    for _ in range(args.repeat):  # sizes interleaved, so machine drift hits them alike
+        for n in args.regions:
+            runs[n].append(measure(n, args.pipeline, args.workers))
+    rows = [{k: statistics.median(r[k] for r in runs[n]) for k in runs[n][0]} for n in runs]
+    for n, size_runs in runs.items():
+        print(f"{n} regions, seconds per run: {[r['seconds'] for r in size_runs]}")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
