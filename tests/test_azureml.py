@@ -50,9 +50,10 @@ class FakeCredential:
 class Workspace(BaseAdapter):
     """Azure ML's REST API for one workspace: components, jobs and their status."""
 
-    def __init__(self, statuses: list[str]) -> None:
+    def __init__(self, statuses: list[str], by_region: dict[str, list[str]] | None = None) -> None:
         super().__init__()
         self.statuses = statuses
+        self.by_region = by_region or {}
         self.calls: list[tuple[str, str]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
 
@@ -86,7 +87,9 @@ class Workspace(BaseAdapter):
             return 201, resource
         if method == "GET" and "/jobs/" in path and name in self.jobs:
             job = self.jobs[name]
-            job["properties"]["status"] = self.statuses.pop(0) if self.statuses else "Completed"
+            region = job["properties"]["tags"]["region"]
+            queue = self.by_region.get(region, self.statuses)
+            job["properties"]["status"] = queue.pop(0) if queue else "Completed"
             return 200, job
         if method == "POST" and path.endswith("/cancel"):
             return 200, {}
@@ -97,6 +100,7 @@ class Workspace(BaseAdapter):
 
 
 def _backend(prod: Settings, workspace: Workspace) -> AzureMLBackend:
+    """The backend on a real MLClient whose HTTP requests `workspace` answers."""
     session = requests.Session()
     session.mount("https://", workspace)
     ws = prod.environment.azureml
@@ -188,3 +192,30 @@ def test_component_commands_are_valid_demandops_commands(name: str) -> None:
     assert argv[0] == "demandops"
     args = build_parser().parse_args(argv[1:])
     assert args.command == name and args.local and args.region == ["X"] and args.lake == "X"
+
+
+def test_the_orchestration_drives_azure_ml_jobs(
+    settings: Settings, small_lake: Any, prod: Settings
+) -> None:
+    """The same orchestration as `demandops run`, with every region an Azure ML pipeline job."""
+    from demandops.activities import plan_run
+    from demandops.batch import orchestrate
+
+    cloud = settings.model_copy(
+        update={"environment": settings.environment.model_copy(
+            update={"compute": "azureml", "azureml": prod.environment.azureml}
+        )}
+    )  # fmt: skip
+    workspace = Workspace([], {"pnw": ["Queued", "Running", "Completed"], "tx": ["Failed"]})
+    backend = _backend(cloud, workspace)
+    outcome = orchestrate(cloud, plan_run(cloud, ["pnw", "tx"], "weekly"), backend, "az1")
+    pnw, tx = outcome["regions"]["pnw"], outcome["regions"]["tx"]
+    assert pnw["state"] == "Completed" and pnw["polls"] == 3
+    assert pnw["outputs"]["job"] == pnw["run_id"] == "demandops-az1-pnw"
+    assert tx["state"] == "Failed" and tx["error"] == "Azure ML job demandops-az1-tx: Failed"
+    assert outcome["failed"] == ["tx"]
+    submitted = [p for m, p in workspace.calls if m == "PUT" and "/jobs/" in p]
+    first_poll = next(i for i, (m, p) in enumerate(workspace.calls) if m == "GET" and "/jobs/" in p)
+    assert len(submitted) == 2 and all(  # both regions were submitted before any was polled
+        workspace.calls.index(("PUT", p)) < first_poll for p in submitted
+    )
