@@ -99,9 +99,10 @@ def region_orchestrator(context: Any) -> Orchestration:
     try:
         run_id = yield context.call_activity_with_retry(SUBMIT, _retry(job), job)
     except Exception as exc:
-        attempts = job["submit_attempts"]
-        return {**summary, "state": "Failed", "error": f"submit failed ({attempts} attempts): "
-                + _first_line(exc)}  # fmt: skip
+        error = f"submit failed ({job['submit_attempts']} attempts): {_first_line(exc)}"
+        summary |= {"state": "Failed", "error": error}
+        context.set_custom_status(summary)
+        return summary
     summary |= {"state": "Running", "run_id": run_id}
     interval = timedelta(seconds=job["poll_seconds"])
     deadline = context.current_utc_datetime + timedelta(seconds=job["timeout_seconds"])

@@ -268,6 +268,7 @@ def test_submission_failure_through_the_generator_wrapper() -> None:
     context = ScriptedContext(JOB, {orch.SUBMIT: [RuntimeError("quota exceeded")]})
     result = list(orchestrator_generator_wrapper(orch.region_orchestrator(context)))[-1]
     assert result["state"] == "Failed" and result["error"].endswith("quota exceeded")
+    assert context.custom_status == result
 
 
 @pytest.mark.parametrize(
