@@ -5,8 +5,9 @@ drives them in one process: an activity runs for real as soon as it is scheduled
 waits in real time but at most `max_wait` seconds, and every orchestration and sub-orchestration
 keeps a history in the Durable Task event vocabulary (OrchestratorStarted, TaskScheduled,
 TaskCompleted, TimerCreated, TimerFired, SubOrchestrationInstanceCreated, ...), one episode per
-delivered completion, as the Durable Task Framework writes it. The tests replay these histories
-through the real `azure-functions-durable` replay engine; the benchmark counts their events.
+delivered completion (the Durable Task Framework may batch several completions into one episode,
+so its histories can only be shorter). The tests replay these histories through the real
+`azure-functions-durable` replay engine; the benchmark counts their events.
 """
 
 from __future__ import annotations
