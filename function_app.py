@@ -1,9 +1,15 @@
 """Azure Functions entry point (Python v2 programming model): registers the blueprints in
 `functions/` and nothing else."""
 
+import azure.durable_functions as df
 import azure.functions as func
 
+from functions.activities import bp as activities_bp
+from functions.blob_arrival import bp as blob_bp
 from functions.http_config import bp as config_bp
+from functions.http_runs import bp as runs_bp
+from functions.orchestrators import bp as orchestrators_bp
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(config_bp)
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (config_bp, runs_bp, orchestrators_bp, activities_bp, blob_bp):
+    app.register_functions(blueprint)

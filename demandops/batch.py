@@ -1,77 +1,63 @@
-"""The weekly batch on one machine: condition, then per region (in parallel processes)
-features → train → score, then the metrics table and the run report."""
+"""The weekly batch on one machine: the durable orchestration driven by the local runner, with
+the local compute backend (per region, in parallel processes: condition → features → train →
+score), then the metrics table and the run report."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from demandops import orchestration as orch
 from demandops import steps
+from demandops.activities import Activities, plan_run
+from demandops.compute import ComputeBackend
+from demandops.compute.local import LocalBackend
+from demandops.errors import DemandOpsError
 from demandops.hashing import code_version, digest
 from demandops.lake import Lake, frame_to_csv_bytes, versioned
-from demandops.settings import PipelineConfig, Settings
+from demandops.region import RegionResult, Stage
+from demandops.runner import LocalRunner
+from demandops.settings import Settings
 from ml.metrics import METRICS, metrics_by
 
-Stage = Literal["condition", "train", "score"]
-STAGES: tuple[Stage, ...] = ("condition", "train", "score")
+LOCAL_MAX_WAIT = 0.5  # seconds: the longest a durable timer sleeps in the local runner
 
 
-@dataclass
-class RegionResult:
-    region: str
-    versions: dict[str, str] = field(default_factory=dict)
-    paths: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reused: list[str] = field(default_factory=list)
-    quality: list[dict[str, Any]] = field(default_factory=list)  # data-quality checks
+def orchestrate(
+    settings: Settings,
+    plan: dict[str, Any],
+    backend: ComputeBackend,
+    instance_id: str,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the durable orchestration of `plan` on this machine with the local runner."""
+    bar = tqdm(total=len(plan["regions"]), desc=f"{plan['pipeline']}: regions", unit="region",
+               disable=not progress)  # fmt: skip
 
+    def show(status: dict[str, Any] | None) -> None:
+        if status:
+            bar.update(status["done"] - bar.n)
 
-def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
-    start = time.perf_counter()
-    dataset = fn(*args)
-    result.seconds[name] = round(time.perf_counter() - start, 3)
-    return dataset
-
-
-def run_region(
-    lake_url: str, region: str, ref: steps.Reference, cfg: PipelineConfig, until: Stage
-) -> RegionResult:
-    """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
-    lake = Lake(lake_url)
-    result = RegionResult(region)
-    inputs = _timed(
-        result, "condition", steps.condition_region, lake, region, ref, cfg.horizon_weeks
-    )
-    outputs = inputs.datasets()
-    result.quality = inputs.quality.manifest["results"]
-    if until != "condition":
-        features = _timed(
-            result, "features", steps.features_for_region, lake, region, ref, inputs, cfg
-        )
-        model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
-        outputs |= {"features": features, "model": model}
-        metrics = lake.read_csv(model.file("metrics.csv"))
-        result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
-        result.models = lake.read_json(model.file("segments.json"))
-        if until == "score":
-            outputs["forecasts"] = _timed(
-                result, "score", steps.score_for_region, lake, region, features, model
-            )
-    result.versions = {k: d.version for k, d in outputs.items()}
-    result.paths = {k: d.path for k, d in outputs.items()}
-    return result
+    runner = LocalRunner(
+        Activities(settings, backend).table(),
+        {orch.RUN_ORCHESTRATOR: orch.run_orchestrator,
+         orch.REGION_ORCHESTRATOR: orch.region_orchestrator},
+        max_wait=min(plan["poll_seconds"], LOCAL_MAX_WAIT),
+        on_status=show,
+    )  # fmt: skip
+    try:
+        outcome: dict[str, Any] = runner.run(orch.RUN_ORCHESTRATOR, plan, instance_id)
+    finally:
+        bar.close()
+    return outcome
 
 
 def run_batch(
@@ -81,16 +67,26 @@ def run_batch(
     progress: bool = True,
     profiles_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the batch for `region_ids` and return the run report (also written to the lake).
+    """Run the batch for `region_ids` through the orchestration, on the local compute backend,
+    and return the run report (also written to the lake). `profiles_dir`: the source profiles
+    (default: config/sources/ of the settings).
 
-    `profiles_dir`: the source profiles (default: config/sources/ of the settings)."""
+    If a region fails, the others still run to their end; then the first failure is raised as
+    it was raised in its worker."""
     lake = Lake(settings.environment.lake)
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    plan = plan_run(settings, region_ids, until)
+    if profiles_dir is not None:
+        plan["profiles"] = str(profiles_dir)
+    with LocalBackend(settings) as backend:
+        outcome = orchestrate(settings, plan, backend, run_id, progress)
+        _raise_first_failure(outcome, backend)
+    results = [RegionResult(**s["outputs"]) for s in outcome["regions"].values()]
     profiles = profiles_dir or settings.config_dir / "sources"
-    ref = steps.condition_reference(lake, settings.region_ids(), profiles)
-    results = _fan_out(lake, ref, settings, region_ids, until, progress)
-    report = _report(lake, settings, ref, results, until, started)
+    ref = steps.condition_reference(lake, settings.region_ids(), profiles)  # committed: read only
+    report = _report(lake, settings, ref, results, until, started, run_id)
     report["seconds"] = round(time.perf_counter() - clock, 2)
     lake.write_bytes(
         f"monitoring/runs/{report['run_id']}.json",
@@ -99,30 +95,13 @@ def run_batch(
     return report
 
 
-def _fan_out(
-    lake: Lake,
-    ref: steps.Reference,
-    settings: Settings,
-    region_ids: list[str],
-    until: Stage,
-    progress: bool,
-) -> list[RegionResult]:
-    cfg = settings.pipeline
-    workers = min(settings.environment.max_workers, len(region_ids))
-    bar = tqdm(total=len(region_ids), desc=f"{until}: regions", unit="region", disable=not progress)
-    results: list[RegionResult] = []
-    if workers <= 1:
-        for region in region_ids:
-            results.append(run_region(lake.url, region, ref, cfg, until))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_region, lake.url, r, ref, cfg, until) for r in region_ids]
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update()
-    bar.close()
-    return sorted(results, key=lambda r: region_ids.index(r.region))
+def _raise_first_failure(outcome: dict[str, Any], backend: LocalBackend) -> None:
+    failed = {r: s for r, s in outcome["regions"].items() if s["state"] != "Completed"}
+    for region, summary in failed.items():
+        error = backend.error(summary["run_id"]) if "run_id" in summary else None
+        if error is not None:
+            raise error
+        raise DemandOpsError(f"region {region} {summary['state']}: {summary.get('error')}")
 
 
 def _report(
@@ -132,13 +111,14 @@ def _report(
     results: list[RegionResult],
     until: Stage,
     started: datetime,
+    run_id: str,
 ) -> dict[str, Any]:
     dataset_version = digest(
         {"reference": {n: d.version for n, d in ref.datasets().items()}}
         | {r.region: [r.versions[s] for s in steps.REGION_SOURCES] for r in results}
     )
     report: dict[str, Any] = {
-        "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        "run_id": run_id,
         "started": started.isoformat(timespec="seconds"),
         "stage": until,
         "environment": settings.environment.name,

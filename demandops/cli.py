@@ -7,10 +7,13 @@ import json
 import logging
 import os
 import sys
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from demandops.batch import Stage, run_batch
+from demandops.activities import plan_run
+from demandops.batch import Stage, orchestrate, run_batch
 from demandops.conditioning import CONDITION_SOURCES, condition_summary, print_summary
 from demandops.errors import DemandOpsError
 from demandops.lake import Lake
@@ -79,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text)
         _common(cmd)
         cmd.add_argument("--report-json", metavar="PATH", help="also write the run report as JSON")
+        cmd.add_argument(
+            "--local",
+            action="store_true",
+            help="run on this machine even if the environment's compute is azureml "
+            "(how the Azure ML components run their step)",
+        )
     return parser
 
 
@@ -155,8 +164,28 @@ def _num(value: float | None, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
 
 
+def _submit_to_azureml(args: argparse.Namespace, settings: Settings, stage: Stage) -> None:
+    """The same orchestration, driven from here, with every region a pipeline job in Azure ML."""
+    from demandops.compute.azureml import AzureMLBackend
+
+    plan = plan_run(settings, args.region, "weekly" if args.command == "run" else stage)
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    outcome = orchestrate(
+        settings, plan, AzureMLBackend.from_settings(settings), run_id, not args.quiet
+    )
+    for region, s in outcome["regions"].items():
+        where = s.get("outputs", {}).get("studio_url") or s.get("error", "")
+        print(f"{region:<12}{s['state']:<11}{s.get('run_id', '-'):<40}{where}")
+    print(f"{len(outcome['regions'])} regions: {outcome['states']}")
+    if set(outcome["states"]) != {"Completed"}:
+        raise DemandOpsError(f"run {run_id}: not every region completed: {outcome['states']}")
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     stage: Stage = {"condition": "condition", "train": "train"}.get(args.command, "score")  # type: ignore[assignment]
+    if settings.environment.compute == "azureml" and not args.local and stage != "condition":
+        _submit_to_azureml(args, settings, stage)
+        return
     regions = [r.id for r in settings.select_regions(args.region)]
     report = run_batch(settings, regions, until=stage, progress=not args.quiet)
     if args.report_json:

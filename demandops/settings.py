@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from demandops.errors import ConfigError
 
@@ -49,6 +56,27 @@ class Region(_Strict):
         return zips
 
 
+class Orchestration(_Strict):
+    """How the orchestrator waits on each region's run and retries failed submissions."""
+
+    poll_seconds: float = Field(gt=0, le=3600)
+    timeout_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    submit_attempts: int = Field(ge=1, le=20)
+    retry_seconds: float = Field(gt=0, le=3600)
+
+
+class AzureML(_Strict):
+    """The Azure ML workspace that runs the train and score components."""
+
+    subscription_id: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1)
+    workspace: str = Field(min_length=1)
+    compute: str = Field(min_length=1, description="compute cluster name")
+    environment: str = Field(
+        pattern=r"^azureml:[^:@]+:[^:@]+$", description="azureml:<name>:<version>"
+    )
+
+
 class Environment(_Strict):
     """Where the lake, registry and compute of one environment (dev, prod) live."""
 
@@ -57,6 +85,14 @@ class Environment(_Strict):
     registry_uri: str
     compute: Literal["local", "azureml"]
     max_workers: int = Field(ge=1, le=64)
+    orchestration: Orchestration
+    azureml: AzureML | None = None
+
+    @model_validator(mode="after")
+    def _azureml_needs_a_workspace(self) -> Environment:
+        if self.compute == "azureml" and self.azureml is None:
+            raise ValueError("compute: azureml needs an `azureml:` section (workspace, cluster)")
+        return self
 
 
 class PipelineConfig(_Strict):

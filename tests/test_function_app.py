@@ -15,10 +15,12 @@ from functions.http_config import get_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+FUNCTIONS = function_app.app.get_functions()  # indexing twice is an error in azure-functions
+
+
 def test_app_registers_the_config_route() -> None:
-    functions = function_app.app.get_functions()
-    routes = {f.get_function_name(): f.get_trigger().route for f in functions}
-    assert routes == {"get_config": "config"}
+    routes = {f.get_function_name(): getattr(f.get_trigger(), "route", None) for f in FUNCTIONS}
+    assert routes["get_config"] == "config"
 
 
 def test_get_config_answers_with_the_configured_regions() -> None:
@@ -55,3 +57,21 @@ def test_runtime_requirements_match_the_package_and_leave_out_torch() -> None:
     runtime = _names((ROOT / "requirements.txt").read_text())
     assert _names("\n".join(project["dependencies"])) <= runtime
     assert "torch" not in runtime
+
+
+def test_function_app_routes_need_a_function_key() -> None:
+    triggers = {f.get_function_name(): f.get_trigger() for f in FUNCTIONS}
+    http = {n: t for n, t in triggers.items() if t.get_binding_name() == "httpTrigger"}
+    assert {n: t.route for n, t in http.items()} == {
+        "get_config": "config",
+        "start_run": "runs",
+        "get_run": "runs/{instance_id}",
+    }
+    assert all(t.auth_level == func.AuthLevel.FUNCTION for t in http.values())
+    assert triggers["raw_arrived"].path == "lake/raw/{name}"
+    assert triggers["raw_arrived"].get_dict_repr()["source"] == "EventGrid"
+    assert {n for n, t in triggers.items() if t.get_binding_name() == "orchestrationTrigger"} == {
+        "run_orchestrator",
+        "region_orchestrator",
+    }
+    assert Path(function_app.__file__).read_text().count("def ") == 0  # registration only

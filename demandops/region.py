@@ -1,0 +1,65 @@
+"""One region's run: its steps chained up to a stage, each reusing a committed output.
+
+This is the unit of work a compute backend executes (in a local worker process, or in an Azure ML
+job through the `demandops` CLI)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from demandops import steps
+from demandops.lake import Lake
+from demandops.settings import PipelineConfig
+
+Stage = Literal["condition", "train", "score"]
+STAGES: tuple[Stage, ...] = ("condition", "train", "score")
+
+
+@dataclass
+class RegionResult:
+    region: str
+    versions: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # data-quality checks
+
+
+def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
+    start = time.perf_counter()
+    dataset = fn(*args)
+    result.seconds[name] = round(time.perf_counter() - start, 3)
+    return dataset
+
+
+def run_region(
+    lake_url: str, region: str, ref: steps.Reference, cfg: PipelineConfig, until: Stage
+) -> RegionResult:
+    """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
+    lake = Lake(lake_url)
+    result = RegionResult(region)
+    inputs = _timed(
+        result, "condition", steps.condition_region, lake, region, ref, cfg.horizon_weeks
+    )
+    outputs = inputs.datasets()
+    result.quality = inputs.quality.manifest["results"]
+    if until != "condition":
+        features = _timed(
+            result, "features", steps.features_for_region, lake, region, ref, inputs, cfg
+        )
+        model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
+        outputs |= {"features": features, "model": model}
+        metrics = lake.read_csv(model.file("metrics.csv"))
+        result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
+        result.models = lake.read_json(model.file("segments.json"))
+        if until == "score":
+            outputs["forecasts"] = _timed(
+                result, "score", steps.score_for_region, lake, region, features, model
+            )
+    result.versions = {k: d.version for k, d in outputs.items()}
+    result.paths = {k: d.path for k, d in outputs.items()}
+    return result

@@ -1,0 +1,244 @@
+"""The run API and the blob trigger without the Functions host: handlers called directly, the
+durable client built from its binding JSON and answered by a fake Durable extension on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import azure.functions as func
+import pytest
+from azure.durable_functions.models.utils import http_utils
+
+from demandops.lake import Lake
+from demandops.settings import Settings
+from functions.blob_arrival import raw_arrived
+from functions.http_runs import get_run, parse_run_request, start_run
+
+
+class Extension(BaseHTTPRequestHandler):
+    """The Durable extension's RPC endpoints, as the client calls them."""
+
+    started: ClassVar[list[tuple[str, Any]]] = []
+    instances: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        name = self.path.split("/orchestrators/")[1]
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if isinstance(payload, str):  # the client sends its input JSON-encoded, as a string
+            payload = json.loads(payload)
+        self.started.append((name, payload))
+        self._send(202, {"id": "abc123"})
+
+    def do_GET(self) -> None:
+        instance = self.path.split("/instances/")[1].split("?")[0]
+        if instance in self.instances:
+            self._send(200, self.instances[instance])
+        else:
+            self._send(404, {})
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def client_json() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Extension)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/runtime/webhooks/durabletask/"
+    mgmt = base + "instances/INSTANCEID"
+    Extension.started.clear()
+    try:
+        yield json.dumps(
+            {
+                "taskHubName": "hub",
+                "creationUrls": {},
+                "managementUrls": {
+                    "id": "INSTANCEID",
+                    "statusQueryGetUri": mgmt + "?code=k",
+                    "sendEventPostUri": mgmt + "/raiseEvent/{eventName}?code=k",
+                    "terminatePostUri": mgmt + "/terminate?reason={text}&code=k",
+                    "purgeHistoryDeleteUri": mgmt + "?code=k",
+                },
+                "rpcBaseUrl": base,
+            }
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _call(handler: Any, req: func.HttpRequest, client_json: str) -> func.HttpResponse:
+    async def call() -> func.HttpResponse:
+        try:
+            # the host passes the client binding as JSON; the durable middleware builds the client
+            function = handler.build().get_user_function()
+            response: func.HttpResponse = await function(req=req, client=client_json)
+            return response
+        finally:
+            await http_utils._close_session()  # the client's session belongs to this loop
+
+    return asyncio.run(call())
+
+
+def _post(body: bytes) -> func.HttpRequest:
+    return func.HttpRequest(method="POST", url="https://app.example/api/runs", body=body)
+
+
+@pytest.fixture
+def configured(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DEMANDOPS_CONFIG", str(settings.config_dir))
+    return settings
+
+
+def test_start_run_answers_202_with_status_urls(configured: Settings, client_json: str) -> None:
+    body = json.dumps({"regions": ["pnw", "tx"], "pipeline": "score", "as_of": "2026-11-23"})
+    resp = _call(start_run, _post(body.encode()), client_json)
+    assert resp.status_code == 202
+    urls = json.loads(resp.get_body())
+    assert urls["id"] == "abc123"
+    assert urls["statusQueryGetUri"].startswith("https://app.example/runtime/webhooks/durabletask")
+    assert resp.headers["Location"] == urls["statusQueryGetUri"]
+    [(name, plan)] = Extension.started
+    assert name == "run_orchestrator"
+    assert plan["regions"] == ["pnw", "tx"] and plan["pipeline"] == "score"
+    assert plan["as_of"] == "2026-11-23"
+    assert plan["poll_seconds"] == configured.environment.orchestration.poll_seconds
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"pipeline": "weekly", "regions": ["pnw", "atlantis"]}', "unknown region atlantis"),
+        (b'{"pipeline": "weekly"', "body is not valid JSON"),
+        (b'["weekly"]', "body must be a JSON object"),
+        (b'{"pipeline": "nightly"}', "pipeline must be one of train, score, weekly"),
+        (b'{"regions": ["pnw"]}', "pipeline must be one of"),
+        (b'{"pipeline": "train", "regions": "pnw"}', "regions must be a list of region ids"),
+        (b'{"pipeline": "train", "region": ["pnw"]}', "unknown field region"),
+        (b'{"pipeline": "train", "as_of": "next monday"}', "as_of must be a date"),
+    ],
+)
+def test_bad_requests_are_400_saying_what(
+    configured: Settings, client_json: str, body: bytes, message: str
+) -> None:
+    resp = _call(start_run, _post(body), client_json)
+    assert resp.status_code == 400
+    assert message in json.loads(resp.get_body())["error"]
+    assert Extension.started == []
+
+
+def test_default_request_runs_every_configured_region(settings: Settings) -> None:
+    plan = parse_run_request(b'{"pipeline": "weekly"}', settings)
+    assert plan["regions"] == settings.region_ids()
+
+
+def test_get_run_reports_status_and_region_progress(client_json: str) -> None:
+    progress = {"done": 1, "total": 2, "regions": {"pnw": "Completed", "tx": "Running"}}
+    Extension.instances["abc123"] = {
+        "name": "run_orchestrator",
+        "instanceId": "abc123",
+        "runtimeStatus": "Running",
+        "customStatus": progress,
+        "output": None,
+        "createdTime": "2026-11-23T06:00:00Z",
+        "lastUpdatedTime": "2026-11-23T06:05:00Z",
+    }
+    req = func.HttpRequest(
+        method="GET", url="/api/runs/abc123", body=b"", route_params={"instance_id": "abc123"}
+    )
+    resp = _call(get_run, req, client_json)
+    assert resp.status_code == 200
+    body = json.loads(resp.get_body())
+    assert body["status"] == "Running" and body["progress"] == progress
+
+    missing = func.HttpRequest(
+        method="GET", url="/api/runs/nope", body=b"", route_params={"instance_id": "nope"}
+    )
+    assert _call(get_run, missing, client_json).status_code == 404
+
+
+def _blob(lake: Lake, path: str) -> func.InputStream:
+    data = lake.read_bytes(path)
+    return func.blob.InputStream(data=data, name=f"lake/{path}", length=len(data))
+
+
+def test_blob_arrival_conditions_the_region(configured: Settings, small_lake: Lake) -> None:
+    path = next(f for f in small_lake.list_files("raw/shipments/region=pnw"))
+    raw_arrived.build().get_user_function()(_blob(small_lake, path))
+    assert small_lake.list_files("conditioned/shipments/region=pnw")
+    assert small_lake.list_files("conditioned/stores")
+    assert not small_lake.list_files("conditioned/shipments/region=tx")
+
+
+def test_poison_blob_is_quarantined_once_and_left_in_place(
+    configured: Settings, small_lake: Lake
+) -> None:
+    bad = "raw/shipments/region=tx/late_export.csv"
+    small_lake.write_bytes(bad, b"\xff\xfe\x00garbage\x00\xff")
+    handler = raw_arrived.build().get_user_function()
+    for _ in range(2):  # a redelivery finds it quarantined already
+        handler(_blob(small_lake, bad))
+    [reason] = [f for f in small_lake.list_files("quarantine/poison") if f.endswith("reason.txt")]
+    assert reason.startswith(f"quarantine/poison/{bad}/v=")
+    assert f"cannot read {bad}" in small_lake.read_bytes(reason).decode()
+    assert small_lake.read_bytes(bad) == b"\xff\xfe\x00garbage\x00\xff"
+    # the region's other files are conditioned; the poison file is listed, not read
+    [manifest] = [
+        f for f in small_lake.list_files("conditioned/shipments/region=tx") if "manifest" in f
+    ]
+    assert [u["file"] for u in small_lake.read_json(manifest)["unreadable"]] == [bad]
+
+    small_lake.write_bytes("raw/inventory/2026.csv", b"zip,temp\n")
+    handler(_blob(small_lake, "raw/inventory/2026.csv"))
+    manifest = small_lake.read_json(
+        next(f for f in small_lake.list_files("quarantine/poison/raw/inventory") if "manifest" in f)
+    )
+    assert "unknown source 'inventory'" in manifest["reason"]
+
+
+def test_activities_run_a_region_through_the_configured_backend(
+    configured: Settings, small_lake: Lake
+) -> None:
+    """The activity functions as the host calls them, on the dev environment's local backend."""
+    import time
+
+    from functions import activities as fa
+
+    fa.activities.cache_clear()
+    try:
+
+        def call(fn: Any, arg: Any) -> Any:
+            return fn.build().get_user_function()(arg)
+
+        plan = parse_run_request(b'{"pipeline": "train", "regions": ["pnw"]}', configured)
+        reference = call(fa.prepare_run, plan)
+        assert small_lake.dataset(reference["stores"]) is not None
+        job = {**plan, "region": "pnw", "reference": reference, "run": "fn1"}
+        run_id = call(fa.submit_region, job)
+        assert call(fa.submit_region, job) == run_id  # a retried submission is the same run
+        deadline = time.monotonic() + 60
+        while (status := call(fa.region_status, run_id))["state"] == "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert status == {"state": "Completed", "detail": ""}
+        outputs = call(fa.region_outputs, run_id)
+        assert outputs["region"] == "pnw" and small_lake.dataset(outputs["paths"]["model"])
+        call(fa.cancel_region, run_id)  # a finished run stays finished
+        assert call(fa.region_status, run_id)["state"] == "Completed"
+    finally:
+        fa.activities().backend.close()  # type: ignore[attr-defined]
+        fa.activities.cache_clear()

@@ -1,0 +1,319 @@
+"""The orchestration: driven by the local runner on real data, replayed by the real Durable
+Functions replay engine (timers, retries, time-outs), and by `orchestrator_generator_wrapper`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.durable_functions import Orchestrator
+from azure.durable_functions.models import DurableOrchestrationContext
+from azure.durable_functions.models.Task import AtomicTask
+from azure.durable_functions.testing import orchestrator_generator_wrapper
+
+from demandops import orchestration as orch
+from demandops.activities import plan_run
+from demandops.batch import orchestrate
+from demandops.compute.local import LocalBackend
+from demandops.lake import Lake
+from demandops.runner import EVENT_TYPES, LocalRunner
+from demandops.settings import Settings
+
+ORCHESTRATORS = {
+    orch.RUN_ORCHESTRATOR: orch.run_orchestrator,
+    orch.REGION_ORCHESTRATOR: orch.region_orchestrator,
+}
+
+
+def _replay(fn: Any, history: list[dict[str, Any]], input_: Any) -> dict[str, Any]:
+    """One episode of the real replay engine over `history`: the orchestrator's state."""
+    context = {
+        "history": history,
+        "instanceId": "i",
+        "isReplaying": False,
+        "parentInstanceId": None,
+        "input": json.dumps(input_),
+        "upperSchemaVersion": 2,
+    }
+    state: dict[str, Any] = json.loads(
+        Orchestrator(fn).handle(DurableOrchestrationContext.from_json(json.dumps(context)))
+    )
+    return state
+
+
+def test_one_failing_region_never_hides_the_others(settings: Settings, small_lake: Lake) -> None:
+    for f in small_lake.list_files("raw/shipments/region=tx"):  # tx lost its shipments feed
+        Path(small_lake.full_path(f)).unlink()
+    plan = plan_run(settings, ["pnw", "tx"], "train")
+    statuses: list[Any] = []
+    with LocalBackend(settings) as backend:
+        from demandops.activities import Activities
+
+        runner = LocalRunner(
+            Activities(settings, backend).table(), ORCHESTRATORS, 0.05, statuses.append
+        )
+        outcome = runner.run(orch.RUN_ORCHESTRATOR, plan, "run1")
+    pnw, tx = outcome["regions"]["pnw"], outcome["regions"]["tx"]
+    assert pnw["state"] == "Completed" and pnw["outputs"]["versions"]["model"]
+    assert small_lake.dataset(pnw["outputs"]["paths"]["model"]) is not None
+    assert tx["state"] == "Failed" and "no raw data in" in tx["error"]
+    assert "raw/shipments/region=tx" in tx["error"]
+    assert outcome["states"] == {"Completed": 1, "Failed": 1} and outcome["failed"] == ["tx"]
+    assert statuses[-1] == {"done": 2, "total": 2, "regions": {"pnw": "Completed", "tx": "Failed"}}
+    assert set(runner.instances) == {"run1", "run1:pnw", "run1:tx"}
+
+    # every history replays through the real durable engine to the same output
+    for instance in runner.instances.values():
+        fn = ORCHESTRATORS[instance.name]
+        state = _replay(fn, instance.history, instance.context.get_input())
+        assert state["isDone"] is True
+        assert state["output"] == instance.output
+
+
+def test_every_region_is_submitted_before_any_is_waited_on(
+    settings: Settings, small_lake: Lake
+) -> None:
+    with LocalBackend(settings) as backend:
+        outcome = orchestrate(
+            settings, plan_run(settings, ["pnw", "tx"], "condition"), backend, "r"
+        )
+    assert set(outcome["regions"]) == {"pnw", "tx"}
+    assert all(s["state"] == "Completed" and s["polls"] >= 1 for s in outcome["regions"].values())
+
+
+def _event(kind: str, at: datetime, event_id: int = -1, **attrs: Any) -> dict[str, Any]:
+    return {
+        "EventType": EVENT_TYPES[kind],
+        "EventId": event_id,
+        "IsPlayed": False,
+        "Timestamp": at.isoformat(),
+        **attrs,
+    }
+
+
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+JOB = {
+    "region": "pnw",
+    "pipeline": "score",
+    "as_of": None,
+    "run": "r",
+    "reference": {},
+    "regions": ["pnw"],
+    "poll_seconds": 60.0,
+    "timeout_seconds": 150.0,
+    "submit_attempts": 3,
+    "retry_seconds": 5.0,
+}
+
+
+class History:
+    """Writes a history the way the Durable Task Framework does, one episode at a time."""
+
+    def __init__(self) -> None:
+        self.events = [
+            _event("OrchestratorStarted", T0),
+            _event("ExecutionStarted", T0, Name=orch.REGION_ORCHESTRATOR, Version=None),
+        ]
+        self.next_id = 0
+
+    def episode(self, at: datetime, *events: tuple[str, dict[str, Any]]) -> History:
+        if self.events[-1]["EventType"] != EVENT_TYPES["ExecutionStarted"]:
+            self.events.append(_event("OrchestratorStarted", at))
+        for kind, attrs in events:
+            self.events.append(_event(kind, at, **attrs))
+        return self
+
+    def activity(self, at: datetime, result: Any = None, error: str | None = None) -> History:
+        task = self.next_id
+        self.next_id += 1
+        if error:
+            done = ("TaskFailed", {"TaskScheduledId": task, "Reason": error, "Details": "x"})
+        else:
+            done = ("TaskCompleted", {"TaskScheduledId": task, "Result": json.dumps(result)})
+        return self.episode(at, ("TaskScheduled", {"EventId": task}), done)
+
+    def timer(self, at: datetime, fires: datetime) -> History:
+        timer = self.next_id
+        self.next_id += 1
+        self.episode(at, ("TimerCreated", {"EventId": timer, "FireAt": fires.isoformat()}))
+        return self.episode(fires, ("TimerFired", {"TimerId": timer, "FireAt": fires.isoformat()}))
+
+
+def _actions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scheduled actions, with the retry wrappers (compound actions) flattened."""
+    flat: list[dict[str, Any]] = []
+    todo = list(state["actions"])
+    while todo:
+        action = todo.pop(0)
+        if isinstance(action, list):
+            todo[:0] = action
+        elif "compoundActions" in action:
+            todo[:0] = action["compoundActions"]
+        else:
+            flat.append(action)
+    return flat
+
+
+def test_replay_polls_with_timers_until_completed() -> None:
+    h = History().activity(T0, "job-1")
+    t1, t2 = T0 + timedelta(seconds=60), T0 + timedelta(seconds=120)
+    h.timer(T0, t1).activity(t1, {"state": "Running", "detail": ""})
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    assert state["isDone"] is False
+    assert state["customStatus"] == {"region": "pnw", "state": "Running", "polls": 1,
+                                     "run_id": "job-1"}  # fmt: skip
+    timer = _actions(state)[-1]
+    assert timer["actionType"] == 5 and timer["fireAt"].startswith("2026-11-23T06:02:00")
+
+    h.timer(t1, t2).activity(t2, {"state": "Completed", "detail": ""}).activity(t2, {"v": 1})
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    assert state["isDone"] is True
+    assert state["output"] == {"region": "pnw", "state": "Completed", "polls": 2,
+                               "run_id": "job-1", "outputs": {"v": 1}}  # fmt: skip
+
+
+def test_replay_times_out_cancels_and_reports() -> None:
+    h = History().activity(T0, "job-1")
+    t1, t2, t3 = (T0 + timedelta(seconds=s) for s in (60, 120, 150))
+    running = {"state": "Running", "detail": ""}
+    h.timer(T0, t1).activity(t1, running).timer(t1, t2).activity(t2, running)
+    h.timer(t2, t3).activity(t3, running)  # the last timer is cut at the deadline
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    cancel = _actions(state)[-1]
+    assert cancel["functionName"] == orch.CANCEL and json.loads(cancel["input"]) == "job-1"
+    assert any(a.get("fireAt", "").startswith("2026-11-23T06:02:30") for a in _actions(state))
+
+    h.activity(t3, None)
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    assert state["isDone"] is True
+    assert state["output"]["state"] == "TimedOut" and state["output"]["polls"] == 3
+    assert "still Running after 150 s: cancelled" in state["output"]["error"]
+
+
+def test_replay_retries_a_failed_submission_then_gives_up() -> None:
+    h = History()
+    at = T0
+    for attempt in range(3):  # each failure is followed by a retry timer, the last one too
+        h.activity(at, error=f"throttled {attempt}")
+        h.timer(at, at + timedelta(seconds=5))
+        at += timedelta(seconds=5)
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    assert state["isDone"] is True
+    assert state["output"]["state"] == "Failed"
+    assert state["output"]["error"].startswith("submit failed (3 attempts): throttled 2")
+
+    h = History().activity(T0, error="throttled").timer(T0, T0 + timedelta(seconds=5))
+    h.activity(T0 + timedelta(seconds=5), "job-2")  # the second attempt succeeds
+    state = _replay(orch.region_orchestrator, h.events, JOB)
+    assert state["isDone"] is False
+    assert state["customStatus"]["run_id"] == "job-2"
+    retry = [a for a in _actions(state) if a["actionType"] == 1]
+    assert retry[0]["retryOptions"] == {"firstRetryIntervalInMilliseconds": 5000,
+                                        "maxNumberOfAttempts": 3}  # fmt: skip
+
+
+class FailedTask:
+    """A task whose result raises, as the wrapper expects of a failed one."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    @property
+    def result(self) -> Any:
+        raise self.error
+
+
+class ScriptedContext:
+    """Just enough of a context for `orchestrator_generator_wrapper`: tasks come back done."""
+
+    def __init__(self, input_: Any, answers: dict[str, list[Any]]) -> None:
+        self.input, self.answers = input_, answers
+        self.instance_id = "w"
+        self.current_utc_datetime = T0
+        self.custom_status: Any = None
+
+    def get_input(self) -> Any:
+        return self.input
+
+    def set_custom_status(self, status: Any) -> None:
+        self.custom_status = dict(status)
+
+    def _done(self, value: Any) -> Any:
+        if isinstance(value, Exception):
+            return FailedTask(value)
+        task = AtomicTask(None, [])
+        task.set_value(is_error=False, value=value)
+        return task
+
+    def call_activity_with_retry(self, name: str, retry: Any, input_: Any = None) -> Any:
+        return self._done(self.answers[name].pop(0))
+
+    def create_timer(self, fire_at: datetime) -> AtomicTask:
+        self.current_utc_datetime = fire_at
+        return self._done(None)
+
+
+def test_region_orchestrator_through_the_generator_wrapper() -> None:
+    running, failed = {"state": "Running", "detail": ""}, {"state": "Failed", "detail": "OOM"}
+    context = ScriptedContext(JOB, {orch.SUBMIT: ["job-9"], orch.STATUS: [running, failed]})
+    steps = list(orchestrator_generator_wrapper(orch.region_orchestrator(context)))
+    assert len(steps) == 6  # submit, timer, status, timer, status, and the result
+    assert steps[-1] == {"region": "pnw", "state": "Failed", "polls": 2, "run_id": "job-9",
+                         "error": "OOM"}  # fmt: skip
+    assert context.custom_status["state"] == "Failed"
+
+
+def test_submission_failure_through_the_generator_wrapper() -> None:
+    context = ScriptedContext(JOB, {orch.SUBMIT: [RuntimeError("quota exceeded")]})
+    result = list(orchestrator_generator_wrapper(orch.region_orchestrator(context)))[-1]
+    assert result["state"] == "Failed" and result["error"].endswith("quota exceeded")
+    assert context.custom_status == result
+
+
+@pytest.mark.parametrize(
+    ("regions", "pipeline", "as_of", "message"),
+    [
+        (["atlantis"], "weekly", None, "unknown region atlantis"),
+        (None, "nightly", None, "unknown pipeline 'nightly'"),
+        (None, "weekly", "2026-13-01", "as_of must be a date YYYY-MM-DD"),
+        (None, "weekly", "2026-11-25", "as_of must be a Monday"),
+    ],
+)
+def test_plan_rejects_bad_requests(
+    settings: Settings, regions: list[str] | None, pipeline: str, as_of: str | None, message: str
+) -> None:
+    from demandops.errors import DemandOpsError
+
+    with pytest.raises(DemandOpsError, match=message):
+        plan_run(settings, regions, pipeline, as_of)
+
+
+def test_plan_defaults_to_every_configured_region(settings: Settings) -> None:
+    plan = plan_run(settings, None, "weekly", "2026-11-23")
+    assert plan["regions"] == settings.region_ids() and len(plan["regions"]) == 14
+    assert plan["timeout_seconds"] == settings.environment.orchestration.timeout_minutes * 60
+
+
+def test_fifty_regions_complete_with_bounded_history_per_instance(tmp_path: Path) -> None:
+    """The parent's history grows by 4 events per region and never with polls; a region's
+    history depends only on its own polls (8 events each), whatever the number of regions."""
+    from benchmarks.orchestration.experiment import SPEC, synthetic_settings
+    from demandops.activities import Activities
+    from demandops.sample_data import generate
+
+    settings = synthetic_settings(tmp_path, 50, workers=2)
+    generate(Lake(settings.environment.lake), settings.regions, SPEC)
+    plan = plan_run(settings, None, "condition")
+    with LocalBackend(settings) as backend:
+        runner = LocalRunner(Activities(settings, backend).table(), ORCHESTRATORS, 0.05)
+        outcome = runner.run(orch.RUN_ORCHESTRATOR, plan, "big")
+    assert outcome["states"] == {"Completed": 50} and outcome["failed"] == []
+    parent = runner.instances["big"]
+    assert len(parent.history) == 4 * 50 + 8
+    for region, summary in outcome["regions"].items():
+        assert len(runner.instances[f"big:{region}"].history) == 12 + 8 * summary["polls"]
+    state = _replay(orch.run_orchestrator, parent.history, plan)
+    assert state["isDone"] is True and state["output"] == outcome
