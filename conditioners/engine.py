@@ -9,6 +9,7 @@ validated against the source's schema.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
 from conditioners.context import Context
-from conditioners.profile import ColumnSpec, Profile
+from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import read_raw
 from conditioners.schemas import DTYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
@@ -73,11 +74,10 @@ def _make(
     if spec is None:  # a nullable column this feed does not have
         empty = pd.Series("", index=raw.index, dtype="str")
         return _Made(_parse(empty, col, ColumnSpec.model_validate({"value": ""})), empty == "")
-    text = (
-        pd.Series(spec.value, index=raw.index, dtype="str")
-        if spec.value is not None
-        else raw[spec.source].str.strip()
-    )
+    if spec.source is not None:
+        text = _raw_column(raw, spec.source).str.strip()
+    else:
+        text = pd.Series(spec.value, index=raw.index, dtype="str")
     sentinel = text.isin(profile.sentinels)
     missing = (text == "") | sentinel
     values = _parse(text.mask(sentinel, ""), col, spec)
@@ -89,6 +89,19 @@ def _make(
         rows.reject(sentinel, "sentinel_value", col.name)
         rows.reject(missing, "missing_value", col.name)
     return _Made(values, missing)
+
+
+def _raw_column(raw: pd.DataFrame, source: str) -> pd.Series:
+    """The raw column `source`, or per row the column its `{col}` template names ("" if none)."""
+    if not template_fields(source):
+        return raw[source]
+    pieces = re.split(r"\{(\w[\w ]*)\}", source)  # literal, field, literal, field, ...
+    names = pd.Series("", index=raw.index, dtype="str")
+    for i, piece in enumerate(pieces):
+        names = names + (raw[piece].str.strip() if i % 2 else piece)
+    position = raw.columns.get_indexer(pd.Index(names))
+    values = raw.to_numpy(dtype=object)[np.arange(len(raw)), np.maximum(position, 0)]
+    return pd.Series(np.where(position >= 0, values, ""), index=raw.index, dtype="str")
 
 
 def _parse(text: pd.Series, col: Column, spec: ColumnSpec) -> pd.Series:

@@ -9,6 +9,7 @@ transform — or as a constant. A new feed shape is a new YAML file, not new cod
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,9 @@ class _Strict(BaseModel):
 class ColumnSpec(_Strict):
     """How one standard column is made from the raw data."""
 
-    source: str | None = Field(default=None, alias="from")  # the raw column (or JSON field)
+    # the raw column (or JSON field); `{col}` placeholders name, per row, the column to read:
+    # `price{brand}` reads column price7 in a row whose brand is 7
+    source: str | None = Field(default=None, alias="from")
     value: str | None = None  # a constant instead of a raw column
     format: str | None = None  # dates: strftime, "iso", "week_index" or "excel"
     origin: str | None = None  # week_index: the first day of week 1
@@ -88,9 +91,20 @@ class Profile(_Strict):
 
     @property
     def raw_columns(self) -> list[str]:
-        names = [s.source for s in self.columns.values() if s.source is not None]
+        """The raw columns the profile reads (a `from` template reads its placeholders)."""
+        names = [
+            name
+            for s in self.columns.values()
+            if s.source is not None
+            for name in (template_fields(s.source) or [s.source])
+        ]
         names += [s.unit_from for s in self.columns.values() if s.unit_from is not None]
         return list(dict.fromkeys(names))
+
+
+def template_fields(source: str) -> list[str]:
+    """The raw columns named in a `from` template such as `price{brand}` ([] if it is plain)."""
+    return re.findall(r"\{(\w[\w ]*)\}", source)
 
 
 def load_profile(path: Path) -> Profile:

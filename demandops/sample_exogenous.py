@@ -28,6 +28,9 @@ class Weather:
     weekly_snow_days: pd.DataFrame  # zip_code × week_start
 
 
+LOG_POPULATION, LOG_INCOME = 10.3, 11.0  # means of the log trade-area population and income
+
+
 def rng_for(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
 
@@ -105,27 +108,27 @@ def regional_holidays(regions: list[str], week_index: pd.DatetimeIndex, seed: in
 
 
 def demographics(stores: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Trade-area demographics per store."""
-    rng = rng_for(seed, "demographics")
-    n = len(stores)
-    under18 = rng.uniform(0.16, 0.28, n)
-    return pd.DataFrame(
-        {
-            "store_id": stores["store_id"].to_numpy(),
-            "population": np.round(np.exp(rng.normal(10.3, 0.5, n))).astype(int),
-            "median_income": np.round(np.exp(rng.normal(11.0, 0.3, n)), -2),
-            "share_age_under_18": under18.round(3),
-            "share_age_60_plus": rng.uniform(0.12, 0.30, n).round(3),
-            "household_size": (1.9 + 3.5 * under18 + rng.normal(0, 0.1, n)).round(2),
-        }
-    )
+    """Trade-area demographics per store, each drawn from its own store's random stream."""
+    rows = []
+    for store_id in stores["store_id"]:
+        rng = rng_for(seed, "demographics", str(store_id))
+        under18 = rng.uniform(0.16, 0.28)
+        rows.append(
+            {
+                "store_id": store_id,
+                "population": int(np.round(np.exp(rng.normal(LOG_POPULATION, 0.5)))),
+                "median_income": float(np.round(np.exp(rng.normal(LOG_INCOME, 0.3)), -2)),
+                "share_age_under_18": round(under18, 3),
+                "share_age_60_plus": round(rng.uniform(0.12, 0.30), 3),
+                "household_size": round(1.9 + 3.5 * under18 + rng.normal(0, 0.1), 2),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def demographic_effect(demo: pd.DataFrame) -> np.ndarray:
-    """Log-units effect of a store's trade area: population and income raise demand."""
-
-    def z(values: pd.Series) -> np.ndarray:
-        v = np.log(values.to_numpy(dtype=float))
-        return (v - v.mean()) / (v.std() or 1.0)
-
-    return 0.10 * z(demo["population"]) + 0.08 * z(demo["median_income"])
+    """Log-units effect of a store's trade area: population and income raise demand (each
+    standardized by the distribution it is drawn from, so a store's effect is its own)."""
+    population = (np.log(demo["population"].to_numpy(dtype=float)) - LOG_POPULATION) / 0.5
+    income = (np.log(demo["median_income"].to_numpy(dtype=float)) - LOG_INCOME) / 0.3
+    return 0.10 * population + 0.08 * income

@@ -34,8 +34,7 @@ from demandops.errors import DataError
 from demandops.hashing import code_version, digest, sha256_bytes
 from demandops.lake import Dataset, Lake, frame_to_csv_bytes, versioned
 from demandops.settings import DEFAULT_CONFIG_DIR, PipelineConfig
-from ml.exogenous import add_exogenous_features
-from ml.features import build_features, build_panel
+from ml.feature_table import ConditionedFeeds, feature_table
 from ml.score import score_region
 from ml.train import TrainedRegion, TrainParams, train_region
 
@@ -336,24 +335,17 @@ def features_for_region(
         ship = read_table(lake, shipments, "shipments.csv")
         if ship.empty:
             raise DataError(f"region {region}: no usable shipments in {shipments.path}")
-        panel = build_panel(ship, ship["week_start"].max(), cfg.horizon_weeks)
-        frame = build_features(
-            panel,
-            read_table(lake, ref.stores, "stores.csv"),
-            read_table(lake, ref.products, "products.csv"),
-            read_table(lake, promotions, "promotions.csv"),
-            cfg.horizon_weeks,
-            cfg.baseline_window_weeks,
+        feeds = ConditionedFeeds(
+            shipments=ship,
+            stores=read_table(lake, ref.stores, "stores.csv"),
+            products=read_table(lake, ref.products, "products.csv"),
+            promotions=read_table(lake, promotions, "promotions.csv"),
+            shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
+            weather=read_table(lake, ref.weather, "weather.csv"),
+            events=read_table(lake, ref.events, "events.csv"),
+            returns=read_table(lake, inputs.returns, "returns.csv"),
         )
-        frame, _ = add_exogenous_features(  # weather, events, returns, demographics
-            frame,
-            read_table(lake, ref.stores, "stores.csv"),
-            read_table(lake, ref.shoppers, "shoppers.csv"),
-            read_table(lake, ref.weather, "weather.csv"),
-            read_table(lake, ref.events, "events.csv"),
-            read_table(lake, inputs.returns, "returns.csv"),
-            cfg.horizon_weeks,
-        )
+        frame, panel = feature_table(feeds, cfg.horizon_weeks, cfg.baseline_window_weeks)
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         manifest: dict[str, object] = {"version": version, "region": region, "params": params}

@@ -49,3 +49,22 @@ def test_store_demographics_and_promotion_events() -> None:
         assert set(events.frame["scope"]) == {"store"} and set(events.frame["kind"]) == {kind}
         assert ((events.frame["end_date"] - events.frame["start_date"]).dt.days == 6).all()
         assert events.frame["value"].between(0, 1).all() and events.frame["value"].max() == 1
+
+
+def test_prices_read_each_rows_own_brand_column() -> None:
+    data = YX.read_bytes()
+    prices = condition(data, "yx.csv.gz", PROFILES["dominicks_events_price"], Context())
+    assert len(prices.frame) == 106_139 and prices.rejects.empty
+    raw = pd.read_csv(YX)
+    own = raw.to_numpy()[
+        np.arange(len(raw)), raw.columns.get_indexer("price" + raw["brand"].astype(str))
+    ]
+    got = prices.frame.set_index(["scope_id", "product_id", "start_date"])["value"]
+    want = pd.Series(
+        own.astype(float),
+        index=pd.MultiIndex.from_arrays(
+            [raw["store"].astype(str), raw["brand"].astype(str),
+             pd.Timestamp("1989-09-11") + pd.to_timedelta(7 * (raw["week"] - 1), unit="D")]
+        ),
+    )  # fmt: skip
+    np.testing.assert_allclose(got.reindex(want.index).to_numpy(), want.to_numpy())

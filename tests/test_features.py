@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conditioners.products import condition_products
-from conditioners.promotions import condition_promotions
-from conditioners.shipments import condition_shipments
-from conditioners.stores import condition_stores
-from demandops.sample_data import SampleSpec, sample_files
+from demandops.lake import Lake
+from demandops.sample_data import SampleSpec, generate
 from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.steps import (
+    Reference,
+    RegionInputs,
+    condition_reference,
+    condition_region,
+    features_for_region,
+    read_features,
+    read_table,
+)
+from ml.exogenous import add_exogenous_features
 from ml.features import (
     BASELINE_COLUMNS,
     LAGS,
@@ -26,6 +33,9 @@ from ml.features import (
 )
 
 SPEC = SampleSpec(products=4, weeks=70, store_scale=0.5)
+REGION = "pnw"
+# the Sunday ending the last week of history: later actuals are quarantined as future_date
+AS_OF = pd.Timestamp(SPEC.start) + pd.Timedelta(weeks=SPEC.weeks, days=-1)
 BASELINE_WINDOW = 13
 HISTORY_FEATURES = [
     *(f"log_lag_{k}" for k in LAGS),
@@ -138,33 +148,74 @@ def test_build_panel_counts_quiet_weeks_up_to_last_week_as_history() -> None:
 
 @dataclass(frozen=True)
 class Frames:
+    """The conditioned feeds the feature table is built from (as in steps.features_for_region)."""
+
     shipments: pd.DataFrame
     promotions: pd.DataFrame
     stores: pd.DataFrame
     products: pd.DataFrame
+    shoppers: pd.DataFrame
+    weather: pd.DataFrame
+    events: pd.DataFrame
+    returns: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    lake: Lake
+    ref: Reference
+    inputs: RegionInputs
 
 
 @pytest.fixture(scope="module")
-def frames() -> Frames:
-    region = load_settings(DEFAULT_CONFIG_DIR, env="dev").select_regions(["pnw"])[0]
-    files = {f.path: f.data for f in sample_files([region], SPEC)}
-    stores = condition_stores(files["raw/stores/stores.csv"], "stores.csv", {region.id}).frame
-    products = condition_products(files["raw/products/products.csv"], "products.csv").frame
-    store_ids, product_ids = set(stores["store_id"]), set(products["product_id"])
-    ship = condition_shipments(
-        files[f"raw/shipments/region={region.id}/shipments.csv"], "s.csv", store_ids, product_ids
+def conditioned(tmp_path_factory: pytest.TempPathFactory) -> Conditioned:
+    """One region's sample raw data through the real conditioning steps."""
+    lake = Lake(str(tmp_path_factory.mktemp("features") / "lake"))
+    generate(lake, load_settings(DEFAULT_CONFIG_DIR, env="dev").select_regions([REGION]), SPEC)
+    ref = condition_reference(lake, [REGION], as_of=AS_OF)
+    return Conditioned(lake, ref, condition_region(lake, REGION, ref, horizon=4))
+
+
+@pytest.fixture(scope="module")
+def frames(conditioned: Conditioned) -> Frames:
+    """The conditioned feeds, read back typed by their schemas."""
+    lake, ref, inputs = conditioned.lake, conditioned.ref, conditioned.inputs
+    # the sample's dirt was quarantined, not fed to the features
+    assert inputs.shipments.manifest["rows_rejected"] > 0
+    datasets = {**ref.datasets(), **inputs.datasets()}
+    return Frames(
+        **{f.name: read_table(lake, datasets[f.name], f"{f.name}.csv") for f in fields(Frames)}
     )
-    promo = condition_promotions(
-        files[f"raw/promotions/region={region.id}/promotions.csv"], "p.csv", store_ids, product_ids
-    )
-    assert len(ship.rejects) > 0  # the sample's dirt was quarantined, not fed to the features
-    return Frames(ship.frame, promo.frame, stores, products)
 
 
 def _features(frames: Frames, shipments: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The feature table as the batch builds it: history features, then the exogenous ones."""
     panel = build_panel(shipments, frames.shipments["week_start"].max(), horizon)
-    return build_features(
+    table = build_features(
         panel, frames.stores, frames.products, frames.promotions, horizon, BASELINE_WINDOW
+    )
+    table, _ = add_exogenous_features(
+        table,
+        frames.stores,
+        frames.shoppers,
+        frames.weather,
+        frames.events,
+        frames.returns,
+        horizon,
+    )
+    return table
+
+
+def test_the_feature_table_here_is_the_one_the_batch_writes(
+    conditioned: Conditioned, frames: Frames
+) -> None:
+    cfg = load_settings(DEFAULT_CONFIG_DIR, env="dev").pipeline
+    assert cfg.baseline_window_weeks == BASELINE_WINDOW
+    c = conditioned
+    written = features_for_region(c.lake, REGION, c.ref, c.inputs, cfg)
+    table = _features(frames, frames.shipments, cfg.horizon_weeks)
+    pd.testing.assert_frame_equal(
+        read_features(c.lake, written), table, check_dtype=False, check_index_type=False
     )
 
 
@@ -179,7 +230,7 @@ def test_feature_table_has_one_row_per_series_and_usable_week(frames: Frames) ->
     assert feats["week_start"].min() == first_usable
     n_weeks = SPEC.weeks + horizon - (MIN_HISTORY_WEEKS - 1 + horizon)
     assert len(feats) == n_series * n_weeks
-    assert set(feats["region"]) == {"pnw"}
+    assert set(feats["region"]) == {REGION}
     assert feats["store_format"].isin(["large", "small"]).all()
 
 
@@ -291,9 +342,7 @@ def test_changing_only_the_future_promotion_plan_leaves_history_features(frames:
     promo = frames.promotions
     last_week = frames.shipments["week_start"].max()
     base = _features(frames, frames.shipments, horizon)
-    trimmed = Frames(
-        frames.shipments, promo[promo["week_start"] <= last_week], frames.stores, frames.products
-    )
+    trimmed = replace(frames, promotions=promo[promo["week_start"] <= last_week])
     without_plan = _features(trimmed, frames.shipments, horizon)
     history = ~base["is_future"]
     columns = [*NUMERIC_FEATURES, *BASELINE_COLUMNS]

@@ -12,13 +12,16 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from conditioners.products import condition_products
-from conditioners.promotions import condition_promotions
-from conditioners.shipments import condition_shipments
-from conditioners.stores import condition_stores
-from demandops.sample_data import SampleSpec, sample_files
+from demandops.lake import Lake
+from demandops.sample_data import SampleSpec, generate
 from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
-from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES, build_features, build_panel
+from demandops.steps import (
+    condition_reference,
+    condition_region,
+    features_for_region,
+    read_features,
+)
+from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
 from ml.models import ColumnBaseline, LassoForecaster
 from ml.segments import (
     SEGMENT_COLUMNS,
@@ -30,6 +33,9 @@ from ml.segments import (
 )
 
 SPEC = SampleSpec(products=6, weeks=70, store_scale=0.5)
+REGIONS = ["pnw", "tx"]
+# the Sunday ending the last week of history: later actuals are quarantined as future_date
+AS_OF = pd.Timestamp(SPEC.start) + pd.Timedelta(weeks=SPEC.weeks, days=-1)
 HORIZON = 4
 
 
@@ -37,24 +43,18 @@ HORIZON = 4
 
 
 @pytest.fixture(scope="module")
-def features() -> pd.DataFrame:
-    """The feature table of two regions of the sample data."""
-    regions = load_settings(DEFAULT_CONFIG_DIR, env="dev").select_regions(["pnw", "tx"])
-    files = {f.path: f.data for f in sample_files(regions, SPEC)}
-    stores = condition_stores(files["raw/stores/stores.csv"], "stores", {"pnw", "tx"}).frame
-    products = condition_products(files["raw/products/products.csv"], "products").frame
+def features(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The feature table of two regions of the sample data, as the batch's steps write it."""
+    settings = load_settings(DEFAULT_CONFIG_DIR, env="dev")
+    assert settings.pipeline.horizon_weeks == HORIZON
+    lake = Lake(str(tmp_path_factory.mktemp("segments") / "lake"))
+    generate(lake, settings.select_regions(REGIONS), SPEC)
+    ref = condition_reference(lake, REGIONS, as_of=AS_OF)
     tables = []
-    for region in regions:
-        store_ids = set(stores.loc[stores["region"] == region.id, "store_id"])
-        product_ids = set(products["product_id"])
-        ship = condition_shipments(
-            files[f"raw/shipments/region={region.id}/shipments.csv"], "s", store_ids, product_ids
-        ).frame
-        promo = condition_promotions(
-            files[f"raw/promotions/region={region.id}/promotions.csv"], "p", store_ids, product_ids
-        ).frame
-        panel = build_panel(ship, ship["week_start"].max(), HORIZON)
-        tables.append(build_features(panel, stores, products, promo, HORIZON, 13))
+    for region in REGIONS:
+        inputs = condition_region(lake, region, ref, HORIZON)
+        written = features_for_region(lake, region, ref, inputs, settings.pipeline)
+        tables.append(read_features(lake, written))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -87,7 +87,7 @@ def test_every_series_lands_in_exactly_one_segment(features: pd.DataFrame) -> No
     assert all(size > 0 for size in sizes)
     # two regions × two formats × two velocities are all present in this sample
     assert {s.name for s in segments} == {
-        f"{r}.{f}.{v}" for r in ("pnw", "tx") for f in ("large", "small") for v in VELOCITIES
+        f"{r}.{f}.{v}" for r in REGIONS for f in ("large", "small") for v in VELOCITIES
     }
 
 
