@@ -4,18 +4,19 @@ features → train → score, then the metrics table and the run report."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from demandops import steps
+from demandops import champions, steps
 from demandops.hashing import code_version, digest
 from demandops.lake import Lake, frame_to_csv_bytes, versioned
 from demandops.settings import PipelineConfig, Settings
@@ -34,6 +35,7 @@ class RegionResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    lifecycle: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
@@ -44,9 +46,18 @@ def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
 
 
 def run_region(
-    lake_url: str, region: str, ref: steps.Reference, cfg: PipelineConfig, until: Stage
+    lake_url: str,
+    region: str,
+    ref: steps.Reference,
+    cfg: PipelineConfig,
+    until: Stage,
+    life: champions.LifecycleContext | None = None,
 ) -> RegionResult:
-    """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
+    """Run one region's steps up to `until`; each step reuses a committed output if there is one.
+
+    With a lifecycle context the segments' models go through the registry: stale champions are
+    refit, candidates registered and gated, and scoring uses the champions.
+    """
     lake = Lake(lake_url)
     result = RegionResult(region)
     shipments, promotions = _timed(result, "condition", steps.condition_region, lake, region, ref)
@@ -63,18 +74,41 @@ def run_region(
             promotions,
             cfg,
         )
-        model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
+        plans, refresh = _plan(life, region, features)
+        model = _timed(
+            result, "train", steps.train_for_region, lake, region, features, cfg, refresh
+        )
         outputs |= {"features": features, "model": model}
+        scorers = None
+        if life is not None:
+            decisions = _timed(
+                result, "register", champions.register_region, life, lake, model, features, plans
+            )
+            trained = steps.load_model(lake, model)
+            scorers = champions.resolve_scorers(life, lake, trained, decisions)
+            result.lifecycle = {name: asdict(d) for name, d in decisions.items()}
         metrics = lake.read_csv(model.file("metrics.csv"))
         result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
         result.models = lake.read_json(model.file("segments.json"))
         if until == "score":
             outputs["forecasts"] = _timed(
-                result, "score", steps.score_for_region, lake, region, features, model
+                result, "score", steps.score_for_region, lake, region, features, model, scorers
             )
     result.versions = {k: d.version for k, d in outputs.items()}
     result.paths = {k: d.path for k, d in outputs.items()}
     return result
+
+
+def _plan(
+    life: champions.LifecycleContext | None, region: str, features: Any
+) -> tuple[dict[str, list[str]], str | None]:
+    if life is None:
+        return {}, None
+    try:
+        return champions.plan_region(life, region, features)
+    except Exception as exc:  # the registry is unreachable: train and score as if new
+        logging.getLogger(__name__).warning("region %s: no retraining plan: %s", region, exc)
+        return {}, None
 
 
 def run_batch(
@@ -82,14 +116,25 @@ def run_batch(
     region_ids: list[str],
     until: Stage = "score",
     progress: bool = True,
+    today: date | None = None,
 ) -> dict[str, Any]:
-    """Run the batch for `region_ids` and return the run report (also written to the lake)."""
+    """Run the batch for `region_ids` and return the run report (also written to the lake).
+
+    `today` is the batch's clock (the training and scoring date); default the UTC date.
+    """
     lake = Lake(settings.environment.lake)
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    today = today or started.date()
     ref = steps.condition_reference(lake, settings.region_ids())
-    results = _fan_out(lake, ref, settings, region_ids, until, progress)
+    life = None
+    if until != "condition":
+        life = champions.context(settings.environment, settings.pipeline.lifecycle, today)
+    results = _fan_out(lake, ref, settings, region_ids, until, progress, life)
     report = _report(lake, settings, ref, results, until, started)
+    if life is not None:
+        report["scoring_date"] = today.isoformat()
+        _write_champions(lake, report, today)
     report["seconds"] = round(time.perf_counter() - clock, 2)
     lake.write_bytes(
         f"monitoring/runs/{report['run_id']}.json",
@@ -105,6 +150,7 @@ def _fan_out(
     region_ids: list[str],
     until: Stage,
     progress: bool,
+    life: champions.LifecycleContext | None = None,
 ) -> list[RegionResult]:
     cfg = settings.pipeline
     workers = min(settings.environment.max_workers, len(region_ids))
@@ -112,11 +158,13 @@ def _fan_out(
     results: list[RegionResult] = []
     if workers <= 1:
         for region in region_ids:
-            results.append(run_region(lake.url, region, ref, cfg, until))
+            results.append(run_region(lake.url, region, ref, cfg, until, life))
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_region, lake.url, r, ref, cfg, until) for r in region_ids]
+            futures = [
+                pool.submit(run_region, lake.url, r, ref, cfg, until, life) for r in region_ids
+            ]
             for future in as_completed(futures):
                 results.append(future.result())
                 bar.update()
@@ -187,8 +235,49 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
             }
             if info["note"]:
                 row["note"] = info["note"]
+            row |= _lifecycle_fields(r.lifecycle.get(name))
             rows.append(row)
     return rows
+
+
+def _lifecycle_fields(decision: dict[str, Any] | None) -> dict[str, Any]:
+    """The registry's view of a segment: champion, promotion, gates, staleness, fallback."""
+    if decision is None:
+        return {}
+    keys = ("champion_version", "candidate_version", "promoted", "stale", "trained_on")
+    out = {k: decision[k] for k in keys}
+    out |= {
+        "gate_reasons": decision["gate_reasons"],
+        "retrain_reasons": decision["retrain_reasons"],
+    }
+    out |= {"fallback": decision["fallback"], "registry_error": decision["error"]}
+    return out
+
+
+def _write_champions(lake: Lake, report: dict[str, Any], today: date) -> None:
+    """The monitoring table of this run: per segment its champion, age and staleness."""
+    rows = [
+        {
+            "run_id": report["run_id"],
+            "scoring_date": today.isoformat(),
+            "segment": f"{s['region']}.{s['store_format']}.{s['velocity']}",
+            "champion_version": s.get("champion_version", ""),
+            "trained_on": s.get("trained_on", ""),
+            "age_days": (today - date.fromisoformat(s["trained_on"])).days
+            if s.get("trained_on")
+            else None,
+            "stale": s.get("stale", False),
+            "fallback": s.get("fallback", ""),
+            "candidate_version": s.get("candidate_version", ""),
+            "promoted": s.get("promoted", False),
+            "retrain_reasons": "; ".join(s.get("retrain_reasons", [])),
+            "gate_reasons": "; ".join(s.get("gate_reasons", [])),
+        }
+        for s in report.get("segments", [])
+    ]
+    path = f"monitoring/champions/{report['run_id']}.csv"
+    lake.write_bytes(path, frame_to_csv_bytes(pd.DataFrame(rows)))
+    report["champions_path"] = lake.location(path)
 
 
 def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:

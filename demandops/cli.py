@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from demandops import models_cli
 from demandops.batch import Stage, run_batch
 from demandops.errors import DemandOpsError
 from demandops.lake import Lake
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text)
         _common(cmd)
         cmd.add_argument("--report-json", metavar="PATH", help="also write the run report as JSON")
+    models_cli.add_commands(sub, _common)
     return parser
 
 
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "generate":
             _generate(args, settings)
+        elif args.command in models_cli.COMMANDS:
+            models_cli.run(args, settings)
         else:
             _run(args, settings)
     except DemandOpsError as exc:
