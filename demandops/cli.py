@@ -110,6 +110,8 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    if "scoring_date" in report:
+        _print_registry(report, segments)
     for model, m in report.get("overall", {}).items():
         print(
             f"overall {model:<13} MAPE {_pct(m['mape'])}  WAPE {_pct(m['wape'])}"
@@ -121,6 +123,25 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     if any("forecasts" in r["paths"] for r in report["regions"].values()):
         print(f"forecasts: {lake.location('forecasts')}")
     print(f"report:    {lake.location('monitoring/runs/' + report['run_id'] + '.json')}")
+
+
+def _print_registry(report: dict[str, Any], segments: list[dict[str, Any]]) -> None:
+    """One line on the registry: champions, promotions, staleness, fallbacks, and the why."""
+    count = {
+        "champions": sum(1 for s in segments if s.get("champion_version")),
+        "promoted this run": sum(1 for s in segments if s.get("promoted")),
+        "stale": sum(1 for s in segments if s.get("stale")),
+        "on the baseline": sum(1 for s in segments if s.get("fallback")),
+    }
+    print(
+        f"registry (scoring date {report['scoring_date']}): "
+        + ", ".join(f"{n} {what}" for what, n in count.items())
+    )
+    for s in segments:
+        name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
+        if s.get("fallback") or s.get("stale") or s.get("registry_error"):
+            why = s.get("registry_error") or s.get("fallback") or "stale"
+            print(f"  {name}: {why}")
 
 
 def _pct(value: float | None, width: int = 7) -> str:
