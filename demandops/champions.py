@@ -153,20 +153,19 @@ def register_region(
             frames["f"] = read_features(lake, features)
         return frames["f"]
 
+    decisions = {s: SegmentDecision(s, plans.get(s, ["no champion"])) for s in trained.models}
+    if ctx.promotion != "auto":  # champions are set by hand here: nothing to register
+        return decisions
     registry = ctx.registry()
     lineage = json.dumps(data_lineage(lake, features), indent=2, sort_keys=True).encode()
-    decisions = {}
-    for segment in sorted(trained.models):
-        decision = SegmentDecision(segment, plans.get(segment, ["no champion"]))
-        if ctx.promotion == "auto":
-            try:
-                _register_segment(
-                    ctx, registry, lake, (trained, model, features, lineage), decision, frame
-                )
-            except Exception as exc:  # one segment's registry failure never stops the others
-                log.warning("segment %s: registration failed: %s", segment, exc)
-                decision.error = f"registration failed: {type(exc).__name__}: {exc}"[:300]
-        decisions[segment] = decision
+    for segment, decision in sorted(decisions.items()):
+        try:
+            _register_segment(
+                ctx, registry, lake, (trained, model, features, lineage), plans, decision, frame
+            )
+        except Exception as exc:  # one segment's registry failure never stops the others
+            log.warning("segment %s: registration failed: %s", segment, exc)
+            decision.error = f"registration failed: {type(exc).__name__}: {exc}"[:300]
     return decisions
 
 
@@ -175,6 +174,7 @@ def _register_segment(
     registry: Registry,
     lake: Lake,
     inputs: tuple[TrainedRegion, Dataset, Dataset, bytes],
+    plans: dict[str, list[str]],
     decision: SegmentDecision,
     frame: Callable[[], pd.DataFrame],
 ) -> None:
@@ -186,6 +186,8 @@ def _register_segment(
         decision.gate_reasons = [r for r in existing.tags.get("gate_reasons", "").split("; ") if r]
         decision.retrain_reasons = []
         return
+    if decision.segment in plans and not plans[decision.segment]:
+        return  # its champion is current: the region was refit for another segment's sake
     seg_model = trained.models[decision.segment]
     tags = _tags(ctx, trained, model, features, decision.segment, seg_model.kind)
     run_id = registry.log_run(

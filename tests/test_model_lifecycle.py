@@ -199,6 +199,19 @@ def test_a_stale_champion_is_retrained(dev: Settings) -> None:
         assert s["promoted"] and s["champion_version"] == "2"
         assert s["trained_on"] == day61.isoformat() and s["stale"] is False
 
+    # one segment back on its old champion: only it is stale, only it gets a new candidate
+    champions.rollback(dev.environment, model_name("pnw.large.fast"), day61)
+    day62 = day61 + timedelta(days=1)
+    segments = _segments(run_batch(dev, ["pnw"], progress=False, today=day62))
+    assert segments["pnw.large.fast"]["retrain_reasons"] == [
+        "stale: trained 62 days before the scoring date (> 60)"
+    ]
+    assert segments["pnw.large.fast"]["candidate_version"] == "3"
+    assert segments["pnw.large.fast"]["champion_version"] == "3"
+    for name in SEGMENTS[1:]:
+        assert segments[name]["retrain_reasons"] == [] and segments[name]["candidate_version"] == ""
+        assert segments[name]["champion_version"] == "2" and not segments[name]["promoted"]
+
 
 def test_prod_scores_only_models_promoted_to_prod_and_flags_stale(
     dev: Settings, small_lake_template: Path, capsys: pytest.CaptureFixture[str]
