@@ -310,7 +310,7 @@ def gate(
     by_model = _segment_metrics(trained, segment).set_index("model")[cfg.gate_metric]
     candidate = _float(by_model.get(scored_model(kind)))
     baseline = _float(by_model.get("hist_avg"))
-    champ_value, label = None, "champion"
+    same, label = None, "champion"
     if champion is not None:
         label = f"champion v{champion.version}"
         try:
@@ -320,19 +320,17 @@ def gate(
         except Exception as exc:  # an unusable champion cannot block its replacement
             log.warning("segment %s: champion not comparable: %s", segment, exc)
             label = f"champion v{champion.version} (unusable: {type(exc).__name__})"
-            same = None
-        if same is not None:
-            champ_value, candidate = same
     gate_cfg = lifecycle.GateConfig(
         cfg.gate_metric, cfg.max_error, cfg.min_improvement_over_baseline, cfg.champion_tolerance
     )
-    result = lifecycle.evaluate_gates(candidate, baseline, champ_value, gate_cfg, label)
+    result = lifecycle.evaluate_gates(candidate, baseline, same, gate_cfg, label)
     values = {
         "gate_metric": cfg.gate_metric,
         "candidate": candidate,
         "baseline": baseline,
         "champion_version": "" if champion is None else str(champion.version),
-        "champion": champ_value,
+        "champion_same_window": None if same is None else same[0],
+        "candidate_same_window": None if same is None else same[1],
     }
     return result, values
 

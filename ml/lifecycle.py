@@ -40,11 +40,15 @@ def _bad(value: float | None) -> bool:
 def evaluate_gates(
     candidate: float | None,
     baseline: float | None,
-    champion: float | None,
+    same_window: tuple[float, float] | None,
     cfg: GateConfig,
     champion_label: str = "champion",
 ) -> GateResult:
-    """Apply the three gates; `champion` is the champion's metric on the same window, or None."""
+    """Apply the three gates.
+
+    `candidate` and `baseline` are backtest metrics over the same rows; `same_window` is
+    (champion, candidate) on a window both can be judged on, or None without a champion.
+    """
     m = cfg.metric
     if _bad(candidate):
         return GateResult(False, [f"{m}: no backtest value for the candidate"])
@@ -65,14 +69,13 @@ def evaluate_gates(
             f"({'>=' if ok else '<'} {cfg.min_improvement:.0%} required)"
         )
         passed = passed and ok
-    if _bad(champion):
+    if same_window is None or _bad(same_window[0]) or _bad(same_window[1]):
         reasons.append(f"no {champion_label} to compare on the same window")
     else:
-        assert champion is not None
-        limit = champion * (1.0 + cfg.champion_tolerance)
-        ok = candidate <= limit
+        champion, challenger = same_window
+        ok = challenger <= champion * (1.0 + cfg.champion_tolerance)
         reasons.append(
-            f"{m} {candidate:.4f} vs {champion_label} {champion:.4f} on the same window "
+            f"{m} {challenger:.4f} vs {champion_label} {champion:.4f} on the same window "
             f"({'within' if ok else 'beyond'} {cfg.champion_tolerance:.0%} tolerance)"
         )
         passed = passed and ok

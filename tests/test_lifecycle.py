@@ -39,13 +39,16 @@ def test_gates_accept_a_good_candidate_without_champion() -> None:
     [
         (0.46, 0.90, None, "wape 0.4600 > max 0.45"),
         (0.33, 0.40, None, "17.5% better than hist_avg wape 0.4000 (< 20% required)"),
-        (0.30, 0.60, 0.28, "wape 0.3000 vs champion 0.2800 on the same window (beyond 5%"),
+        (0.30, 0.60, (0.28, 0.30), "wape 0.3000 vs champion 0.2800 on the same window (beyond"),
         (float("nan"), 0.60, None, "wape: no backtest value for the candidate"),
         (0.30, None, None, "wape: no baseline value to beat"),
     ],
 )
 def test_gates_reject_with_the_reason(
-    candidate: float, baseline: float | None, champion: float | None, failing: str
+    candidate: float,
+    baseline: float | None,
+    champion: tuple[float, float] | None,
+    failing: str,
 ) -> None:
     result = evaluate_gates(candidate, baseline, champion, CFG)
     assert not result.passed
@@ -53,8 +56,17 @@ def test_gates_reject_with_the_reason(
 
 
 def test_champion_tolerance_is_relative() -> None:
-    assert evaluate_gates(0.2100, 0.5, 0.2000, CFG).passed  # 5 % worse: within
-    assert not evaluate_gates(0.2101, 0.5, 0.2000, CFG).passed
+    assert evaluate_gates(0.3, 0.5, (0.2000, 0.2100), CFG).passed  # 5 % worse: within
+    result = evaluate_gates(0.3, 0.5, (0.2000, 0.2101), CFG)
+    assert not result.passed
+    assert result.reasons[2].startswith("wape 0.2101 vs champion 0.2000 on the same window")
+
+
+def test_the_champion_gate_compares_its_own_window_only() -> None:
+    """The first two gates use the full backtest; the third the window shared with the champion
+    (which may be a few weeks where both did badly)."""
+    result = evaluate_gates(0.30, 0.50, (1.80, 1.85), CFG)
+    assert result.passed, result.reasons
 
 
 def test_gate_metric_is_configurable() -> None:

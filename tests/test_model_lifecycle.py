@@ -19,6 +19,7 @@ from demandops.batch import run_batch
 from demandops.cli import main
 from demandops.hashing import sha256_bytes
 from demandops.lake import Dataset, Lake
+from demandops.lineage import forecast_lineage
 from demandops.settings import Settings, load_settings
 from ml.registry import model_name
 from tests.conftest import ROOT
@@ -285,3 +286,40 @@ def test_lineage_from_a_forecast_file_reaches_the_raw_files(
         assert sha256_bytes(lake.read_bytes(f)) == digest
     assert main(["lineage", path, "--config", str(dev.config_dir)]) == 0
     assert "raw/shipments/region=pnw/" in capsys.readouterr().out
+
+
+def test_new_data_is_judged_against_the_champion_on_the_new_weeks(dev: Settings) -> None:
+    """A week more of shipments: every segment retrains for "new data", and the champion's
+    frozen model is scored on the candidate's backtest rows it never saw."""
+    lake = Lake(dev.environment.lake)
+    raw = lake.read_csv("raw/shipments/region=pnw/shipments.csv", dtype=str)
+    ends = pd.to_datetime(raw["Week Ending"], format="%m/%d/%Y", errors="coerce")
+    week = raw[ends == ends.max()].copy()
+    week["Week Ending"] = (ends.max() + pd.Timedelta(weeks=1)).strftime("%m/%d/%Y")
+    lake.write_bytes("raw/shipments/region=pnw/late_week.csv", week.to_csv(index=False).encode())
+
+    report = run_batch(dev, ["pnw"], progress=False, today=D0 + timedelta(days=7))
+    registry = champions.open_registry(dev.environment)
+    for name, s in _segments(report).items():
+        assert len(s["retrain_reasons"]) == 1 and s["retrain_reasons"][0].startswith("new data: ")
+        assert s["candidate_version"] == "2"
+        assert (
+            "vs champion v1 " in s["gate_reasons"][2]
+            and "on the same window" in s["gate_reasons"][2]
+        )
+        decision = "promoted" if s["promoted"] else "rejected"
+        row = pd.read_csv(
+            f"{lake.location()}/monitoring/promotions/{model_name(name)}/v2-{decision}.csv"
+        ).iloc[0]
+        assert row["champion_same_window"] > 0 and row["candidate_same_window"] > 0
+        assert row["candidate"] == pytest.approx(s["wape"], abs=1e-5)  # the full backtest
+        champion = registry.champion(model_name(name))
+        assert champion is not None and champion.version == (2 if s["promoted"] else 1)
+    path = lake.location(report["regions"]["pnw"]["paths"]["forecasts"])
+    found = forecast_lineage(lake, registry, path)
+    run = found["segments"]["pnw.small.slow"]["run"]
+    shipments = next(c for c in run["data"]["conditioned"] if c["name"] == "shipments")
+    assert sorted(shipments["raw_files"]) == [
+        "raw/shipments/region=pnw/late_week.csv",
+        "raw/shipments/region=pnw/shipments.csv",
+    ]
