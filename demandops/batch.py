@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from demandops import champions, steps
 from demandops import orchestration as orch
-from demandops import steps
 from demandops.activities import Activities, plan_run
 from demandops.compute import ComputeBackend
 from demandops.compute.local import LocalBackend
@@ -66,10 +66,12 @@ def run_batch(
     until: Stage = "score",
     progress: bool = True,
     profiles_dir: Path | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Run the batch for `region_ids` through the orchestration, on the local compute backend,
     and return the run report (also written to the lake). `profiles_dir`: the source profiles
-    (default: config/sources/ of the settings).
+    (default: config/sources/ of the settings). `today` is the batch's clock (the training and
+    scoring date of the model lifecycle); default the UTC date.
 
     If a region fails, the others still run to their end; then the first failure is raised as
     it was raised in its worker."""
@@ -77,16 +79,23 @@ def run_batch(
     started = datetime.now(UTC)
     clock = time.perf_counter()
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    today = today or started.date()
+    life = None
+    if until != "condition":
+        life = champions.context(settings.environment, settings.pipeline.lifecycle, today)
     plan = plan_run(settings, region_ids, until)
     if profiles_dir is not None:
         plan["profiles"] = str(profiles_dir)
-    with LocalBackend(settings) as backend:
+    with LocalBackend(settings, life=life) as backend:
         outcome = orchestrate(settings, plan, backend, run_id, progress)
         _raise_first_failure(outcome, backend)
     results = [RegionResult(**s["outputs"]) for s in outcome["regions"].values()]
     profiles = profiles_dir or settings.config_dir / "sources"
     ref = steps.condition_reference(lake, settings.region_ids(), profiles)  # committed: read only
     report = _report(lake, settings, ref, results, until, started, run_id)
+    if life is not None:
+        report["scoring_date"] = today.isoformat()
+        _write_champions(lake, report, today)
     report["seconds"] = round(time.perf_counter() - clock, 2)
     lake.write_bytes(
         f"monitoring/runs/{report['run_id']}.json",
@@ -168,6 +177,7 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
                 model: {metric: _finite(by_model, model, metric) for metric in METRICS}
                 for model in by_model.index
             }
+            row |= _lifecycle_fields(r.lifecycle.get(name))
             if info["note"]:
                 row["note"] = info["note"]
             rows.append(row)
@@ -207,3 +217,43 @@ def _write_metrics(
             {"version": version, "models": model_versions},
         )
     return lake.location(path)
+
+
+def _lifecycle_fields(decision: dict[str, Any] | None) -> dict[str, Any]:
+    """The registry's view of a segment: champion, promotion, gates, staleness, fallback."""
+    if decision is None:
+        return {}
+    keys = ("champion_version", "candidate_version", "promoted", "stale", "trained_on")
+    out = {k: decision[k] for k in keys}
+    out |= {
+        "gate_reasons": decision["gate_reasons"],
+        "retrain_reasons": decision["retrain_reasons"],
+    }
+    out |= {"fallback": decision["fallback"], "registry_error": decision["error"]}
+    return out
+
+
+def _write_champions(lake: Lake, report: dict[str, Any], today: date) -> None:
+    """The monitoring table of this run: per segment its champion, age and staleness."""
+    rows = [
+        {
+            "run_id": report["run_id"],
+            "scoring_date": today.isoformat(),
+            "segment": f"{s['region']}.{s['store_format']}.{s['velocity']}",
+            "champion_version": s.get("champion_version", ""),
+            "trained_on": s.get("trained_on", ""),
+            "age_days": (today - date.fromisoformat(s["trained_on"])).days
+            if s.get("trained_on")
+            else None,
+            "stale": s.get("stale", False),
+            "fallback": s.get("fallback", ""),
+            "candidate_version": s.get("candidate_version", ""),
+            "promoted": s.get("promoted", False),
+            "retrain_reasons": "; ".join(s.get("retrain_reasons", [])),
+            "gate_reasons": "; ".join(s.get("gate_reasons", [])),
+        }
+        for s in report.get("segments", [])
+    ]
+    path = f"monitoring/champions/{report['run_id']}.csv"
+    lake.write_bytes(path, frame_to_csv_bytes(pd.DataFrame(rows)))
+    report["champions_path"] = lake.location(path)

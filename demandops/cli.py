@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demandops import models_cli
 from demandops.activities import plan_run
 from demandops.batch import Stage, orchestrate, run_batch
 from demandops.conditioning import CONDITION_SOURCES, condition_summary, print_summary
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="run on this machine even if the environment's compute is azureml "
             "(how the Azure ML components run their step)",
         )
+    models_cli.add_commands(sub, _common)
     return parser
 
 
@@ -133,6 +135,8 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    if "scoring_date" in report:
+        _print_registry(report, segments)
     for model, m in report.get("overall", {}).items():
         print(
             f"overall {model:<13} MAPE {_pct(m['mape'])}  WAPE {_pct(m['wape'])}"
@@ -154,6 +158,25 @@ def _print_quality(results: list[dict[str, Any]]) -> None:
     warnings = sum(q["status"] == "warn" for q in results)
     if warnings:
         print(f"data quality: {warnings} warning(s), see data_quality in the report")
+
+
+def _print_registry(report: dict[str, Any], segments: list[dict[str, Any]]) -> None:
+    """One line on the registry: champions, promotions, staleness, fallbacks, and the why."""
+    count = {
+        "champions": sum(1 for s in segments if s.get("champion_version")),
+        "promoted this run": sum(1 for s in segments if s.get("promoted")),
+        "stale": sum(1 for s in segments if s.get("stale")),
+        "on the baseline": sum(1 for s in segments if s.get("fallback")),
+    }
+    print(
+        f"registry (scoring date {report['scoring_date']}): "
+        + ", ".join(f"{n} {what}" for what, n in count.items())
+    )
+    for s in segments:
+        name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
+        if s.get("fallback") or s.get("stale") or s.get("registry_error"):
+            why = s.get("registry_error") or s.get("fallback") or "stale"
+            print(f"  {name}: {why}")
 
 
 def _pct(value: float | None, width: int = 7) -> str:
@@ -230,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             _generate(args, settings)
         elif args.command == "condition":
             return _condition(args, settings)
+        elif args.command in models_cli.COMMANDS:
+            models_cli.run(args, settings)
         else:
             _run(args, settings)
     except DataQualityFailure as exc:

@@ -5,11 +5,12 @@ job through the `demandops` CLI)."""
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from demandops import steps
+from demandops import champions, steps
 from demandops.lake import Lake
 from demandops.settings import PipelineConfig
 
@@ -27,6 +28,7 @@ class RegionResult:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)  # data-quality checks
+    lifecycle: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry decisions
 
 
 def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
@@ -37,9 +39,18 @@ def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
 
 
 def run_region(
-    lake_url: str, region: str, ref: steps.Reference, cfg: PipelineConfig, until: Stage
+    lake_url: str,
+    region: str,
+    ref: steps.Reference,
+    cfg: PipelineConfig,
+    until: Stage,
+    life: champions.LifecycleContext | None = None,
 ) -> RegionResult:
-    """Run one region's steps up to `until`; each step reuses a committed output if there is one."""
+    """Run one region's steps up to `until`; each step reuses a committed output if there is one.
+
+    With a lifecycle context the segments' models go through the registry: stale champions are
+    refit, candidates registered and gated, and scoring uses the champions.
+    """
     lake = Lake(lake_url)
     result = RegionResult(region)
     inputs = _timed(
@@ -51,15 +62,38 @@ def run_region(
         features = _timed(
             result, "features", steps.features_for_region, lake, region, ref, inputs, cfg
         )
-        model = _timed(result, "train", steps.train_for_region, lake, region, features, cfg)
+        plans, refresh = _plan(life, region, features)
+        model = _timed(
+            result, "train", steps.train_for_region, lake, region, features, cfg, refresh
+        )
         outputs |= {"features": features, "model": model}
+        scorers = None
+        if life is not None:
+            decisions = _timed(
+                result, "register", champions.register_region, life, lake, model, features, plans
+            )
+            trained = steps.load_model(lake, model)
+            scorers = champions.resolve_scorers(life, lake, trained, decisions)
+            result.lifecycle = {name: asdict(d) for name, d in decisions.items()}
         metrics = lake.read_csv(model.file("metrics.csv"))
         result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
         result.models = lake.read_json(model.file("segments.json"))
         if until == "score":
             outputs["forecasts"] = _timed(
-                result, "score", steps.score_for_region, lake, region, features, model
+                result, "score", steps.score_for_region, lake, region, features, model, scorers
             )
     result.versions = {k: d.version for k, d in outputs.items()}
     result.paths = {k: d.path for k, d in outputs.items()}
     return result
+
+
+def _plan(
+    life: champions.LifecycleContext | None, region: str, features: Any
+) -> tuple[dict[str, list[str]], str | None]:
+    if life is None:
+        return {}, None
+    try:
+        return champions.plan_region(life, region, features)
+    except Exception as exc:  # the registry is unreachable: train and score as if new
+        logging.getLogger(__name__).warning("region %s: no retraining plan: %s", region, exc)
+        return {}, None

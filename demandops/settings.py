@@ -85,6 +85,10 @@ class Environment(_Strict):
     registry_uri: str
     compute: Literal["local", "azureml"]
     max_workers: int = Field(ge=1, le=64)
+    # auto: the batch promotes candidates that pass the gates; manual: only
+    # `demandops models promote --to <env>` sets this environment's champions
+    promotion: Literal["auto", "manual"] = "auto"
+
     orchestration: Orchestration
     azureml: AzureML | None = None
 
@@ -95,6 +99,16 @@ class Environment(_Strict):
         return self
 
 
+class LifecycleConfig(_Strict):
+    """Promotion gates and staleness (see ml/lifecycle.py and docs/lifecycle.md)."""
+
+    gate_metric: Literal["mape", "wape"] = "wape"
+    max_error: float = Field(default=0.45, gt=0)
+    min_improvement_over_baseline: float = Field(default=0.20, ge=0, lt=1)
+    champion_tolerance: float = Field(default=0.05, ge=0)
+    stale_after_days: int = Field(default=60, ge=1)
+
+
 class PipelineConfig(_Strict):
     """How the weekly batch forecasts."""
 
@@ -103,6 +117,7 @@ class PipelineConfig(_Strict):
     baseline_window_weeks: int = Field(ge=1, le=104)
     velocity_threshold: float = Field(gt=0)
     lasso_cv_folds: int = Field(ge=2, le=20)
+    lifecycle: LifecycleConfig = LifecycleConfig()
 
 
 class Settings(_Strict):

@@ -35,7 +35,7 @@ from demandops.hashing import code_version, digest, sha256_bytes
 from demandops.lake import Dataset, Lake, frame_to_csv_bytes, versioned
 from demandops.settings import DEFAULT_CONFIG_DIR, PipelineConfig
 from ml.feature_table import ConditionedFeeds, feature_table
-from ml.score import score_region
+from ml.score import SegmentScorer, score_region
 from ml.train import TrainedRegion, TrainParams, train_region
 
 
@@ -364,17 +364,21 @@ def read_features(lake: Lake, features: Dataset) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(lake.read_bytes(features.file("features.parquet"))))
 
 
-def train_for_region(lake: Lake, region: str, features: Dataset, cfg: PipelineConfig) -> Dataset:
-    """Evaluate on the holdout and fit one model per segment of one region."""
+def train_for_region(
+    lake: Lake, region: str, features: Dataset, cfg: PipelineConfig, refresh: str | None = None
+) -> Dataset:
+    """Evaluate on the holdout and fit one model per segment of one region.
+
+    `refresh` (e.g. a date) forces a new version on unchanged inputs: stale models are refit.
+    """
     params = TrainParams(
         horizon_weeks=cfg.horizon_weeks,
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
     )
-    version = digest(
-        {"features": features.version, "params": params.__dict__, "code": code_version()}
-    )
+    inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}
+    version = digest(inputs if refresh is None else inputs | {"refresh": refresh})
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
         trained = train_region(read_features(lake, features), params)
@@ -391,6 +395,8 @@ def train_for_region(lake: Lake, region: str, features: Dataset, cfg: PipelineCo
             "holdout_start": trained.holdout_start,
             "trained_through": trained.last_week,
         }
+        if refresh is not None:
+            manifest["refresh"] = refresh
         files = {
             "model.pkl": pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL),
             "metrics.csv": frame_to_csv_bytes(trained.metrics),
@@ -410,13 +416,35 @@ def load_model(lake: Lake, model: Dataset) -> TrainedRegion:
     return trained
 
 
-def score_for_region(lake: Lake, region: str, features: Dataset, model: Dataset) -> Dataset:
-    """Forecast the coming H weeks of one region."""
-    version = digest({"features": features.version, "model": model.version, "code": code_version()})
+def score_for_region(
+    lake: Lake,
+    region: str,
+    features: Dataset,
+    model: Dataset,
+    scorers: dict[str, SegmentScorer] | None = None,
+) -> Dataset:
+    """Forecast the coming H weeks of one region.
+
+    `scorers` (each segment's champion, from the registry) default to the region's trained
+    models; which scorer forecast each segment is part of the version and the manifest.
+    """
+    champions = {
+        name: {
+            "kind": s.kind,
+            "version": s.version,
+            "run_id": s.run_id,
+            "trained_on": s.trained_on,
+            "stale": s.stale,
+            "fallback": s.fallback,
+        }
+        for name, s in (scorers or {}).items()
+    }
+    inputs = {"features": features.version, "model": model.version, "code": code_version()}
+    version = digest(inputs | {"champions": champions} if scorers is not None else inputs)
     as_of = (pd.Timestamp(features.manifest["last_week"]) + pd.Timedelta(weeks=1)).date()
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
-        forecasts = score_region(read_features(lake, features), load_model(lake, model))
+        forecasts = score_region(read_features(lake, features), load_model(lake, model), scorers)
         manifest = {
             "version": version,
             "region": region,
@@ -424,6 +452,7 @@ def score_for_region(lake: Lake, region: str, features: Dataset, model: Dataset)
             "features": features.version,
             "model": model.version,
             "rows": len(forecasts),
+            "champions": champions,
         }
         return {"forecasts.csv": frame_to_csv_bytes(forecasts)}, manifest
 

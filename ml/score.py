@@ -1,13 +1,24 @@
-"""Scoring step: forecasts for the coming weeks with each segment's model."""
+"""Scoring step: forecasts for the coming weeks with each segment's model.
+
+Each segment is scored by its `SegmentScorer` (the champion, resolved by the caller). A segment
+without a usable model, or whose model fails to predict, gets the historical-average baseline,
+and the `fallback` column says why; one segment's failure never stops the others.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from ml.models import ColumnBaseline
 from ml.segments import assign_segments
 from ml.train import TrainedRegion
+
+log = logging.getLogger(__name__)
 
 FORECAST_COLUMNS = [
     "region",
@@ -20,11 +31,38 @@ FORECAST_COLUMNS = [
     "forecast",
     "baseline_forecast",
     "model",
+    "model_version",
+    "trained_on",
+    "stale",
+    "fallback",
 ]
 
 
-def score_region(features: pd.DataFrame, trained: TrainedRegion) -> pd.DataFrame:
+@dataclass(frozen=True)
+class SegmentScorer:
+    """What forecasts one segment: a fitted estimator, or None for the baseline."""
+
+    kind: str
+    estimator: BaseEstimator | None
+    version: str = ""  # the registry's model version, "" when unregistered
+    run_id: str = ""  # the registry's training run
+    trained_on: str = ""  # ISO date the model was fit
+    stale: bool = False
+    fallback: str = ""  # why the baseline forecasts, if it does
+
+
+def scorers_of(trained: TrainedRegion) -> dict[str, SegmentScorer]:
+    """Every segment scored by the model trained with it (no registry)."""
+    return {name: SegmentScorer(m.kind, m.estimator) for name, m in trained.models.items()}
+
+
+def score_region(
+    features: pd.DataFrame,
+    trained: TrainedRegion,
+    scorers: dict[str, SegmentScorer] | None = None,
+) -> pd.DataFrame:
     """One forecast per store × product × future week; unseen segments get the baseline."""
+    scorers = scorers_of(trained) if scorers is None else scorers
     future = assign_segments(features[features["is_future"]], trained.velocity)
     future = future.sort_values(["store_id", "product_id", "week_start"]).reset_index(drop=True)
     X = future
@@ -32,12 +70,32 @@ def score_region(features: pd.DataFrame, trained: TrainedRegion) -> pd.DataFrame
     future["baseline_forecast"] = ColumnBaseline("hist_avg").fit(X).predict(X)
     future["forecast"] = future["baseline_forecast"]
     future["model"] = "baseline"
+    future["model_version"] = ""
+    future["trained_on"] = ""
+    future["stale"] = False
+    future["fallback"] = "no model for this segment"
     seg_names = future["region"] + "." + future["store_format"] + "." + future["velocity"]
-    for name, seg_model in trained.models.items():
+    for name in sorted(set(seg_names)):
         rows = (seg_names == name).to_numpy()
-        if rows.any():
-            future.loc[rows, "forecast"] = seg_model.estimator.predict(X[rows])
-            future.loc[rows, "model"] = seg_model.kind
+        scorer = scorers.get(name)
+        if scorer is None:
+            continue
+        future.loc[rows, "model_version"] = scorer.version
+        future.loc[rows, "trained_on"] = scorer.trained_on
+        future.loc[rows, "stale"] = scorer.stale
+        future.loc[rows, "fallback"] = scorer.fallback
+        if scorer.estimator is None:
+            continue
+        try:
+            forecast = np.asarray(scorer.estimator.predict(X[rows]), dtype=float)
+            if forecast.shape != (int(rows.sum()),) or not np.isfinite(forecast).all():
+                raise ValueError("forecasts are not one finite number per row")
+        except Exception as exc:  # any model failure: this segment falls back, others go on
+            log.warning("segment %s: scoring failed, baseline used: %s", name, exc)
+            future.loc[rows, "fallback"] = f"scoring failed: {type(exc).__name__}: {exc}"[:200]
+            continue
+        future.loc[rows, "forecast"] = forecast
+        future.loc[rows, "model"] = scorer.kind
     future["forecast"] = np.round(future["forecast"], 3)
     future["baseline_forecast"] = np.round(future["baseline_forecast"], 3)
     return future[FORECAST_COLUMNS]

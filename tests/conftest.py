@@ -15,6 +15,7 @@ import pytest
 from demandops.lake import Lake
 from demandops.sample_data import SampleSpec, generate
 from demandops.settings import Settings, load_settings
+from ml.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -48,7 +49,14 @@ def small_lake_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "lake"
     regions = load_settings(ROOT / "config").select_regions(SMALL_REGIONS)
     generate(Lake(str(path)), regions, SMALL)
+    init_registry(path / "mlflow.db")
     return path
+
+
+def init_registry(db: Path) -> None:
+    """Create an empty MLflow sqlite store (its ~70 schema migrations take seconds: do it once
+    and copy the file)."""
+    Registry(f"sqlite:///{db}").client.search_experiments()
 
 
 @pytest.fixture

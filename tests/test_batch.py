@@ -125,17 +125,18 @@ def test_unreadable_raw_file_is_reported_skipped_and_left_in_place(
 
 
 def test_batch_on_an_abfs_lake(
-    settings: Settings, small_lake_template: Path, azure_lake_url: str
+    settings: Settings, small_lake_template: Path, azure_lake_url: str, tmp_path: Path
 ) -> None:
-    """The same code on ADLS Gen2's abfs:// protocol, served by Azurite."""
+    """The same code on ADLS Gen2's abfs:// protocol, served by Azurite (the registry, as in
+    Azure, is not in the lake: here a sqlite store beside it)."""
     lake = Lake(azure_lake_url)
     local = Lake(str(small_lake_template))
     for f in local.list_files("raw"):
         if "region=tx" not in f:
             lake.write_bytes(f, local.read_bytes(f))
-    cloud = settings.model_copy(
-        update={"environment": settings.environment.model_copy(update={"lake": azure_lake_url})}
-    )
+    registry = f"sqlite:///{tmp_path}/mlflow.db"
+    env = settings.environment.model_copy(update={"lake": azure_lake_url, "registry_uri": registry})
+    cloud = settings.model_copy(update={"environment": env})
     report = run_batch(cloud, ["pnw"], progress=False)
     assert len(report["segments"]) == 4
     forecasts = lake.read_csv(report["regions"]["pnw"]["paths"]["forecasts"] + "/forecasts.csv")

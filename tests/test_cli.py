@@ -56,6 +56,11 @@ def test_generate_then_run_prints_a_summary_and_writes_the_report(
         assert f"{s['region']}.{s['store_format']}.{s['velocity']}" in out
         assert f"{s['mape'] * 100:.1f}%" in out
     assert "forecasts:" in out and str(report_path) in out
+    promoted = sum(s["promoted"] for s in report["segments"])
+    assert f"registry (scoring date {report['scoring_date']}): {promoted} champions, " in out
+    for s in report["segments"]:
+        assert s["champion_version"] == ("1" if s["promoted"] else "") and s["stale"] is False
+        assert s["gate_reasons"] and s["retrain_reasons"] == ["no champion"]
 
 
 @pytest.mark.parametrize(

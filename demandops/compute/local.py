@@ -11,6 +11,7 @@ from typing import Any
 
 from conditioners.profile import load_profiles
 from demandops import steps
+from demandops.champions import LifecycleContext
 from demandops.compute import RegionJob, RunStatus
 from demandops.errors import DataError
 from demandops.lake import Lake
@@ -21,8 +22,15 @@ from demandops.settings import Settings
 class LocalBackend:
     """Runs `demandops.batch.run_region` for each submitted region; runs live as long as it."""
 
-    def __init__(self, settings: Settings, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        max_workers: int | None = None,
+        life: LifecycleContext | None = None,
+    ) -> None:
+        """`life`: the model lifecycle's registry context, passed to every region's run."""
         self.settings = settings
+        self.life = life
         workers = max_workers or settings.environment.max_workers
         self._pool: Executor = (
             ThreadPoolExecutor(1) if workers <= 1 else ProcessPoolExecutor(workers)
@@ -49,7 +57,7 @@ class LocalBackend:
             as_of=job.reference["as_of"],
         )
         self._runs[run_id] = self._pool.submit(
-            run_region, lake.url, job.region, ref, self.settings.pipeline, job.stage
+            run_region, lake.url, job.region, ref, self.settings.pipeline, job.stage, self.life
         )
         return run_id
 

@@ -1,0 +1,335 @@
+"""The model lifecycle through the batch and the CLI, on a real MLflow sqlite store: promotion
+accepted and rejected, rollback, staleness, failover, dev → prod, lineage to raw files.
+
+One region is trained once per module; each test works on a copy of that lake and registry."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demandops import champions
+from demandops.batch import run_batch
+from demandops.cli import main
+from demandops.hashing import sha256_bytes
+from demandops.lake import Dataset, Lake
+from demandops.lineage import forecast_lineage
+from demandops.settings import Settings, load_settings
+from ml.registry import model_name
+from tests.conftest import ROOT
+
+D0 = date(2026, 1, 5)
+SEGMENTS = [f"pnw.{f}.{v}" for f in ("large", "small") for v in ("fast", "slow")]
+
+
+def _config(folder: Path, lake: Path) -> Path:
+    """The project's config with dev's lake at `lake` and a prod environment on this machine."""
+    config = folder / "config"
+    shutil.copytree(ROOT / "config", config)
+    env = config / "environments" / "dev.yaml"
+    text = env.read_text().replace("lake: .lake", f"lake: {lake}")
+    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
+    (config / "environments" / "prod.yaml").write_text(
+        f"name: prod\nlake: {folder / 'prod-lake'}\nregistry_uri: sqlite:///{{lake}}/mlflow.db\n"
+        "compute: local\nmax_workers: 1\npromotion: manual\n"
+        "orchestration: {poll_seconds: 0.5, timeout_minutes: 60, submit_attempts: 3, "
+        "retry_seconds: 1}\n"
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, small_lake_template: Path) -> Path:
+    """A lake whose pnw segments were trained, registered and promoted on D0."""
+    folder = tmp_path_factory.mktemp("trained")
+    shutil.copytree(small_lake_template, folder / "lake")
+    run_batch(load_settings(_config(folder, folder / "lake")), ["pnw"], progress=False, today=D0)
+    return folder
+
+
+@pytest.fixture
+def dev(trained: Path, tmp_path: Path) -> Settings:
+    """Settings of a fresh copy of the trained lake (and registry) for one test."""
+    shutil.copytree(trained / "lake", tmp_path / "lake")
+    (tmp_path / "prod-lake").mkdir()
+    return load_settings(_config(tmp_path, tmp_path / "lake"))
+
+
+def _segments(report: dict) -> dict[str, dict]:
+    return {f"{s['region']}.{s['store_format']}.{s['velocity']}": s for s in report["segments"]}
+
+
+def _forecasts(lake: Lake, report: dict) -> pd.DataFrame:
+    path = report["regions"]["pnw"]["paths"]["forecasts"]
+    return lake.read_csv(f"{path}/forecasts.csv", keep_default_na=False)
+
+
+def _ctx(settings: Settings, today: date, **gates: float) -> champions.LifecycleContext:
+    cfg = settings.pipeline.lifecycle.model_copy(update=gates)
+    return champions.context(settings.environment, cfg, today)
+
+
+def _new_candidate(lake: Lake, report: dict, tag: str, worse: float = 1.0) -> Dataset:
+    """The region's model dataset committed again under a new version (a new candidate, as a
+    retrain would give, without the cost); `worse` scales its backtest errors."""
+    model = lake.dataset(report["regions"]["pnw"]["paths"]["model"])
+    assert model is not None
+    trained = pickle.loads(lake.read_bytes(model.file("model.pkl")))
+    trained.metrics[["mape", "wape"]] *= worse
+    files = {f.rsplit("/", 1)[1]: lake.read_bytes(f) for f in lake.list_files(model.path)}
+    files.pop("manifest.json")
+    files["model.pkl"] = pickle.dumps(trained)
+    manifest = {k: v for k, v in model.manifest.items() if k != "files"} | {"version": tag}
+    return lake.commit_dataset(f"models/region=pnw/v={tag}", files, manifest)
+
+
+def _features(lake: Lake, report: dict) -> Dataset:
+    features = lake.dataset(report["regions"]["pnw"]["paths"]["features"])
+    assert features is not None
+    return features
+
+
+def test_first_batch_registers_and_promotes_every_segment(dev: Settings) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)  # a re-run: nothing new
+    assert report["scoring_date"] == D0.isoformat()
+    segments = _segments(report)
+    assert sorted(segments) == SEGMENTS
+    for s in segments.values():
+        assert s["champion_version"] == "1" and s["candidate_version"] == "1"
+        assert s["stale"] is False and s["fallback"] == "" and s["trained_on"] == D0.isoformat()
+        assert s["retrain_reasons"] == []  # the champion is current
+        assert s["gate_reasons"][0].startswith("wape ")
+    registry = champions.open_registry(dev.environment)
+    for segment in SEGMENTS:
+        v1 = registry.version(model_name(segment), "1")
+        assert v1.tags["status"] == "champion" and v1.tags["gate_passed"] == "true"
+        assert v1.tags["retrain_reasons"] == "no champion"
+        assert v1.tags["git_commit"] != "" and v1.tags["code_version"] != ""
+        run = registry.run(v1.tags["run_id"])
+        assert run.data.params["model_kind"] == "ensemble"
+        assert run.data.metrics["ensemble.wape"] == pytest.approx(
+            segments[segment]["wape"], abs=1e-6
+        )
+        rows = pd.read_csv(
+            f"{lake.location()}/monitoring/promotions/{model_name(segment)}/v1-promoted.csv"
+        )
+        assert rows.loc[0, "decision"] == "promoted" and rows.loc[0, "gate_metric"] == "wape"
+    forecasts = _forecasts(lake, report)
+    assert (forecasts["model"] == "ensemble").all() and (forecasts["model_version"] == 1).all()
+    table = pd.read_csv(report["champions_path"])
+    assert list(table["champion_version"]) == [1, 1, 1, 1] and not table["stale"].any()
+
+
+def test_a_better_or_equal_candidate_is_promoted_and_rollback_restores(
+    dev: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    ctx = _ctx(dev, D0)
+    model = _new_candidate(lake, report, "retrained")
+    decisions = champions.register_region(ctx, lake, model, _features(lake, report), {})
+    registry = champions.open_registry(dev.environment)
+    for segment, d in decisions.items():
+        assert d.promoted and d.candidate_version == "2", d
+        assert "vs champion v1" in d.gate_reasons[2] and "within 5% tolerance" in d.gate_reasons[2]
+        assert registry.champion(model_name(segment)).version == 2  # type: ignore[union-attr]
+
+    args = ["--config", str(dev.config_dir)]
+    assert main(["models", "rollback", "pnw.large.fast", *args]) == 0
+    assert "champion v2 -> v1 (rolled back)" in capsys.readouterr().out
+    assert registry.champion(model_name("pnw.large.fast")).version == 1  # type: ignore[union-attr]
+    assert main(["models", "list", *args]) == 0
+    listing = capsys.readouterr().out
+    assert "demand.pnw.large.fast" in listing and "v2 rolled_back" in listing
+    assert main(["models", "show", "demand.pnw.small.slow", *args]) == 0
+    assert "v2 (champion): champion" in capsys.readouterr().out
+
+
+def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    features = _features(lake, report)
+    registry = champions.open_registry(dev.environment)
+
+    strict = _ctx(dev, D0, max_error=0.05)
+    model = _new_candidate(lake, report, "strict")
+    for d in champions.register_region(strict, lake, model, features, {}).values():
+        assert not d.promoted and d.candidate_version == "2"
+        assert d.gate_reasons[0].endswith("> max 0.05")
+
+    lenient = _ctx(dev, D0, max_error=10.0, min_improvement_over_baseline=0.0)
+    worse = _new_candidate(lake, report, "worse", worse=1.5)
+    for segment, d in champions.register_region(lenient, lake, worse, features, {}).items():
+        assert not d.promoted and "beyond 5% tolerance" in d.gate_reasons[2], d
+        name = model_name(segment)
+        assert registry.champion(name).version == 1  # type: ignore[union-attr]
+        v3 = registry.version(name, "3")
+        assert v3.tags["status"] == "rejected" and v3.tags["gate_passed"] == "false"
+        rows = pd.read_csv(f"{lake.location()}/monitoring/promotions/{name}/v3-rejected.csv")
+        assert "beyond 5% tolerance" in rows.loc[0, "reasons"]
+
+    again = run_batch(dev, ["pnw"], progress=False, today=D0)
+    assert {s["champion_version"] for s in again["segments"]} == {"1"}
+    assert (_forecasts(lake, again)["model_version"] == 1).all()
+    with pytest.raises(champions.RegistryError, match="did not pass the promotion gates"):
+        champions.promote(dev.environment, dev.environment, model_name(SEGMENTS[0]), "3", D0)
+
+
+@pytest.mark.parametrize("days", [59, 60])
+def test_a_champion_up_to_60_days_old_is_current(dev: Settings, days: int) -> None:
+    report = run_batch(dev, ["pnw"], progress=False, today=D0 + timedelta(days=days))
+    for s in report["segments"]:
+        assert s["retrain_reasons"] == [] and s["stale"] is False
+        assert s["champion_version"] == "1" and s["trained_on"] == D0.isoformat()
+    table = pd.read_csv(report["champions_path"])
+    assert set(table["age_days"]) == {days} and not table["stale"].any()
+
+
+def test_a_stale_champion_is_retrained(dev: Settings) -> None:
+    day61 = D0 + timedelta(days=61)
+    report = run_batch(dev, ["pnw"], progress=False, today=day61)
+    model = Lake(dev.environment.lake).dataset(report["regions"]["pnw"]["paths"]["model"])
+    assert model is not None and model.manifest["refresh"] == day61.isoformat()
+    for s in report["segments"]:
+        assert s["retrain_reasons"] == ["stale: trained 61 days before the scoring date (> 60)"]
+        assert s["promoted"] and s["champion_version"] == "2"
+        assert s["trained_on"] == day61.isoformat() and s["stale"] is False
+
+    # one segment back on its old champion: only it is stale, only it gets a new candidate
+    champions.rollback(dev.environment, model_name("pnw.large.fast"), day61)
+    day62 = day61 + timedelta(days=1)
+    segments = _segments(run_batch(dev, ["pnw"], progress=False, today=day62))
+    assert segments["pnw.large.fast"]["retrain_reasons"] == [
+        "stale: trained 62 days before the scoring date (> 60)"
+    ]
+    assert segments["pnw.large.fast"]["candidate_version"] == "3"
+    assert segments["pnw.large.fast"]["champion_version"] == "3"
+    for name in SEGMENTS[1:]:
+        assert segments[name]["retrain_reasons"] == [] and segments[name]["candidate_version"] == ""
+        assert segments[name]["champion_version"] == "2" and not segments[name]["promoted"]
+
+
+def test_prod_scores_only_models_promoted_to_prod_and_flags_stale(
+    dev: Settings, small_lake_template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod = load_settings(dev.config_dir, "prod")
+    prod_lake = Path(prod.environment.lake)
+    shutil.copy(small_lake_template / "mlflow.db", prod_lake / "mlflow.db")  # an empty store
+    for zone in ("raw", "conditioned", "features", "models"):  # prod's own copy of the data
+        shutil.copytree(Path(dev.environment.lake) / zone, prod_lake / zone)
+
+    before = run_batch(prod, ["pnw"], progress=False, today=D0)
+    forecasts = _forecasts(Lake(str(prod_lake)), before)
+    assert (forecasts["model"] == "baseline").all() and (
+        forecasts["fallback"] == "no champion"
+    ).all()
+    assert all(s["candidate_version"] == "" for s in before["segments"])  # nothing registered
+
+    args = ["--config", str(dev.config_dir)]
+    assert main(["models", "promote", "--to", "prod", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.count("dev v1 -> prod v1 (champion)") == 4
+    prod_registry = champions.open_registry(prod.environment)
+    v1 = prod_registry.version(model_name("pnw.large.fast"), "1")
+    assert v1.tags["source_environment"] == "dev" and v1.tags["environment"] == "prod"
+
+    late = run_batch(prod, ["pnw"], progress=False, today=D0 + timedelta(days=61))
+    forecasts = _forecasts(Lake(str(prod_lake)), late)
+    assert (forecasts["model"] == "ensemble").all() and (forecasts["model_version"] == 1).all()
+    assert forecasts["stale"].all()  # prod is not retrained by its batch: flagged stale
+    assert pd.read_csv(late["champions_path"])["stale"].all()
+
+    run_id = v1.tags["run_id"]
+    assert main(["lineage", run_id, "--json", "--env", "prod", *args]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["segment"] == "pnw.large.fast" and found["data"]["conditioned"]
+
+
+def test_unusable_champion_falls_back_to_baseline_for_that_segment_only(dev: Settings) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    model = _new_candidate(lake, report, "fragile")
+    champions.register_region(_ctx(dev, D0), lake, model, _features(lake, report), {})
+    registry = champions.open_registry(dev.environment)
+    for segment in SEGMENTS[1:]:
+        registry.rollback(model_name(segment))  # only pnw.large.fast keeps the new champion
+    lake.write_bytes(f"{model.path}/model.pkl", b"truncated")  # its artefact is lost
+
+    after = run_batch(dev, ["pnw"], progress=False, today=D0)
+    forecasts = _forecasts(lake, after)
+    broken = forecasts["store_format"].eq("large") & forecasts["velocity"].eq("fast")
+    assert (forecasts.loc[broken, "model"] == "baseline").all()
+    assert forecasts.loc[broken, "fallback"].str.startswith("champion unusable").all()
+    assert (forecasts.loc[~broken, "model"] == "ensemble").all()
+    assert (forecasts.loc[~broken, "fallback"] == "").all()
+
+
+def test_lineage_from_a_forecast_file_reaches_the_raw_files(
+    dev: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    path = lake.location(report["regions"]["pnw"]["paths"]["forecasts"]) + "/forecasts.csv"
+    assert main(["lineage", path, "--json", "--config", str(dev.config_dir)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert sorted(found["segments"]) == SEGMENTS
+    seg = found["segments"]["pnw.large.fast"]
+    assert seg["version"] == "1" and seg["run"]["model_dataset"].startswith("models/region=pnw/")
+    raw = {f: h for c in seg["run"]["data"]["conditioned"] for f, h in c["raw_files"].items()}
+    assert any(f.startswith("raw/shipments/region=pnw/") for f in raw)
+    for f, digest in raw.items():
+        assert sha256_bytes(lake.read_bytes(f)) == digest
+    assert main(["lineage", path, "--config", str(dev.config_dir)]) == 0
+    assert "raw/shipments/region=pnw/" in capsys.readouterr().out
+
+
+def test_new_data_is_judged_against_the_champion_on_the_new_weeks(dev: Settings) -> None:
+    """A week more of shipments: every segment retrains for "new data", and the champion's
+    frozen model is scored on the candidate's backtest rows it never saw."""
+    lake = Lake(dev.environment.lake)
+    weekly = [
+        f
+        for f in lake.list_files("raw/shipments/region=pnw")
+        if "_week_" in f and "resend" not in f
+    ]
+    raw = lake.read_csv(max(weekly), dtype=str)  # distributor A's latest weekly file
+    ends = pd.to_datetime(raw["Week Ending"], format="%m/%d/%Y", errors="coerce")
+    week = raw[ends == ends.max()].copy()
+    week["Week Ending"] = (ends.max() + pd.Timedelta(weeks=1)).strftime("%m/%d/%Y")
+    new_file = (
+        f"raw/shipments/region=pnw/dist_a_week_{(ends.max() + pd.Timedelta(days=1)):%Y-%m-%d}.csv"
+    )
+    lake.write_bytes(new_file, week.to_csv(index=False).encode())
+
+    report = run_batch(dev, ["pnw"], progress=False, today=D0 + timedelta(days=7))
+    registry = champions.open_registry(dev.environment)
+    for name, s in _segments(report).items():
+        assert len(s["retrain_reasons"]) == 1 and s["retrain_reasons"][0].startswith("new data: ")
+        assert s["candidate_version"] == "2"
+        assert (
+            "vs champion v1 " in s["gate_reasons"][2]
+            and "on the same window" in s["gate_reasons"][2]
+        )
+        decision = "promoted" if s["promoted"] else "rejected"
+        row = pd.read_csv(
+            f"{lake.location()}/monitoring/promotions/{model_name(name)}/v2-{decision}.csv"
+        ).iloc[0]
+        assert row["champion_same_window"] > 0 and row["candidate_same_window"] > 0
+        assert row["candidate"] == pytest.approx(s["wape"], abs=1e-5)  # the full backtest
+        champion = registry.champion(model_name(name))
+        assert champion is not None and champion.version == (2 if s["promoted"] else 1)
+    path = lake.location(report["regions"]["pnw"]["paths"]["forecasts"])
+    found = forecast_lineage(lake, registry, path)
+    run = found["segments"]["pnw.small.slow"]["run"]
+    shipments = next(c for c in run["data"]["conditioned"] if c["name"] == "shipments")
+    if _segments(report)["pnw.small.slow"]["promoted"]:  # the new champion saw the new week
+        assert sorted(shipments["raw_files"]) == lake.list_files("raw/shipments/region=pnw")
+    else:  # the champion kept its place: its lineage is the data it was trained on
+        assert new_file not in shipments["raw_files"] and shipments["raw_files"]
