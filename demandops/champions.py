@@ -378,12 +378,23 @@ def _on_same_window(
     return score(rows["units"], champ), score(rows["units"], rows["forecast"])
 
 
-def load_segment_model(lake: Lake, model_dataset: str, segment: str) -> SegmentModel:
-    """One segment's fitted model from a committed model dataset of the lake."""
-    ds = lake.dataset(model_dataset)
-    if ds is None:
-        raise FileNotFoundError(f"model dataset {lake.location(model_dataset)} is not committed")
-    models = load_model(lake, ds).models
+def load_segment_model(
+    lake: Lake,
+    model_dataset: str,
+    segment: str,
+    loaded: dict[str, TrainedRegion] | None = None,
+) -> SegmentModel:
+    """One segment's fitted model from a committed model dataset of the lake (`loaded` caches
+    the region models already read)."""
+    loaded = {} if loaded is None else loaded
+    if model_dataset not in loaded:
+        ds = lake.dataset(model_dataset)
+        if ds is None:
+            raise FileNotFoundError(
+                f"model dataset {lake.location(model_dataset)} is not committed"
+            )
+        loaded[model_dataset] = load_model(lake, ds)
+    models = loaded[model_dataset].models
     if segment not in models:
         raise KeyError(f"{model_dataset} has no model for segment {segment}")
     return models[segment]
@@ -422,10 +433,11 @@ def resolve_scorers(
     """Each segment's champion (or the baseline, and why), with its training date and age."""
     registry = ctx.registry()
     scorers = {}
+    loaded: dict[str, TrainedRegion] = {}
     for segment in sorted(trained.models):
         decision = decisions.setdefault(segment, SegmentDecision(segment))
         try:
-            scorer = _champion_scorer(ctx, lake, registry, segment)
+            scorer = _champion_scorer(ctx, lake, registry, segment, loaded)
         except Exception as exc:  # a broken champion: this segment forecasts the baseline
             log.warning("segment %s: champion unusable: %s", segment, exc)
             scorer = SegmentScorer("baseline", None, fallback=f"champion unusable: {exc}"[:200])
@@ -438,7 +450,11 @@ def resolve_scorers(
 
 
 def _champion_scorer(
-    ctx: LifecycleContext, lake: Lake, registry: Registry, segment: str
+    ctx: LifecycleContext,
+    lake: Lake,
+    registry: Registry,
+    segment: str,
+    loaded: dict[str, TrainedRegion],
 ) -> SegmentScorer:
     champion = registry.champion(model_name(segment))
     if champion is None:
@@ -446,7 +462,7 @@ def _champion_scorer(
     tags = champion.tags
     trained_on = tags["trained_on"]
     stale = lifecycle.is_stale(date.fromisoformat(trained_on), ctx.today, ctx.cfg.stale_after_days)
-    seg_model = load_segment_model(lake, tags["model_dataset"], segment)
+    seg_model = load_segment_model(lake, tags["model_dataset"], segment, loaded)
     return SegmentScorer(
         seg_model.kind,
         seg_model.estimator,

@@ -323,3 +323,26 @@ def test_new_data_is_judged_against_the_champion_on_the_new_weeks(dev: Settings)
         "raw/shipments/region=pnw/late_week.csv",
         "raw/shipments/region=pnw/shipments.csv",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["models", "rollback", "pnw.large.fast"], "no previous champion to roll back to"),
+        (["models", "promote", "pnw.large.fast", "--version", "9"], "no version 9 of demand."),
+        (["lineage", "forecasts/as_of=2019-01-07/region=pnw/v=0"], "is not a committed forecasts"),
+        (["lineage", "0123456789abcdef"], "no training run 0123456789abcdef"),
+    ],
+)
+def test_registry_commands_fail_in_one_line(
+    dev: Settings, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--config", str(dev.config_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demandops: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_registry_in_an_abfs_lake_is_a_config_error(dev: Settings, azure_lake_url: str) -> None:
+    env = dev.environment.model_copy(update={"lake": azure_lake_url})
+    with pytest.raises(champions.ConfigError, match=r"registry_uri: .* needs a local lake"):
+        champions.open_registry(env)
