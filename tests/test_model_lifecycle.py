@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import champions
+from demandops import champions, promotion
 from demandops.batch import run_batch
 from demandops.cli import main
 from demandops.hashing import sha256_bytes
@@ -176,8 +176,8 @@ def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None
     again = run_batch(dev, ["pnw"], progress=False, today=D0)
     assert {s["champion_version"] for s in again["segments"]} == {"1"}
     assert (_forecasts(lake, again)["model_version"] == 1).all()
-    with pytest.raises(champions.RegistryError, match="did not pass the promotion gates"):
-        champions.promote(dev.environment, dev.environment, model_name(SEGMENTS[0]), "3", D0)
+    with pytest.raises(promotion.RegistryError, match="did not pass the promotion gates"):
+        promotion.promote(dev.environment, dev.environment, model_name(SEGMENTS[0]), "3", D0)
 
 
 @pytest.mark.parametrize("days", [59, 60])
@@ -201,7 +201,7 @@ def test_a_stale_champion_is_retrained(dev: Settings) -> None:
         assert s["trained_on"] == day61.isoformat() and s["stale"] is False
 
     # one segment back on its old champion: only it is stale, only it gets a new candidate
-    champions.rollback(dev.environment, model_name("pnw.large.fast"), day61)
+    promotion.rollback(dev.environment, model_name("pnw.large.fast"), day61)
     day62 = day61 + timedelta(days=1)
     segments = _segments(run_batch(dev, ["pnw"], progress=False, today=day62))
     assert segments["pnw.large.fast"]["retrain_reasons"] == [
