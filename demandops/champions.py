@@ -410,18 +410,23 @@ def record_decision(
     values: dict[str, Any],
     today: date,
 ) -> None:
-    """One row in `monitoring/promotions/<name>/v<version>-<decision>.csv`."""
+    """One row in `monitoring/promotions/<name>/v<version>-<decision>[-<time>].csv`.
+
+    The gates judge a version once; manual operations (which may repeat) add the time.
+    """
+    now = datetime.now(UTC)
     row = {
         "decided_on": today.isoformat(),
-        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "decided_at": now.isoformat(timespec="seconds"),
         "environment": environment,
         "model": name,
         "version": version,
         "decision": decision,
         "reasons": "; ".join(reasons),
     } | values
+    stamp = "" if decision in ("promoted", "rejected") else f"-{now:%Y%m%dT%H%M%S%fZ}"
     lake.write_bytes(
-        f"monitoring/promotions/{name}/v{version}-{decision}.csv",
+        f"monitoring/promotions/{name}/v{version}-{decision}{stamp}.csv",
         frame_to_csv_bytes(pd.DataFrame([row])),
     )
 

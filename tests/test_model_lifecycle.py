@@ -149,6 +149,13 @@ def test_a_better_or_equal_candidate_is_promoted_and_rollback_restores(
     assert main(["models", "show", "demand.pnw.small.slow", *args]) == 0
     assert "v2 (champion): champion" in capsys.readouterr().out
 
+    assert main(["models", "promote", "pnw.large.fast", "--version", "2", *args]) == 0
+    assert "demand.pnw.large.fast v2 is now champion in dev" in capsys.readouterr().out
+    assert registry.champion(model_name("pnw.large.fast")).version == 2  # type: ignore[union-attr]
+    files = Lake(dev.environment.lake).list_files("monitoring/promotions/demand.pnw.large.fast")
+    names = [f.rsplit("/", 1)[1].split("-2", 1)[0] for f in files]
+    assert names == ["v1-promoted.csv", "v1-rollback", "v2-promoted-manual", "v2-promoted.csv"]
+
 
 def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None:
     lake = Lake(dev.environment.lake)
