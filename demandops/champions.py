@@ -24,13 +24,13 @@ import pandas as pd
 
 from demandops.errors import ConfigError
 from demandops.hashing import code_version, digest
-from demandops.lake import MANIFEST, Dataset, Lake, frame_to_csv_bytes
+from demandops.lake import Dataset, Lake, frame_to_csv_bytes
 from demandops.lineage import data_lineage
 from demandops.settings import Environment, LifecycleConfig
 from demandops.steps import load_model, read_features
 from ml import lifecycle
 from ml.metrics import mape, wape
-from ml.registry import Registry, RegistryError, model_name, resolve_uri
+from ml.registry import Registry, model_name, resolve_uri
 from ml.score import SegmentScorer
 from ml.train import SegmentModel, TrainedRegion
 
@@ -378,12 +378,23 @@ def _on_same_window(
     return score(rows["units"], champ), score(rows["units"], rows["forecast"])
 
 
-def load_segment_model(lake: Lake, model_dataset: str, segment: str) -> SegmentModel:
-    """One segment's fitted model from a committed model dataset of the lake."""
-    ds = lake.dataset(model_dataset)
-    if ds is None:
-        raise FileNotFoundError(f"model dataset {lake.location(model_dataset)} is not committed")
-    models = load_model(lake, ds).models
+def load_segment_model(
+    lake: Lake,
+    model_dataset: str,
+    segment: str,
+    loaded: dict[str, TrainedRegion] | None = None,
+) -> SegmentModel:
+    """One segment's fitted model from a committed model dataset of the lake (`loaded` caches
+    the region models already read)."""
+    loaded = {} if loaded is None else loaded
+    if model_dataset not in loaded:
+        ds = lake.dataset(model_dataset)
+        if ds is None:
+            raise FileNotFoundError(
+                f"model dataset {lake.location(model_dataset)} is not committed"
+            )
+        loaded[model_dataset] = load_model(lake, ds)
+    models = loaded[model_dataset].models
     if segment not in models:
         raise KeyError(f"{model_dataset} has no model for segment {segment}")
     return models[segment]
@@ -399,18 +410,23 @@ def record_decision(
     values: dict[str, Any],
     today: date,
 ) -> None:
-    """One row in `monitoring/promotions/<name>/v<version>-<decision>.csv`."""
+    """One row in `monitoring/promotions/<name>/v<version>-<decision>[-<time>].csv`.
+
+    The gates judge a version once; manual operations (which may repeat) add the time.
+    """
+    now = datetime.now(UTC)
     row = {
         "decided_on": today.isoformat(),
-        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "decided_at": now.isoformat(timespec="seconds"),
         "environment": environment,
         "model": name,
         "version": version,
         "decision": decision,
         "reasons": "; ".join(reasons),
     } | values
+    stamp = "" if decision in ("promoted", "rejected") else f"-{now:%Y%m%dT%H%M%S%fZ}"
     lake.write_bytes(
-        f"monitoring/promotions/{name}/v{version}-{decision}.csv",
+        f"monitoring/promotions/{name}/v{version}-{decision}{stamp}.csv",
         frame_to_csv_bytes(pd.DataFrame([row])),
     )
 
@@ -422,10 +438,11 @@ def resolve_scorers(
     """Each segment's champion (or the baseline, and why), with its training date and age."""
     registry = ctx.registry()
     scorers = {}
+    loaded: dict[str, TrainedRegion] = {}
     for segment in sorted(trained.models):
         decision = decisions.setdefault(segment, SegmentDecision(segment))
         try:
-            scorer = _champion_scorer(ctx, lake, registry, segment)
+            scorer = _champion_scorer(ctx, lake, registry, segment, loaded)
         except Exception as exc:  # a broken champion: this segment forecasts the baseline
             log.warning("segment %s: champion unusable: %s", segment, exc)
             scorer = SegmentScorer("baseline", None, fallback=f"champion unusable: {exc}"[:200])
@@ -438,7 +455,11 @@ def resolve_scorers(
 
 
 def _champion_scorer(
-    ctx: LifecycleContext, lake: Lake, registry: Registry, segment: str
+    ctx: LifecycleContext,
+    lake: Lake,
+    registry: Registry,
+    segment: str,
+    loaded: dict[str, TrainedRegion],
 ) -> SegmentScorer:
     champion = registry.champion(model_name(segment))
     if champion is None:
@@ -446,7 +467,7 @@ def _champion_scorer(
     tags = champion.tags
     trained_on = tags["trained_on"]
     stale = lifecycle.is_stale(date.fromisoformat(trained_on), ctx.today, ctx.cfg.stale_after_days)
-    seg_model = load_segment_model(lake, tags["model_dataset"], segment)
+    seg_model = load_segment_model(lake, tags["model_dataset"], segment, loaded)
     return SegmentScorer(
         seg_model.kind,
         seg_model.estimator,
@@ -455,75 +476,3 @@ def _champion_scorer(
         trained_on,
         stale,
     )
-
-
-# -- manual operations (the `demandops models` commands) ---------------------------------
-def promote(
-    src_env: Environment, dst_env: Environment, name: str, version: str | None, today: date
-) -> str:
-    """Make a validated version champion in `dst_env` (copying it and its lineage there)."""
-    src = open_registry(src_env)
-    mv = src.version(name, version) if version else src.champion(name)
-    if mv is None:
-        raise RegistryError(f"{name} has no champion in {src_env.name}; name a --version")
-    if mv.tags.get("gate_passed") != "true":
-        raise RegistryError(
-            f"{name} v{mv.version} did not pass the promotion gates: "
-            f"{mv.tags.get('gate_reasons', 'never evaluated')}"
-        )
-    if dst_env.name == src_env.name:
-        src.set_champion(name, str(mv.version))
-        record_decision(
-            Lake(src_env.lake), src_env.name, name, str(mv.version), "promoted-manual",
-            [f"promoted by hand in {src_env.name}"], {}, today,
-        )  # fmt: skip
-        return f"{name} v{mv.version} is now champion in {src_env.name}"
-    dst = open_registry(dst_env)
-    dst_lake = Lake(dst_env.lake)
-    _copy_dataset(Lake(src_env.lake), dst_lake, mv.tags["model_dataset"])
-    source_run = mv.tags.get("run_id") or str(mv.run_id)
-    copied = dst.find(name, source_run_id=source_run)
-    if copied is None:
-        run = src.run(source_run)
-        tags = dict(mv.tags) | {
-            "source_environment": src_env.name,
-            "source_version": str(mv.version),
-            "source_run_id": source_run,
-            "environment": dst_env.name,
-        }
-        artefacts = {f: src.artefact(source_run, f) for f in ("segment_model.pkl", "lineage.json")}
-        run_id = dst.log_run(
-            f"promote.{name}", dict(run.data.params), dict(run.data.metrics), tags, artefacts
-        )
-        copied = dst.register(name, run_id, tags | {"run_id": run_id})
-    dst.set_champion(name, str(copied.version))
-    record_decision(
-        dst_lake, dst_env.name, name, str(copied.version), "promoted-from-" + src_env.name,
-        [f"{src_env.name} v{mv.version} (run {source_run}) passed: {mv.tags.get('gate_reasons')}"],
-        {"source_version": str(mv.version), "source_run_id": source_run}, today,
-    )  # fmt: skip
-    return f"{name} {src_env.name} v{mv.version} -> {dst_env.name} v{copied.version} (champion)"
-
-
-def _copy_dataset(src: Lake, dst: Lake, path: str) -> None:
-    """Copy a committed dataset between lakes, manifest last; nothing if already there."""
-    if dst.dataset(path) is not None:
-        return
-    ds = src.dataset(path)
-    if ds is None:
-        raise RegistryError(f"model dataset {src.location(path)} is not committed")
-    for f in src.list_files(path):
-        if not f.endswith("/" + MANIFEST):
-            dst.write_bytes(f, src.read_bytes(f))
-    dst.write_bytes(f"{path}/{MANIFEST}", src.read_bytes(f"{path}/{MANIFEST}"))
-
-
-def rollback(env: Environment, name: str, today: date) -> str:
-    """Restore the previous champion of `name` in `env`."""
-    registry = open_registry(env)
-    old, new = registry.rollback(name)
-    record_decision(
-        Lake(env.lake), env.name, name, new, "rollback",
-        [f"rolled back from v{old} to v{new}"], {"from_version": old}, today,
-    )  # fmt: skip
-    return f"{name}: champion v{old} -> v{new} (rolled back)"

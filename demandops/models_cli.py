@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from demandops import champions
+from demandops import champions, promotion
 from demandops.lake import Lake
 from demandops.lineage import forecast_lineage, render, run_lineage
 from demandops.settings import Environment, Settings, load_settings
@@ -90,9 +90,9 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         target = _target(args, env)
         names = [_name(args.name)] if args.name else registry.names()
         for name in names:
-            print(champions.promote(env, target, name, args.version, today))
+            print(promotion.promote(env, target, name, args.version, today))
     else:
-        print(champions.rollback(env, _name(args.name), today))
+        print(promotion.rollback(env, _name(args.name), today))
 
 
 def _target(args: argparse.Namespace, env: Environment) -> Environment:

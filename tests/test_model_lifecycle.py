@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import champions
+from demandops import champions, promotion
 from demandops.batch import run_batch
 from demandops.cli import main
 from demandops.hashing import sha256_bytes
@@ -151,6 +151,13 @@ def test_a_better_or_equal_candidate_is_promoted_and_rollback_restores(
     assert main(["models", "show", "demand.pnw.small.slow", *args]) == 0
     assert "v2 (champion): champion" in capsys.readouterr().out
 
+    assert main(["models", "promote", "pnw.large.fast", "--version", "2", *args]) == 0
+    assert "demand.pnw.large.fast v2 is now champion in dev" in capsys.readouterr().out
+    assert registry.champion(model_name("pnw.large.fast")).version == 2  # type: ignore[union-attr]
+    files = Lake(dev.environment.lake).list_files("monitoring/promotions/demand.pnw.large.fast")
+    names = [f.rsplit("/", 1)[1].split("-2", 1)[0] for f in files]
+    assert names == ["v1-promoted.csv", "v1-rollback", "v2-promoted-manual", "v2-promoted.csv"]
+
 
 def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None:
     lake = Lake(dev.environment.lake)
@@ -178,8 +185,8 @@ def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None
     again = run_batch(dev, ["pnw"], progress=False, today=D0)
     assert {s["champion_version"] for s in again["segments"]} == {"1"}
     assert (_forecasts(lake, again)["model_version"] == 1).all()
-    with pytest.raises(champions.RegistryError, match="did not pass the promotion gates"):
-        champions.promote(dev.environment, dev.environment, model_name(SEGMENTS[0]), "3", D0)
+    with pytest.raises(promotion.RegistryError, match="did not pass the promotion gates"):
+        promotion.promote(dev.environment, dev.environment, model_name(SEGMENTS[0]), "3", D0)
 
 
 @pytest.mark.parametrize("days", [59, 60])
@@ -203,7 +210,7 @@ def test_a_stale_champion_is_retrained(dev: Settings) -> None:
         assert s["trained_on"] == day61.isoformat() and s["stale"] is False
 
     # one segment back on its old champion: only it is stale, only it gets a new candidate
-    champions.rollback(dev.environment, model_name("pnw.large.fast"), day61)
+    promotion.rollback(dev.environment, model_name("pnw.large.fast"), day61)
     day62 = day61 + timedelta(days=1)
     segments = _segments(run_batch(dev, ["pnw"], progress=False, today=day62))
     assert segments["pnw.large.fast"]["retrain_reasons"] == [
@@ -333,3 +340,26 @@ def test_new_data_is_judged_against_the_champion_on_the_new_weeks(dev: Settings)
         assert sorted(shipments["raw_files"]) == lake.list_files("raw/shipments/region=pnw")
     else:  # the champion kept its place: its lineage is the data it was trained on
         assert new_file not in shipments["raw_files"] and shipments["raw_files"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["models", "rollback", "pnw.large.fast"], "no previous champion to roll back to"),
+        (["models", "promote", "pnw.large.fast", "--version", "9"], "no version 9 of demand."),
+        (["lineage", "forecasts/as_of=2019-01-07/region=pnw/v=0"], "is not a committed forecasts"),
+        (["lineage", "0123456789abcdef"], "no training run 0123456789abcdef"),
+    ],
+)
+def test_registry_commands_fail_in_one_line(
+    dev: Settings, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--config", str(dev.config_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demandops: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_registry_in_an_abfs_lake_is_a_config_error(dev: Settings, azure_lake_url: str) -> None:
+    env = dev.environment.model_copy(update={"lake": azure_lake_url})
+    with pytest.raises(champions.ConfigError, match=r"registry_uri: .* needs a local lake"):
+        champions.open_registry(env)
