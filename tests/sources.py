@@ -13,7 +13,7 @@ from conditioners.profile import Profile, load_profiles
 from conditioners.table import Conditioned
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMINICKS = Path("/work/shared/data/dominicks_oj")
+DOMINICKS = ROOT.parent / "shared" / "data" / "dominicks_oj"  # beside the clone, as CI has it
 
 STORES = pd.DataFrame(
     {
