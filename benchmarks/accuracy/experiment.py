@@ -23,15 +23,16 @@ def _pct(x: float) -> str:
 def sample_table(result: dict[str, Any]) -> str:
     lines = [
         "| segment | ensemble MAPE % | WAPE % | LASSO MAPE % | NN MAPE % | better baseline "
-        "| its MAPE % | its WAPE % | MAPE reduction % | gate |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| its MAPE % | its WAPE % | MAPE reduction % | gate | train s | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["segments"]:
         lines.append(
             f"| {r['segment']} | {_pct(r['ensemble_mape'])} | {_pct(r['ensemble_wape'])} "
             f"| {_pct(r['lasso_mape'])} | {_pct(r['nn_mape'])} | {r['best_baseline']} "
             f"| {_pct(r['baseline_mape'])} | {_pct(r['baseline_wape'])} "
-            f"| {_pct(r['mape_reduction'])} | {'pass' if r['passes'] else 'FAIL'} |"
+            f"| {_pct(r['mape_reduction'])} | {'pass' if r['passes'] else 'FAIL'} "
+            f"| {r['train_seconds']} | {r['peak_rss_mb']:.0f} |"
         )
     lines.append("")
     lines.append("| overall (all backtest rows) | MAPE % | WAPE % | RMSE | RMSE0 |")

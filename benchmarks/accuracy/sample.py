@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.accuracy.training_cost import segment_costs
 from demandops.batch import run_batch
 from demandops.lake import Lake
 from demandops.sample_data import SampleSpec, generate
@@ -49,6 +50,9 @@ def run(workdir: Path | None = None) -> dict[str, Any]:
     generate(Lake(env.lake), settings.regions, SampleSpec())
     report = run_batch(settings, settings.region_ids(), progress=True)
     rows = [segment_gates(s) for s in report["segments"]]
+    costs = {c["segment"]: c for c in segment_costs(settings, report)}
+    for row in rows:
+        row |= {k: costs[row["segment"]][k] for k in ("train_seconds", "peak_rss_mb")}
     return {
         "dataset": "default sample data (14 regions, 20 products, 156 weeks)",
         "seconds": report["seconds"],
