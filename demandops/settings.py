@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -117,6 +117,10 @@ class PipelineConfig(_Strict):
     baseline_window_weeks: int = Field(ge=1, le=104)
     velocity_threshold: float = Field(gt=0)
     lasso_cv_folds: int = Field(ge=2, le=20)
+    # "module:Class" of each member (imported by the training step: ml/members.py)
+    ensemble: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
+        min_length=1
+    )
     lifecycle: LifecycleConfig = LifecycleConfig()
 
 

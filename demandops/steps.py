@@ -376,6 +376,7 @@ def train_for_region(
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
+        ensemble_members=tuple(cfg.ensemble),
     )
     inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}
     version = digest(inputs if refresh is None else inputs | {"refresh": refresh})

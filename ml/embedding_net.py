@@ -9,6 +9,8 @@ and training runs single-threaded, so two fits on the same data give the same mo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
@@ -51,6 +53,20 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
     `time_column` orders rows in time; the last `validation_fraction` of its distinct values
     form the early-stopping validation split.
     """
+
+    forecaster_name = "nn"
+
+    @classmethod
+    def for_segment(
+        cls, numeric: tuple[str, ...], categorical: tuple[str, ...], params: Any
+    ) -> EmbeddingNetForecaster:
+        """The ensemble member for one segment."""
+        return cls(
+            numeric_features=numeric,
+            categorical_features=categorical,
+            max_epochs=params.nn_max_epochs,
+            random_state=params.random_state,
+        )
 
     def __init__(
         self,

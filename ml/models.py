@@ -7,6 +7,8 @@ zero weeks are not swamped. Predictions are transformed back with expm1 and clip
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -23,6 +25,15 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
 
     Rows must be in time order (oldest first) for the cross-validation to respect time.
     """
+
+    forecaster_name = "lasso"
+
+    @classmethod
+    def for_segment(
+        cls, numeric: tuple[str, ...], categorical: tuple[str, ...], params: Any
+    ) -> LassoForecaster:
+        """The ensemble member for one segment (numeric features only)."""
+        return cls(features=numeric, n_splits=params.lasso_cv_folds)
 
     def __init__(
         self,

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ml.embedding_net import EmbeddingNetForecaster
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from ml.members import DEFAULT_MEMBERS, load_member
 from ml.metrics import metrics_by
 from ml.models import ColumnBaseline, LassoForecaster
 from ml.segments import SEGMENT_COLUMNS, Segment, assign_segments, product_velocity, segments_of
@@ -40,6 +40,7 @@ class TrainParams:
     ensemble_validation_weeks: int = 8
     nn_max_epochs: int = 30
     random_state: int = 0
+    ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
 
 
 @dataclass
@@ -70,23 +71,17 @@ def model_features(frame: pd.DataFrame) -> tuple[str, ...]:
 
 
 def lasso(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> LassoForecaster:
-    return LassoForecaster(features=features, n_splits=params.lasso_cv_folds)
-
-
-def embedding_net(
-    params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES
-) -> EmbeddingNetForecaster:
-    return EmbeddingNetForecaster(
-        numeric_features=features,
-        categorical_features=CATEGORICAL_FEATURES,
-        max_epochs=params.nn_max_epochs,
-        random_state=params.random_state,
-    )
+    return LassoForecaster.for_segment(features, CATEGORICAL_FEATURES, params)
 
 
 def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> EnsembleForecaster:
+    """The configured members (`ensemble:` in config/pipeline.yaml), blended."""
+    members = [load_member(path) for path in params.ensemble_members]
     return EnsembleForecaster(
-        estimators=[("lasso", lasso(params, features)), ("nn", embedding_net(params, features))],
+        estimators=[
+            (m.forecaster_name, m.for_segment(features, CATEGORICAL_FEATURES, params))
+            for m in members
+        ],
         validation_weeks=params.ensemble_validation_weeks,
     )
 
