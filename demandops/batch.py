@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from demandops import champions, steps
+from demandops import champions, monitoring, steps
 from demandops import orchestration as orch
 from demandops.activities import Activities, plan_run
 from demandops.compute import ComputeBackend
@@ -97,6 +97,7 @@ def run_batch(
         report["scoring_date"] = today.isoformat()
         _write_champions(lake, report, today)
     report["seconds"] = round(time.perf_counter() - clock, 2)
+    report |= monitoring.write(lake, report, settings.pipeline.drift)  # tables, drift alerts
     lake.write_bytes(
         f"monitoring/runs/{report['run_id']}.json",
         (json.dumps(report, indent=2, default=str) + "\n").encode(),

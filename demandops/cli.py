@@ -1,4 +1,4 @@
-"""The `demandops` command line: generate, condition, train, score, run."""
+"""The `demandops` command line: generate, condition, train, score, run, models, dashboard."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from demandops import models_cli
+from demandops import dashboard, models_cli
 from demandops.activities import plan_run
 from demandops.batch import Stage, orchestrate, run_batch
 from demandops.conditioning import CONDITION_SOURCES, condition_summary, print_summary
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(how the Azure ML components run their step)",
         )
     models_cli.add_commands(sub, _common)
+    dashboard.add_command(sub, _common)
     return parser
 
 
@@ -255,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             return _condition(args, settings)
         elif args.command in models_cli.COMMANDS:
             models_cli.run(args, settings)
+        elif args.command in dashboard.COMMANDS:
+            dashboard.run(args, settings)
         else:
             _run(args, settings)
     except DataQualityFailure as exc:

@@ -109,6 +109,16 @@ class LifecycleConfig(_Strict):
     stale_after_days: int = Field(default=60, ge=1)
 
 
+class DriftConfig(_Strict):
+    """Drift between the training window and the scoring batch (see ml/drift.py)."""
+
+    reference_weeks: int = Field(default=13, ge=1, le=260)
+    bins: int = Field(default=10, ge=2, le=100)
+    psi_alert: float = Field(default=0.25, gt=0)
+    ks_alert: float = Field(default=0.3, gt=0, le=1)
+    exclude: list[str] = []
+
+
 class PipelineConfig(_Strict):
     """How the weekly batch forecasts."""
 
@@ -122,6 +132,7 @@ class PipelineConfig(_Strict):
         min_length=1
     )
     lifecycle: LifecycleConfig = LifecycleConfig()
+    drift: DriftConfig = DriftConfig()
 
 
 class Settings(_Strict):

@@ -1,0 +1,114 @@
+"""The dashboards in real headless Chromium: no console error, the numbers on the rendered page
+are those of the monitoring tables, the filters work, `--serve` serves the same page."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demandops import dashboard, monitoring
+from demandops.batch import run_batch
+from demandops.cli import main
+from demandops.lake import Lake
+from demandops.settings import Settings
+from tests.conftest import ROOT, SMALL_REGIONS
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-logging=stderr", "--v=0",
+]  # fmt: skip
+
+
+def _chromium(tmp_path: Path, url: str, *args: str) -> str:
+    """Load `url` in a fresh headless Chromium; fail on any console message; return stdout."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    done = subprocess.run(
+        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    return done.stdout
+
+
+def _cells(dom: str) -> dict[str, str]:
+    assert 'data-ready="1"' in dom  # the script ran to its end
+    return dict(re.findall(r'data-k="([^"]*)">([^<]*)<', dom))
+
+
+def _table(lake: Lake, name: str) -> pd.DataFrame:
+    path = monitoring.latest(lake)
+    return pd.read_parquet(io.BytesIO(lake.read_bytes(f"{path}/{name}.parquet")))
+
+
+def test_dashboard_renders_the_monitoring_tables(
+    settings: Settings, small_lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_batch(settings, SMALL_REGIONS, progress=False)
+    site = tmp_path / "site"
+    assert main(["dashboard", "--config", str(settings.config_dir), "--out", str(site)]) == 0
+    assert str(site / "index.html") in capsys.readouterr().out
+    html = (site / "index.html").read_text()
+    assert not re.search(r"<link|<img|\bsrc=|\bhref=|@import|url\(", html)  # self-contained
+
+    training = _cells(_chromium(tmp_path, f"{(site / 'index.html').as_uri()}", "--dump-dom"))
+    chosen = _table(small_lake, "model_metrics").query("chosen")
+    assert len(chosen) == 8
+    for row in chosen.itertuples():
+        for metric in ("mape", "rmse", "rmse0", "wape"):
+            value = getattr(row, metric)  # NaN (e.g. RMSE0 without zero actuals): blank
+            assert training[f"{row.segment}|{metric}"] == ("" if pd.isna(value) else f"{value:.4f}")
+
+    url = f"{(site / 'index.html').as_uri()}#view=monitor&region=tx"
+    monitor = _cells(_chromium(tmp_path, url, "--dump-dom"))
+    regions = {k.split("|")[0].split(".")[0] for k in monitor}
+    assert regions == {"tx", ""}  # the region filter ("": reference sources, of every region)
+    sources = _table(small_lake, "sources").set_index(["region", "source"])
+    assert monitor["tx|shipments|rejected"] == str(
+        sources.loc[("tx", "shipments"), "rows_rejected"]
+    )
+    staleness = _table(small_lake, "staleness").set_index("segment")
+    assert monitor["tx.large.fast|age"] == str(staleness.loc["tx.large.fast", "age_days"])
+    drift = _table(small_lake, "drift").set_index(["region", "feature"])
+    assert monitor["tx|units|psi"] == f"{drift.loc[('tx', 'units'), 'psi']:.4f}"
+    quality = _table(small_lake, "data_quality")
+    for row in quality[quality["region"] == "tx"].itertuples():
+        assert monitor[f"tx|{row.check}"] == row.status
+    actuals = _table(small_lake, "forecast_actuals")
+    tx = actuals[(actuals["region"] == "tx") & (actuals["model"] == "ensemble")]
+    dom = _chromium(tmp_path, url, "--dump-dom")
+    assert f'data-actual="{tx["actual"].sum():.2f}"' in dom
+    assert f'data-forecast="{tx["forecast"].sum():.2f}"' in dom
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard-monitor.png"
+    shot.unlink(missing_ok=True)
+    monitor_all = f"{(site / 'index.html').as_uri()}#view=monitor"
+    _chromium(tmp_path, monitor_all, f"--screenshot={shot}", "--window-size=1400,1800")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+    server, thread = dashboard.serve_in_background(site)
+    try:
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.read().decode() == html
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_dashboard_without_monitoring_tables_is_a_clear_error(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["dashboard", "--config", str(settings.config_dir), "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "no monitoring tables" in capsys.readouterr().err

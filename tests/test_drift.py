@@ -1,0 +1,90 @@
+"""Drift statistics against hand-computed values, and the per-feature drift table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp
+
+from demandops.settings import DriftConfig
+from ml.drift import categorical_psi, feature_drift, ks, numeric_psi, psi
+
+HALF_TO_QUARTER = 0.25 * math.log(2) + 0.25 * math.log(1.5)  # shares (.5, .5) -> (.25, .75)
+
+
+def test_psi_of_shares_by_hand() -> None:
+    assert psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(HALF_TO_QUARTER)
+    assert psi(np.array([0.2, 0.8]), np.array([0.2, 0.8])) == 0
+    # an empty bin counts as 1e-4: (1e-4 - 1) ln(1e-4) twice
+    assert psi(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(
+        2 * (1 - 1e-4) * math.log(1e4)
+    )
+
+
+def test_numeric_psi_bins_on_reference_quantiles() -> None:
+    # 2 bins split at the reference median 2.5: reference (2, 2) rows, current (1, 3) rows
+    reference = pd.Series([1.0, 2.0, 3.0, 4.0, np.nan])
+    current = pd.Series([1.0, 3.0, 4.0, 5.0])
+    assert numeric_psi(reference, current, bins=2) == pytest.approx(HALF_TO_QUARTER)
+
+
+def test_categorical_psi_by_hand() -> None:
+    reference = pd.Series(["a", "a", "b", "b"])
+    assert categorical_psi(reference, pd.Series(["a", "b", "b", "b"])) == pytest.approx(
+        HALF_TO_QUARTER
+    )
+    assert categorical_psi(reference, pd.Series(["c", "c"])) > 10  # a category never seen
+
+
+def test_ks_by_hand_and_against_scipy() -> None:
+    # empirical CDFs differ by at most 0.25 (at 2, 3 and 4)
+    assert ks(pd.Series([1.0, 2, 3, 4]), pd.Series([1.0, 3, 4, 5])) == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 300), rng.normal(0.4, 1.2, 70)
+    assert ks(pd.Series(a), pd.Series(b)) == pytest.approx(ks_2samp(a, b).statistic)
+
+
+STORES = [f"S{i}" for i in range(10)]
+
+
+def _features(shift: float) -> pd.DataFrame:
+    weeks = pd.date_range("2024-01-01", periods=24, freq="W-MON")
+    rng = np.random.default_rng(1)
+    rows = []
+    for store in STORES:
+        for i, week in enumerate(weeks):
+            future = i >= 20
+            rows.append(
+                {
+                    "store_id": store,
+                    "product_id": "P1",
+                    "week_start": week,
+                    "units": np.nan if future else float(rng.poisson(20 if i < 16 else 60)),
+                    "is_future": future,
+                    "stable": float(rng.normal()),
+                    "moving": float(rng.normal() + (shift if future else 0)),
+                    "trend": float(i),
+                    "store_format": "large" if store != "S0" or not future else "small",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_feature_drift_flags_what_moved_and_only_that() -> None:
+    config = DriftConfig(reference_weeks=8, bins=4, exclude=["trend"])
+    table = feature_drift(_features(shift=5.0), config).set_index("feature")
+    assert set(table.index) == {"stable", "moving", "store_format", "units"}
+    assert table.loc["moving", "alert"] and table.loc["moving", "ks"] == 1.0
+    assert "psi" in table.loc["moving", "reason"] and "ks 1.000" in table.loc["moving", "reason"]
+    assert not table.loc["stable", "alert"]
+    assert table.loc["store_format", "kind"] == "categorical"
+    assert table.loc["store_format", "alert"]  # S0 became small in the scoring batch
+    # target: the last 4 weeks of actuals (mean 60) against the 8 before them (mean 20)
+    assert table.loc["units", "kind"] == "target" and table.loc["units", "alert"]
+    assert table.loc["units", "n_reference"] == 8 * 10 and table.loc["units", "n_current"] == 4 * 10
+    assert table.loc["moving", "n_reference"] == 8 * 10 and table.loc["moving", "n_current"] == 40
+    quiet = feature_drift(_features(shift=0.0), config).set_index("feature")
+    assert not quiet.loc["moving", "alert"]
