@@ -112,3 +112,22 @@ def test_dashboard_without_monitoring_tables_is_a_clear_error(
     code = main(["dashboard", "--config", str(settings.config_dir), "--out", str(tmp_path / "x")])
     assert code == 2
     assert "no monitoring tables" in capsys.readouterr().err
+
+
+def test_stale_champions_are_highlighted(
+    settings: Settings, small_lake: Lake, tmp_path: Path
+) -> None:
+    run_batch(settings, ["pnw"], progress=False)
+    payload = dashboard.data(small_lake, stale_after_days=60)
+    old, limit_day = payload["staleness"][0], payload["staleness"][1]
+    old["age_days"], old["stale"] = 75, True  # as a champion trained 75 days ago is listed
+    limit_day["age_days"] = 60  # not more than the limit: not stale
+    page = tmp_path / "stale.html"
+    page.write_text(dashboard.render(payload), encoding="utf-8")
+    dom = _chromium(tmp_path, f"{page.as_uri()}#view=monitor", "--dump-dom")
+    rows = re.findall(r'<tr class="(\w*)"><td class="text">(pnw\.\w+\.\w+)</td><td class="text">'
+                      r'\w+</td><td class="text">\d+</td>', dom)  # fmt: skip
+    classes = dict((segment, cls) for cls, segment in rows)
+    assert classes[old["segment"]] == "stale" and classes[limit_day["segment"]] == ""
+    assert list(classes.values()).count("stale") == 1
+    assert _cells(dom)[f"{old['segment']}|age"] == "75"
