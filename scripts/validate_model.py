@@ -18,11 +18,12 @@ from typing import Any
 
 from demandops.cli import main as demandops
 from demandops.lake import Lake
+from ml.features import BASELINE_COLUMNS
 
 DATASET = Path(__file__).resolve().parent.parent / "tests" / "data" / "sample_lake"
 DATASET_REGIONS = ["pnw", "ncal"]
 
-BASELINES = ("hist_avg", "same_woy_avg")
+BASELINES = BASELINE_COLUMNS  # the baselines are reported under their column names
 REQUIRED = ("mape", "wape", "rmse", "bias", "baseline_mape", "baseline_wape")
 
 

@@ -46,7 +46,7 @@ def test_net_learns_levels_from_embeddings(data: tuple[pd.DataFrame, np.ndarray]
     net = _net(max_epochs=80, patience=10).fit(X[train], y[train])
     mean_only = np.full(test.sum(), y[train].mean())
     assert wape(y[test], net.predict(X[test])) < 0.5 * wape(y[test], mean_only)
-    assert 1 <= net.n_epochs_ <= 80
+    assert 0 < net.n_epochs_ <= 80  # early stopping kept a real epoch within the budget
 
 
 def test_net_follows_sklearn_conventions(data: tuple[pd.DataFrame, np.ndarray]) -> None:

@@ -15,8 +15,9 @@ from demandops.batch import run_batch
 from demandops.lake import Lake
 from demandops.sample_data import SampleSpec, generate
 from demandops.settings import Settings, load_settings
+from ml.features import BASELINE_COLUMNS
 
-BASELINES = ("hist_avg", "same_woy_avg")
+BASELINES = BASELINE_COLUMNS  # the baselines are reported under their column names
 
 
 def segment_gates(segment: dict[str, Any]) -> dict[str, Any]:
