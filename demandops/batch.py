@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from demandops import champions, monitoring, steps
+from demandops import champions, monitoring, steps, telemetry
 from demandops import orchestration as orch
 from demandops.activities import Activities, plan_run
 from demandops.compute import ComputeBackend
@@ -23,7 +23,7 @@ from demandops.compute.local import LocalBackend
 from demandops.errors import DemandOpsError
 from demandops.hashing import code_version, digest
 from demandops.lake import Lake, frame_to_csv_bytes, versioned
-from demandops.region import RegionResult, Stage
+from demandops.region import FAILED_STEP, RegionResult, Stage
 from demandops.runner import LocalRunner
 from demandops.settings import Settings
 from ml.metrics import METRICS, metrics_by
@@ -73,12 +73,30 @@ def run_batch(
     (default: config/sources/ of the settings). `today` is the batch's clock (the training and
     scoring date of the model lifecycle); default the UTC date.
 
-    If a region fails, the others still run to their end; then the first failure is raised as
-    it was raised in its worker."""
-    lake = Lake(settings.environment.lake)
+    If a region fails, the others still run to their end; the monitoring tables and the run
+    report are written (the failed steps with their errors), then the first failure is raised
+    as it was raised in its worker."""
     started = datetime.now(UTC)
-    clock = time.perf_counter()
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    with telemetry.step("batch", root=True, run_id=run_id, stage=until,
+                        environment=settings.environment.name) as span:  # fmt: skip
+        report = _run(settings, region_ids, until, progress, profiles_dir, today, started, run_id)
+        span.set(regions=len(report["regions"]), segments=len(report.get("segments", [])))
+    return report
+
+
+def _run(
+    settings: Settings,
+    region_ids: list[str],
+    until: Stage,
+    progress: bool,
+    profiles_dir: Path | None,
+    today: date | None,
+    started: datetime,
+    run_id: str,
+) -> dict[str, Any]:
+    lake = Lake(settings.environment.lake)
+    clock = time.perf_counter()
     today = today or started.date()
     life = None
     if until != "condition":
@@ -88,11 +106,19 @@ def run_batch(
         plan["profiles"] = str(profiles_dir)
     with LocalBackend(settings, life=life) as backend:
         outcome = orchestrate(settings, plan, backend, run_id, progress)
-        _raise_first_failure(outcome, backend)
-    results = [RegionResult(**s["outputs"]) for s in outcome["regions"].values()]
+        failures = _failures(outcome, backend)
+    results = [RegionResult(**s["outputs"]) for s in outcome["regions"].values() if "outputs" in s]
     profiles = profiles_dir or settings.config_dir / "sources"
     ref = steps.condition_reference(lake, settings.region_ids(), profiles)  # committed: read only
     report = _report(lake, settings, ref, results, until, started, run_id)
+    for region, (error, failed) in failures.items():
+        report["regions"][region] = {
+            "versions": {},
+            "paths": {},
+            "seconds": failed["seconds"],
+            "failed_step": failed["step"],
+            "error": _message(error),
+        }
     if life is not None:
         report["scoring_date"] = today.isoformat()
         _write_champions(lake, report, today)
@@ -102,16 +128,30 @@ def run_batch(
         f"monitoring/runs/{report['run_id']}.json",
         (json.dumps(report, indent=2, default=str) + "\n").encode(),
     )
+    for error, _ in failures.values():
+        raise error
     return report
 
 
-def _raise_first_failure(outcome: dict[str, Any], backend: LocalBackend) -> None:
-    failed = {r: s for r, s in outcome["regions"].items() if s["state"] != "Completed"}
-    for region, summary in failed.items():
+def _failures(
+    outcome: dict[str, Any], backend: LocalBackend
+) -> dict[str, tuple[BaseException, dict[str, Any]]]:
+    """Per failed region: the exception as raised in its worker (or one that names the state),
+    and the step that failed with the seconds of the steps until then."""
+    out = {}
+    for region, summary in outcome["regions"].items():
+        if summary["state"] == "Completed":
+            continue
         error = backend.error(summary["run_id"]) if "run_id" in summary else None
-        if error is not None:
-            raise error
-        raise DemandOpsError(f"region {region} {summary['state']}: {summary.get('error')}")
+        if error is None:
+            error = DemandOpsError(f"region {region} {summary['state']}: {summary.get('error')}")
+        failed = getattr(error, FAILED_STEP, {"step": "region", "seconds": {}})
+        out[region] = (error, failed)
+    return out
+
+
+def _message(error: BaseException) -> str:
+    return telemetry.redact(f"{type(error).__name__}: {error}")[:500]
 
 
 def _report(
@@ -142,7 +182,7 @@ def _report(
             for r in results
         },
     }
-    if until != "condition":
+    if until != "condition" and results:
         segments = _segment_rows(results)
         overall = _overall(lake, results)
         report["overall"] = overall.set_index("model").round(6).to_dict("index")
@@ -256,5 +296,8 @@ def _write_champions(lake: Lake, report: dict[str, Any], today: date) -> None:
         for s in report.get("segments", [])
     ]
     path = f"monitoring/champions/{report['run_id']}.csv"
-    lake.write_bytes(path, frame_to_csv_bytes(pd.DataFrame(rows)))
+    columns = ["run_id", "scoring_date", "segment", "champion_version", "trained_on", "age_days",
+               "stale", "fallback", "candidate_version", "promoted", "retrain_reasons",
+               "gate_reasons"]  # fmt: skip
+    lake.write_bytes(path, frame_to_csv_bytes(pd.DataFrame(rows, columns=columns)))
     report["champions_path"] = lake.location(path)

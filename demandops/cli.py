@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from demandops import dashboard, models_cli
+from demandops import dashboard, models_cli, telemetry
 from demandops.activities import plan_run
 from demandops.batch import Stage, orchestrate, run_batch
 from demandops.conditioning import CONDITION_SOURCES, condition_summary, print_summary
@@ -38,6 +38,12 @@ def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
             help="a region id from config/regions.yaml; repeat for several (default: all)",
         )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--telemetry",
+        choices=telemetry.MODES,
+        help="OpenTelemetry spans and metrics: to App Insights (azure, the default when "
+        f"{telemetry.CONNECTION_ENV} is set), to stderr (console) or nowhere (off, the default)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        telemetry.configure(telemetry.Setup.resolve(args.telemetry))
         settings = _settings(args)
         if args.command == "generate":
             _generate(args, settings)
@@ -264,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demandops: error: {exc}", file=sys.stderr)
         return 1
     except DemandOpsError as exc:
-        print(f"demandops: error: {exc}", file=sys.stderr)
+        print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
         return 2
+    finally:
+        telemetry.flush()
     return 0
 
 

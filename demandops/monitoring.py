@@ -104,6 +104,7 @@ def _runs(report: dict[str, Any], out: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "scoring_date": report.get("scoring_date", ""),
         "seconds": report.get("seconds"),
         "regions": len(report["regions"]),
+        "failed_regions": sum(bool(r.get("failed_step")) for r in report["regions"].values()),
         "segments": len(segments),
         "stale": sum(bool(s.get("stale")) for s in segments),
         "fallback": sum(bool(s.get("fallback")) for s in segments),
@@ -131,19 +132,27 @@ def _segments(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def _steps(report: dict[str, Any]) -> pd.DataFrame:
-    """One row per region and step that ran (a step reusing its committed output takes ~0 s)."""
-    rows = [
-        {
-            "region": region,
-            "step": step,
-            "seconds": seconds,
-            "status": "completed",
-            "output_version": info["versions"].get(_STEP_OUTPUT.get(step, step), ""),
-        }
-        for region, info in sorted(report["regions"].items())
-        for step, seconds in info["seconds"].items()
-    ]
-    return pd.DataFrame(rows, columns=["region", "step", "seconds", "status", "output_version"])
+    """One row per region and step that ran (a step reusing its committed output takes ~0 s);
+    a failed region's failed step has status `failed` and the error."""
+    rows = []
+    for region, info in sorted(report["regions"].items()):
+        failed = info.get("failed_step")
+        seconds = dict(info["seconds"])
+        if failed and failed not in seconds:  # the region failed outside its steps
+            seconds[failed] = None
+        rows += [
+            {
+                "region": region,
+                "step": step,
+                "seconds": value,
+                "status": "failed" if step == failed else "completed",
+                "output_version": info["versions"].get(_STEP_OUTPUT.get(step, step), ""),
+                "error": info.get("error", "") if step == failed else "",
+            }
+            for step, value in seconds.items()
+        ]
+    columns = ["region", "step", "seconds", "status", "output_version", "error"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 _STEP_OUTPUT = {"condition": "quality", "train": "model", "register": "model", "score": "forecasts"}

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from demandops import champions, steps
+from demandops import champions, steps, telemetry
 from demandops.lake import Lake
 from demandops.settings import PipelineConfig
 
@@ -31,11 +31,34 @@ class RegionResult:
     lifecycle: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry decisions
 
 
+FAILED_STEP = "demandops_failed_step"  # set on the exception of a failed step
+
+
 def _timed(result: RegionResult, name: str, fn: Any, *args: Any) -> Any:
+    """Run one step in its telemetry span; a failure carries the step and the seconds so far
+    (in its attribute FAILED_STEP) for the monitoring tables."""
     start = time.perf_counter()
-    dataset = fn(*args)
+    try:
+        with telemetry.step(name, region=result.region) as span:
+            output = fn(*args)
+            span.set(rows=_rows(output))
+    except Exception as exc:
+        result.seconds[name] = round(time.perf_counter() - start, 3)
+        setattr(exc, FAILED_STEP, {"step": name, "seconds": dict(result.seconds)})
+        raise
     result.seconds[name] = round(time.perf_counter() - start, 3)
-    return dataset
+    return output
+
+
+def _rows(output: Any) -> int | None:
+    """Rows a step produced: its dataset's rows, the shipments conditioned, or segments."""
+    if isinstance(output, steps.RegionInputs):
+        output = output.shipments
+    if isinstance(output, dict):
+        return len(output)
+    manifest = getattr(output, "manifest", {})
+    rows = manifest.get("rows", manifest.get("rows_out"))
+    return int(rows) if rows is not None else None
 
 
 def run_region(
@@ -51,7 +74,18 @@ def run_region(
     With a lifecycle context the segments' models go through the registry: stale champions are
     refit, candidates registered and gated, and scoring uses the champions.
     """
-    lake = Lake(lake_url)
+    with telemetry.step("region", region=region, stage=until):
+        return _run_region(Lake(lake_url), region, ref, cfg, until, life)
+
+
+def _run_region(
+    lake: Lake,
+    region: str,
+    ref: steps.Reference,
+    cfg: PipelineConfig,
+    until: Stage,
+    life: champions.LifecycleContext | None,
+) -> RegionResult:
     result = RegionResult(region)
     inputs = _timed(
         result, "condition", steps.condition_region, lake, region, ref, cfg.horizon_weeks

@@ -30,6 +30,7 @@ from conditioners.engine import condition
 from conditioners.profile import Profile, load_profiles, profile_for
 from conditioners.quality import cross_source_checks
 from conditioners.schemas import SCHEMAS
+from demandops import telemetry
 from demandops.errors import DataError
 from demandops.hashing import code_version, digest, sha256_bytes
 from demandops.lake import Dataset, Lake, frame_to_csv_bytes, versioned
@@ -101,6 +102,17 @@ def condition_source(
     so a new weekly file conditions only itself. A file that cannot be read, or that no profile
     reads, is skipped and listed under `unreadable` in the manifest; it stays in raw/.
     """
+    with telemetry.step("condition_source", source=source, region=ctx.region) as span:
+        dataset = _condition_source(lake, source, prefix, profiles, ctx, key)
+        m = dataset.manifest
+        span.set(rows=m["rows_out"], rows_in=m["rows_in"], rows_rejected=m["rows_rejected"])
+        span.set(unreadable=len(m["unreadable"]), version=dataset.version)
+    return dataset
+
+
+def _condition_source(
+    lake: Lake, source: str, prefix: str, profiles: dict[str, Profile], ctx: Context, key: object
+) -> Dataset:
     inputs = raw_inputs(lake, f"raw/{prefix}")
     parts: list[Dataset] = []
     unreadable: list[dict[str, str]] = []

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from demandops import telemetry
 from ml.models import ColumnBaseline
 from ml.segments import assign_segments
 from ml.train import TrainedRegion
@@ -77,25 +78,36 @@ def score_region(
     seg_names = future["region"] + "." + future["store_format"] + "." + future["velocity"]
     for name in sorted(set(seg_names)):
         rows = (seg_names == name).to_numpy()
-        scorer = scorers.get(name)
-        if scorer is None:
-            continue
-        future.loc[rows, "model_version"] = scorer.version
-        future.loc[rows, "trained_on"] = scorer.trained_on
-        future.loc[rows, "stale"] = scorer.stale
-        future.loc[rows, "fallback"] = scorer.fallback
-        if scorer.estimator is None:
-            continue
-        try:
-            forecast = np.asarray(scorer.estimator.predict(X[rows]), dtype=float)
-            if forecast.shape != (int(rows.sum()),) or not np.isfinite(forecast).all():
-                raise ValueError("forecasts are not one finite number per row")
-        except Exception as exc:  # any model failure: this segment falls back, others go on
-            log.warning("segment %s: scoring failed, baseline used: %s", name, exc)
-            future.loc[rows, "fallback"] = f"scoring failed: {type(exc).__name__}: {exc}"[:200]
-            continue
-        future.loc[rows, "forecast"] = forecast
-        future.loc[rows, "model"] = scorer.kind
+        with telemetry.step(
+            "score_segment", region=name.split(".")[0], segment=name, rows=int(rows.sum())
+        ) as span:
+            _score_segment(future, X, rows, name, scorers.get(name))
+            first = future.loc[rows].iloc[0]
+            span.set(model=first["model"], fallback=first["fallback"])
     future["forecast"] = np.round(future["forecast"], 3)
     future["baseline_forecast"] = np.round(future["baseline_forecast"], 3)
     return future[FORECAST_COLUMNS]
+
+
+def _score_segment(
+    future: pd.DataFrame, X: pd.DataFrame, rows: np.ndarray, name: str, scorer: SegmentScorer | None
+) -> None:
+    """Forecast the `rows` of one segment in place with its scorer; the baseline if it fails."""
+    if scorer is None:
+        return
+    future.loc[rows, "model_version"] = scorer.version
+    future.loc[rows, "trained_on"] = scorer.trained_on
+    future.loc[rows, "stale"] = scorer.stale
+    future.loc[rows, "fallback"] = scorer.fallback
+    if scorer.estimator is None:
+        return
+    try:
+        forecast = np.asarray(scorer.estimator.predict(X[rows]), dtype=float)
+        if forecast.shape != (int(rows.sum()),) or not np.isfinite(forecast).all():
+            raise ValueError("forecasts are not one finite number per row")
+    except Exception as exc:  # any model failure: this segment falls back, others go on
+        log.warning("segment %s: scoring failed, baseline used: %s", name, exc)
+        future.loc[rows, "fallback"] = f"scoring failed: {type(exc).__name__}: {exc}"[:200]
+        return
+    future.loc[rows, "forecast"] = forecast
+    future.loc[rows, "model"] = scorer.kind

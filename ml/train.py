@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from demandops import telemetry
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.members import DEFAULT_MEMBERS, load_member
@@ -112,8 +113,12 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
     predictions = []
     for segment in segments_of(history):
         part = history[_mask(history, segment)]
-        predictions.append(backtest_segment(segment, part, origins, params))
-        models[segment.name] = final_model(segment, part, params)
+        with telemetry.step(
+            "train_segment", region=segment.region, segment=segment.name, rows=len(part)
+        ) as span:
+            predictions.append(backtest_segment(segment, part, origins, params))
+            models[segment.name] = final_model(segment, part, params)
+            span.set(model=models[segment.name].kind)
     holdout = pd.concat(predictions, ignore_index=True)
     return TrainedRegion(
         region=str(history["region"].iloc[0]),

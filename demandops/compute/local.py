@@ -1,6 +1,7 @@
 """The local compute backend: each region's steps run in a pool of worker processes.
 
-With one worker the run happens in a thread of this process instead (no fork, same result)."""
+With one worker the run happens in a thread of this process instead (no fork, same result).
+Each run continues the submitter's trace (`demandops.telemetry.call`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from conditioners.profile import load_profiles
-from demandops import steps
+from demandops import steps, telemetry
 from demandops.champions import LifecycleContext
 from demandops.compute import RegionJob, RunStatus
 from demandops.errors import DataError
@@ -33,7 +34,9 @@ class LocalBackend:
         self.life = life
         workers = max_workers or settings.environment.max_workers
         self._pool: Executor = (
-            ThreadPoolExecutor(1) if workers <= 1 else ProcessPoolExecutor(workers)
+            ThreadPoolExecutor(1)
+            if workers <= 1
+            else ProcessPoolExecutor(workers, mp_context=telemetry.pool_context())
         )
         self._runs: dict[str, Future[Any]] = {}
 
@@ -57,8 +60,9 @@ class LocalBackend:
             as_of=job.reference["as_of"],
         )
         self._runs[run_id] = self._pool.submit(
-            run_region, lake.url, job.region, ref, self.settings.pipeline, job.stage, self.life
-        )
+            telemetry.call, telemetry.current(), telemetry.carrier(),
+            run_region, lake.url, job.region, ref, self.settings.pipeline, job.stage, self.life,
+        )  # fmt: skip
         return run_id
 
     @staticmethod
