@@ -117,6 +117,11 @@ class DriftConfig(_Strict):
     psi_alert: float = Field(default=0.25, gt=0)
     ks_alert: float = Field(default=0.3, gt=0, le=1)
     exclude: list[str] = []
+    # seasonal features: compared with the same weeks a year earlier (± seasonal_window_weeks),
+    # alerting on the standardized mean shift, not on PSI / KS
+    seasonal: list[str] = []
+    seasonal_window_weeks: int = Field(default=2, ge=0, le=13)
+    shift_alert: float = Field(default=1.5, gt=0)
 
 
 class PipelineConfig(_Strict):

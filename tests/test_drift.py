@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from demandops.settings import DriftConfig
+from demandops import steps
+from demandops.lake import Lake
+from demandops.settings import DriftConfig, Settings
 from ml.drift import categorical_psi, feature_drift, ks, numeric_psi, psi
 
 HALF_TO_QUARTER = 0.25 * math.log(2) + 0.25 * math.log(1.5)  # shares (.5, .5) -> (.25, .75)
@@ -88,3 +90,41 @@ def test_feature_drift_flags_what_moved_and_only_that() -> None:
     assert table.loc["moving", "n_reference"] == 8 * 10 and table.loc["moving", "n_current"] == 40
     quiet = feature_drift(_features(shift=0.0), config).set_index("feature")
     assert not quiet.loc["moving", "alert"]
+
+
+WEATHER = ["temp_max_c", "temp_anomaly_c", "log_precip_mm", "snow_days"]
+
+
+@pytest.fixture
+def sample_features(settings: Settings, small_lake: Lake) -> pd.DataFrame:
+    """pnw's feature table on the small sample: forecast weeks in July, history from 2017."""
+    ref = steps.condition_reference(small_lake, settings.region_ids())
+    inputs = steps.condition_region(small_lake, "pnw", ref, settings.pipeline.horizon_weeks)
+    features = steps.features_for_region(small_lake, "pnw", ref, inputs, settings.pipeline)
+    return steps.read_features(small_lake, features)
+
+
+def test_seasonal_features_do_not_alert_on_the_season_but_on_a_real_shift(
+    settings: Settings, sample_features: pd.DataFrame
+) -> None:
+    config = settings.pipeline.drift  # the defaults of config/pipeline.yaml
+    table = feature_drift(sample_features, config).set_index("feature")
+    seasonal = table.loc[config.seasonal]
+    assert (seasonal["reference"] == "same_weeks_last_year").all()
+    assert not seasonal["alert"].any() and (seasonal["shift"] < config.shift_alert).all()
+    assert (table.drop(index=config.seasonal)["reference"] == "recent").all()
+    # against the last 13 weeks (spring) with PSI / KS, the July weather alerts
+    recent = config.model_copy(update={"seasonal": []})
+    assert feature_drift(sample_features, recent).set_index("feature").loc[WEATHER, "alert"].any()
+
+    future = sample_features["is_future"]
+    fahrenheit = sample_features.copy()  # a forecast feed sent in °F under the °C column
+    fahrenheit.loc[future, "temp_max_c"] = fahrenheit.loc[future, "temp_max_c"] * 9 / 5 + 32
+    heatwave = sample_features.copy()  # coming weeks 8 °C hotter than a year ago
+    heatwave.loc[future, "temp_max_c"] += 8.0
+    for shifted in (fahrenheit, heatwave):
+        row = feature_drift(shifted, config).set_index("feature").loc["temp_max_c"]
+        assert row["alert"] and row["reason"].startswith("shift ") and row["shift"] >= 1.5
+    storm = sample_features.copy()
+    storm.loc[future, "log_precip_mm"] += np.log1p(30.0)  # 30 mm more rain every week
+    assert feature_drift(storm, config).set_index("feature").loc["log_precip_mm", "alert"]
