@@ -28,7 +28,8 @@ SMALL_REGIONS = ["pnw", "tx"]
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DEMANDOPS_LAKE", "DEMANDOPS_ENV", "DEMANDOPS_CONFIG"):
+    for name in ("DEMANDOPS_LAKE", "DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY",
+                 "APPLICATIONINSIGHTS_CONNECTION_STRING"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 

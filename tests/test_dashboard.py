@@ -3,10 +3,12 @@ are those of the monitoring tables, the filters work, `--serve` serves the same 
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import subprocess
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,7 @@ from demandops.batch import run_batch
 from demandops.cli import main
 from demandops.lake import Lake
 from demandops.settings import Settings
+from tests.browser import Browser
 from tests.conftest import ROOT, SMALL_REGIONS
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -131,3 +134,96 @@ def test_stale_champions_are_highlighted(
     assert classes[old["segment"]] == "stale" and classes[limit_day["segment"]] == ""
     assert list(classes.values()).count("stale") == 1
     assert _cells(dom)[f"{old['segment']}|age"] == "75"
+
+
+CELLS = "Object.fromEntries([...document.querySelectorAll('#view-{view} [data-k]')]" \
+    ".map((e) => [e.dataset.k, e.textContent]))"  # fmt: skip
+
+
+def _visible(browser: Browser, view: str) -> bool:
+    return bool(browser.eval(f"getComputedStyle(document.getElementById('view-{view}'))"
+                             ".display !== 'none'"))  # fmt: skip
+
+
+def test_filters_and_tabs_respond_to_clicks_and_keys(
+    settings: Settings, small_lake: Lake, tmp_path: Path
+) -> None:
+    run_batch(settings, SMALL_REGIONS, progress=False)
+    page = dashboard.write(small_lake, tmp_path / "site", stale_after_days=60)
+    chosen = _table(small_lake, "model_metrics").query("chosen").set_index("segment")
+    with Browser(tmp_path / "profile") as browser:
+        browser.open(page.as_uri())
+        assert _visible(browser, "training") and not _visible(browser, "monitor")
+        training = browser.eval(CELLS.format(view="training"))
+        assert {k.split("|")[0] for k in training} == set(chosen.index)  # 8 segments
+
+        browser.click("#tab-monitor")
+        assert _visible(browser, "monitor") and not _visible(browser, "training")
+        browser.choose("#f-region", "tx")
+        monitor = browser.eval(CELLS.format(view="monitor"))
+        assert {k.split("|")[0].split(".")[0] for k in monitor} == {"tx", ""}
+        steps = _table(small_lake, "steps").set_index(["region", "step"])
+        for step in ("condition", "features", "train", "register", "score"):
+            assert monitor[f"tx|{step}|status"] == "completed"
+            assert monitor[f"tx|{step}|seconds"] == f"{steps.loc[('tx', step), 'seconds']:.2f}"
+        drift = _table(small_lake, "drift").set_index(["region", "feature"])
+        assert monitor["tx|temp_max_c|shift"] == f"{drift.loc[('tx', 'temp_max_c'), 'shift']:.4f}"
+        sources = _table(small_lake, "sources").set_index(["region", "source"])
+        assert monitor["tx|returns|rejected"] == str(
+            sources.loc[("tx", "returns"), "rows_rejected"]
+        )
+
+        browser.choose("#f-format", "large")
+        browser.choose("#f-velocity", "fast")
+        monitor = browser.eval(CELLS.format(view="monitor"))
+        assert {k.split("|")[0] for k in monitor if k.endswith("|age")} == {"tx.large.fast"}
+        holdout = _table(small_lake, "forecast_actuals").query(
+            "region == 'tx' and store_format == 'large' and velocity == 'fast'"
+        )
+        ensemble = holdout[holdout["model"] == chosen.loc["tx.large.fast", "model"]]
+        assert browser.eval("document.getElementById('actuals-chart').dataset.actual") == (
+            f"{ensemble['actual'].sum():.2f}"
+        )
+
+        browser.click("#tab-training")
+        assert _visible(browser, "training") and not _visible(browser, "monitor")
+        training = browser.eval(CELLS.format(view="training"))
+        assert {k.split("|")[0] for k in training} == {"tx.large.fast"}
+        for metric in ("mape", "rmse", "wape"):
+            assert (
+                training[f"tx.large.fast|{metric}"] == f"{chosen.loc['tx.large.fast', metric]:.4f}"
+            )
+
+        browser.choose("#f-region", "")
+        browser.choose("#f-velocity", "")
+        training = browser.eval(CELLS.format(view="training"))
+        assert {k.split("|")[0] for k in training} == {s for s in chosen.index if ".large." in s}
+        shot = ARTIFACTS / "dashboard-training-large.png"
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot.write_bytes(base64.b64decode(browser.send("Page.captureScreenshot")["data"]))
+        assert browser.console() == []
+
+
+def test_training_view_lists_every_model_version(
+    settings: Settings, small_lake: Lake, tmp_path: Path
+) -> None:
+    first = run_batch(settings, ["pnw"], progress=False, today=date(2026, 9, 1))
+    # 61 days later the champions are stale: the batch refits and registers version 2
+    second = run_batch(settings, ["pnw"], progress=False, today=date(2026, 11, 1))
+    assert all(s["candidate_version"] == "2" and s["promoted"] for s in second["segments"])
+    runs = {r["run_id"]: {f"pnw.{s['store_format']}.{s['velocity']}": s for s in r["segments"]}
+            for r in (first, second)}  # fmt: skip
+    page = dashboard.write(small_lake, tmp_path / "site", stale_after_days=60)
+    with Browser(tmp_path / "profile") as browser:
+        browser.open(page.as_uri())
+        rows = browser.eval(
+            "[...document.querySelectorAll('#versions-table tr')].slice(1)"
+            ".map((tr) => [...tr.cells].map((td) => td.textContent))"
+        )
+        assert browser.console() == []
+    assert len(rows) == 8  # 4 segments × 2 versions
+    for segment, version, run_id, mape, *_ in rows:
+        s = runs[run_id][segment]
+        assert str(s["candidate_version"]) == version and mape == f"{s['mape']:.4f}"
+    versions = {(seg, ver) for seg, ver, *_ in rows}
+    assert {v for _, v in versions} == {"1", "2"} and len(versions) == 8

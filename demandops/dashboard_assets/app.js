@@ -128,6 +128,13 @@ function renderMonitor() {
   const names = [...new Set(D.steps.map((s) => s.step))];
   names.forEach((n, i) => { COLORS[n] = COLORS[n] || ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"][i % 6]; });
   bars("steps-chart", Object.keys(byRegion).sort().map((r) => ({ label: r, values: byRegion[r] })), names, "seconds");
+  table("steps-table", [
+    { label: "region", value: (r) => r.region },
+    { label: "step", value: (r) => r.step },
+    { label: "seconds", value: (r) => r.seconds, digits: 2, key: (r) => r.region + "|" + r.step + "|seconds" },
+    { label: "status", value: (r) => r.status, key: (r) => r.region + "|" + r.step + "|status" },
+    { label: "error", value: (r) => r.error || "" },
+  ], steps.slice().sort((a, b) => (a.status === "failed" ? 0 : 1) - (b.status === "failed" ? 0 : 1)), (r) => (r.status === "failed" ? "fail" : ""));
 
   const limit = D.stale_after_days;
   const stale = D.staleness.filter(keep);
@@ -147,8 +154,10 @@ function renderMonitor() {
     { label: "region", value: (r) => r.region },
     { label: "feature", value: (r) => r.feature },
     { label: "kind", value: (r) => r.kind },
+    { label: "reference", value: (r) => r.reference },
     { label: "PSI", value: (r) => r.psi, key: (r) => r.region + "|" + r.feature + "|psi" },
     { label: "KS", value: (r) => r.ks },
+    { label: "shift (sd)", value: (r) => r.shift, key: (r) => r.region + "|" + r.feature + "|shift" },
     { label: "alert", value: (r) => r.reason },
   ], drift, (r) => (r.alert ? "alert" : ""));
 
@@ -213,7 +222,7 @@ function init() {
   document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
   const run = D.runs[0];
   $("run").textContent = "run " + run.run_id + " · " + run.environment + " · scoring date " + run.scoring_date + " · " + run.segments + " segments · " +
-    run.stale + " stale · " + run.drift_alerts + " drift alerts · " + run.data_quality_failed + " data-quality failures";
+    run.stale + " stale · " + (run.failed_regions || 0) + " failed regions · " + run.drift_alerts + " drift alerts · " + run.data_quality_failed + " data-quality failures";
   show(s.view);
   render();
   document.body.dataset.ready = "1";
