@@ -296,6 +296,8 @@ def _tracer() -> trace.Tracer:
 
 
 def _record_metrics(values: Mapping[str, Any], seconds: float) -> None:
+    if type(metrics.get_meter_provider()).__module__.startswith("opentelemetry.metrics"):
+        return  # the API's own (no-op) provider: nothing would be recorded
     if not _INSTRUMENTS:
         meter = metrics.get_meter("demandops")
         _INSTRUMENTS["duration"] = meter.create_histogram(

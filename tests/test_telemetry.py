@@ -345,3 +345,31 @@ def test_azure_monitor_exporter_sends_every_step_to_app_insights(
     assert IKEY not in done.stdout + done.stderr
     assert exported.count(IKEY) == len(envelopes)  # only as each envelope's iKey
     assert not any(tmp_path.glob("**/opentelemetry-python-*"))  # no offline storage
+
+
+def test_console_telemetry_prints_spans_and_metrics_on_stderr(
+    settings: Settings, small_lake: Lake
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "demandops.cli", "condition", "--region", "pnw", "--quiet",
+         "--telemetry", "console", "--config", str(settings.config_dir),
+         "--lake", settings.environment.lake],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != telemetry.CONNECTION_ENV},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"name": "condition_source"' not in done.stdout  # the summary alone on stdout
+    decoder, spans, text = json.JSONDecoder(), [], done.stderr
+    position = text.find("{")
+    while position != -1:
+        item, end = decoder.raw_decode(text, position)
+        spans.append(item)
+        position = text.find("{", end)
+    sources = {
+        s["attributes"]["demandops.source"] for s in spans if s.get("name") == "condition_source"
+    }
+    assert sources == {*REFERENCE, "shipments", "returns", "promotions"}
+    metrics_out = [s for s in spans if "resource_metrics" in s][-1]  # cumulative: the last
+    names = {m["name"] for r in metrics_out["resource_metrics"] for sc in r["scope_metrics"]
+             for m in sc["metrics"]}  # fmt: skip
+    assert names == {"demandops.step.duration", "demandops.step.rows"}
