@@ -4,7 +4,6 @@ any export or log, and failed steps in spans and the monitoring tables."""
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
@@ -239,21 +238,19 @@ def test_setup_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Ingestion(BaseHTTPRequestHandler):
-    """App Insights' ingestion API (Breeze, POST /v2.1/track): keeps every envelope."""
+    """App Insights' ingestion API (Breeze): POST /v2.1/track with a JSON array of envelopes
+    (what azure-monitor-opentelemetry sends: not gzip'd, not JSON lines); keeps them all."""
 
     received: list[bytes]
     envelopes: list[dict[str, Any]]
+    requests: list[tuple[str, str]]
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
+        self.requests.append((self.path, self.headers.get("Content-Type", "")))
         self.received.append(body)
-        items = json.loads(body) if body.lstrip().startswith(b"[") else [
-            json.loads(line) for line in body.splitlines() if line.strip()
-        ]  # fmt: skip
-        if self.path.startswith("/v2.1/track"):
-            self.envelopes.extend(items)
+        items = json.loads(body)
+        self.envelopes.extend(items)
         n = len(items)
         answer = json.dumps({"itemsReceived": n, "itemsAccepted": n, "errors": []})
         self.send_response(200)
@@ -267,7 +264,7 @@ class _Ingestion(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def ingestion() -> Iterator[tuple[str, type[_Ingestion]]]:
-    handler = type("Ingestion", (_Ingestion,), {"received": [], "envelopes": []})
+    handler = type("Ingestion", (_Ingestion,), {"received": [], "envelopes": [], "requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -312,6 +309,9 @@ def test_azure_monitor_exporter_sends_every_step_to_app_insights(
     assert done.returncode == 0, done.stderr[-3000:]
 
     envelopes = server.envelopes
+    assert {path for path, _ in server.requests} == {"/v2.1/track"}
+    assert {kind.split(";")[0] for _, kind in server.requests} == {"application/json"}
+    assert all(body.lstrip().startswith(b"[") for body in server.received)  # plain JSON arrays
     kinds = {e["name"].rsplit(".", 1)[-1] for e in envelopes}
     assert {"Request", "RemoteDependency", "Metric"} <= kinds
     assert {e["iKey"] for e in envelopes} == {IKEY}
@@ -331,6 +331,8 @@ def test_azure_monitor_exporter_sends_every_step_to_app_insights(
     (region,) = [e for e in spans if _data(e)["name"] == "region"]
     assert region["tags"]["ai.operation.parentId"] == _data(request)["id"]  # across processes
     assert region["tags"]["ai.cloud.role"] == "demandops"
+    dependencies = [_data(e) for e in spans if e["name"].endswith("RemoteDependency")]
+    assert {d["type"] for d in dependencies} == {"InProc"}  # in-process steps
     train = next(_data(e) for e in spans if _data(e)["name"] == "train")
     assert train["properties"]["demandops.region"] == "pnw"
     assert train["properties"]["demandops.status"] == "completed"
