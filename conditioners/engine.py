@@ -94,13 +94,13 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     RULES[profile.source](frame, rows, ctx)
     file_no = np.repeat(np.arange(len(raws)), sizes)
     order = _reject_duplicates(rows, frame, schema, file_no)
-    table = _typed(frame, order, schema)
+    table = schema.check(_typed(frame, order, schema))
     rejects = rows.rejects([r.table for r in raws], [r.lines for r in raws])
     kept = np.bincount(file_no[order], minlength=len(raws))
     dropped = np.bincount(file_no[~rows.good], minlength=len(raws))
     return [
         Conditioned(
-            table=schema.check(table.slice(k_end - k, k)),
+            table=table.slice(k_end - k, k),
             reject_table=rejects.slice(d_end - d, d),
             rows_in=int(n),
             source=schema.name,
@@ -235,14 +235,17 @@ def _convert_units(
                 rows_src = unit.spread(is_src)
                 values[rows_src] = fn(values[rows_src])
         if cases.any():
-            in_cases = unit.spread(cases)
+            in_cases = np.flatnonzero(unit.spread(cases))
             if "product_id" not in frame:
-                rows.reject(in_cases, "unknown_unit", name)
+                rows.reject(unit.spread(cases), "unknown_unit", name)
             else:
                 product = frame.coded("product_id")
-                pack = product.spread(product.series().map(ctx.pack_sizes()).to_numpy(float))
-                rows.reject(in_cases & np.isnan(pack), "unknown_pack_size", name)
-                values[in_cases] = values[in_cases] * pack[in_cases]
+                sizes = product.series().map(ctx.pack_sizes()).to_numpy(float)
+                pack = sizes[product.codes[in_cases]]
+                unknown = np.zeros(rows.code.size, dtype=bool)
+                unknown[in_cases] = np.isnan(pack)
+                rows.reject(unknown, "unknown_pack_size", name)
+                values[in_cases] = values[in_cases] * pack
         frame.columns[name] = values
 
 

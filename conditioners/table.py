@@ -45,13 +45,15 @@ class RowSorter:
 
     def __init__(self, rows: int) -> None:
         self.code = np.zeros(rows, dtype=np.int16)  # 0: good, else 1 + index in reasons
+        self.good = np.ones(rows, dtype=bool)
         self.reasons: list[tuple[str, str]] = []
 
     def reject(self, mask: np.ndarray, reason: str, detail: str = "") -> None:
-        hit = mask & (self.code == 0)
+        hit = mask & self.good
         if hit.any():
             self.reasons.append((reason, detail))
             self.code[hit] = len(self.reasons)
+            self.good &= ~hit
 
     def reject_values(
         self, column: Coded, per_value: np.ndarray, reason: str, detail: str = ""
@@ -59,10 +61,6 @@ class RowSorter:
         """Reject the rows whose value of `column` is flagged in `per_value` (one per value)."""
         if per_value.any():
             self.reject(column.spread(per_value), reason, detail)
-
-    @property
-    def good(self) -> np.ndarray:
-        return self.code == 0
 
     def rejects(self, raws: Sequence[pa.Table], lines: Sequence[np.ndarray]) -> pa.Table:
         """The rejected rows of the raw tables (whose rows, in order, are the sorter's)."""
