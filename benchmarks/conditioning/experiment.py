@@ -8,9 +8,12 @@ repeat times, group by group and interleaved: `pyarrow.csv.read_csv` of every CS
 group (just the read, file by file, with the profile's delimiter and encoding and its columns as
 text), `conditioners.engine.condition_files` of the whole group (read + parse + units + rules +
 duplicates + sort + schema check: the whole pure function, with Arrow tables as its result),
-and `condition` of each file alone. JSON, XLSX and iCalendar files are timed for conditioning
-only (pyarrow has no reader for them). Best of --repeats per group. Prints a Markdown table
-and the load average before and after.
+and `condition` of each file alone. pyarrow reads twice: every mapped column as text (the raw
+read conditioning starts from), and with the column types conditioning produces (dates parsed
+with the profile's format, numbers as float64 with its decimal separator, the rest as text).
+JSON, XLSX and iCalendar files are timed for conditioning only (pyarrow has no reader for
+them). Best of --repeats per group. Prints a Markdown table and the load average before and
+after.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pyarrow import csv as pacsv
 from conditioners.context import Context
 from conditioners.engine import condition, condition_files
 from conditioners.profile import Profile, load_profiles, profile_for
+from conditioners.schemas import SCHEMAS
 from conditioners.table import Conditioned
 from demandops.sample_data import SampleSpec, sample_files
 from demandops.settings import load_settings
@@ -43,18 +47,40 @@ def _seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _read_all(group: Group, profile: Profile) -> int:
+def _read_all(group: Group, profile: Profile, convert: pacsv.ConvertOptions) -> int:
     rows = 0
     for _, data in group:
         rows += pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(encoding=profile.encoding),
             parse_options=pacsv.ParseOptions(delimiter=profile.delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(profile.raw_columns, pa.string())
-            ),
+            convert_options=convert,
         ).num_rows
     return rows
+
+
+def _as_text(profile: Profile) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(column_types=dict.fromkeys(profile.raw_columns, pa.string()))
+
+
+def _typed(profile: Profile) -> pacsv.ConvertOptions:
+    """The mapped raw columns in the types conditioning makes of them."""
+    schema = SCHEMAS[profile.source]
+    types: dict[str, pa.DataType] = dict.fromkeys(profile.raw_columns, pa.string())
+    formats, decimal = set(), "."
+    for name, spec in profile.columns.items():
+        kind = schema.column(name).kind
+        if spec.source is None or kind == "str":
+            continue
+        if kind == "date" and spec.format not in ("week_index", "excel"):
+            types[spec.source] = pa.timestamp("s")
+            formats.add("%Y-%m-%d" if spec.format in (None, "iso") else spec.format)
+        else:
+            types[spec.source] = pa.float64()
+            decimal = spec.decimal
+    return pacsv.ConvertOptions(
+        column_types=types, timestamp_parsers=sorted(formats), decimal_point=decimal
+    )
 
 
 def _one_by_one(group: Group, profile: Profile, ctx: Context) -> None:
@@ -91,7 +117,8 @@ def main() -> None:
         assert all(isinstance(r, Conditioned) for r in results), name
         rows[name] = sum(r.rows_in for r in results if isinstance(r, Conditioned))
         if profiles[name].format == "csv":
-            assert _read_all(group, profiles[name]) == rows[name], name
+            for convert in (_as_text(profiles[name]), _typed(profiles[name])):
+                assert _read_all(group, profiles[name], convert) == rows[name], name
     load_before = os.getloadavg()
     best: dict[tuple[str, str], float] = {}
     for _ in range(args.repeats):
@@ -102,7 +129,9 @@ def main() -> None:
                 "each": lambda: _one_by_one(group, profile, ctx),  # noqa: B023
             }
             if profile.format == "csv":
-                timed["arrow"] = lambda: _read_all(group, profile)  # noqa: B023
+                text, typed = _as_text(profile), _typed(profile)
+                timed["arrow"] = lambda: _read_all(group, profile, text)  # noqa: B023
+                timed["typed"] = lambda: _read_all(group, profile, typed)  # noqa: B023
             for what, fn in timed.items():
                 seconds = _seconds(fn)
                 best[name, what] = min(best.get((name, what), seconds), seconds)
@@ -117,6 +146,7 @@ def main() -> None:
                 "batch_s": best[name, "batch"],
                 "each_s": best[name, "each"],
                 "arrow_s": best.get((name, "arrow"), float("nan")),
+                "typed_s": best.get((name, "typed"), float("nan")),
             }
             for name, group in groups.items()
         ]
@@ -127,19 +157,23 @@ def main() -> None:
 
 def _print(table: pd.DataFrame) -> None:
     print(
-        "| files | format | rows | MB | condition rows/s (per profile) | condition rows/s "
-        "(file by file) | pyarrow read rows/s | ratio (per profile) | ratio (file by file) |"
+        "| files | format | rows | MB | condition rows/s: per profile | file by file "
+        "| pyarrow read rows/s: text | typed | ratio to text read: per profile | file by file "
+        "| ratio to typed read: per profile | file by file |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     parts = [(f, table[table["format"] == f]) for f in ("csv", "json", "xlsx", "ics")]
     for fmt, part in [*parts, ("all", table)]:
         n = part["rows"].sum()
         batch, each = n / part["batch_s"].sum(), n / part["each_s"].sum()
         if fmt == "csv":
-            arrow = n / part["arrow_s"].sum()
-            extra = f"{arrow:,.0f} | {batch / arrow:.2f} | {each / arrow:.2f}"
+            text, typed = n / part["arrow_s"].sum(), n / part["typed_s"].sum()
+            extra = (
+                f"{text:,.0f} | {typed:,.0f} | {batch / text:.2f} | {each / text:.2f} "
+                f"| {batch / typed:.2f} | {each / typed:.2f}"
+            )
         else:
-            extra = "– | – | –"
+            extra = "– | – | – | – | – | –"
         print(
             f"| {part['files'].sum()} | {fmt} | {n:,} | {part['bytes'].sum() / 1e6:.1f} "
             f"| {batch:,.0f} | {each:,.0f} | {extra} |"
