@@ -61,18 +61,17 @@ class Coded:
         """The distinct text values as a pandas string Series (for pandas' own parsers)."""
         return pd.Series(self.values.to_pandas(), dtype="str")
 
-    def ranks(self, rows: np.ndarray) -> np.ndarray:
-        """For the rows at the indices `rows`, a code >= 0 equal where the values are and
-        ordered as they are (text in byte order, missing numbers and dates last)."""
+    def ranks(self) -> np.ndarray:
+        """Per distinct value a code >= 0, equal where the values are and ordered as they are
+        (text in byte order, missing numbers and dates last)."""
         if isinstance(self.values, np.ndarray):
             values = self.values
             if values.dtype.kind == "M":
                 values = np.where(np.isnat(values), np.iinfo(np.int64).max, values.view(np.int64))
             rank = pd.factorize(values, sort=True)[0]
-            rank = np.where(rank < 0, rank.max(initial=0) + 1, rank)
-        else:
-            rank = pc.rank(self.values, sort_keys="ascending", tiebreaker="dense").to_numpy()
-        return rank.astype(np.int64)[self.codes[rows]]
+            return np.where(rank < 0, rank.max(initial=0) + 1, rank).astype(np.int64)
+        rank = pc.rank(self.values, sort_keys="ascending", tiebreaker="dense").to_numpy()
+        return rank.astype(np.int64) - 1
 
     def arrow(self, rows: np.ndarray) -> pa.Array:
         """The text values of the rows at the indices `rows`."""

@@ -43,4 +43,4 @@ class Context:
 def reject_unknown(rows: RowSorter, ids: Coded, known: set[str] | None, reason: str) -> None:
     """Reject rows whose identifier is not in `known` (no check when `known` is None)."""
     if known is not None:
-        rows.reject_values(ids, ~ids.isin(known), reason)
+        rows.reject_values(ids, (~ids.isin(known), reason, ""))

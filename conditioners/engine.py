@@ -124,15 +124,17 @@ def _make(
     sentinel = pc.is_in(text.values, value_set=pa.array(profile.sentinels, pa.string()))
     missing = pc.or_(pc.equal(text.values, ""), sentinel)
     cleaned = pc.if_else(sentinel, "", text.values)
+    checks: list[tuple[np.ndarray, str, str]] = []
     if col.kind == "str":
         values: pa.Array | np.ndarray = _text(cleaned, missing, spec)
     else:
         values = _parse(pd.Series(cleaned.to_pandas(), dtype="str"), col, spec).to_numpy()
         unparsed = np.isnat(values) if col.kind == "date" else np.isnan(values)
-        rows.reject_values(text, unparsed & ~_bools(missing), _bad(col), col.name)
+        checks.append((unparsed & ~_bools(missing), _bad(col), col.name))
     if not col.nullable:
-        rows.reject_values(text, _bools(sentinel), "sentinel_value", col.name)
-        rows.reject_values(text, _bools(missing), "missing_value", col.name)
+        checks.append((_bools(sentinel), "sentinel_value", col.name))
+        checks.append((_bools(missing), "missing_value", col.name))
+    rows.reject_values(text, *checks)
     return Coded(text.codes, values)
 
 
@@ -224,7 +226,7 @@ def _convert_units(
         else:
             unit = Coded.constant(str(spec.unit), rows.code.size)
         known = unit.isin({target, CASE} | {a for a, b in CONVERSIONS if b == target})
-        rows.reject_values(unit, ~known, "unknown_unit", name)
+        rows.reject_values(unit, (~known, "unknown_unit", name))
         converted = [(unit.eq(src), fn) for (src, dst), fn in CONVERSIONS.items() if dst == target]
         cases = unit.eq(CASE)
         if not cases.any() and not any(is_src.any() for is_src, _ in converted):
@@ -256,35 +258,41 @@ def _check_bounds(rows: RowSorter, frame: Frame, schema: Schema) -> None:
         column = frame.columns[col.name]
         coded = column if isinstance(column, Coded) else Coded(np.arange(column.size), column)
         values = coded.values
+        checks = []
         with np.errstate(invalid="ignore"):
             if col.kind == "int":
                 whole = np.abs(values - np.round(values)) <= INT_TOLERANCE
-                rows.reject_values(coded, ~np.isnan(values) & ~whole, "bad_number", col.name)
+                checks.append((~np.isnan(values) & ~whole, "bad_number", col.name))
             if col.min_value is not None:
                 below = values < col.min_value
                 negative = below & (values < 0) & (col.min_value == 0)
-                rows.reject_values(coded, negative, "negative_value", col.name)
-                rows.reject_values(coded, below, "out_of_range", col.name)
+                checks.append((negative, "negative_value", col.name))
+                checks.append((below, "out_of_range", col.name))
             if col.max_value is not None:
-                rows.reject_values(coded, values > col.max_value, "out_of_range", col.name)
+                checks.append((values > col.max_value, "out_of_range", col.name))
+        rows.reject_values(coded, *checks)
 
 
-def _codes(frame: Frame, name: str, rows: np.ndarray) -> np.ndarray:
-    """Per row of `rows` a code >= 0, equal exactly where the values are (missing values are
-    equal), in the order of the values (missing last)."""
+def _codes(frame: Frame, name: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Per row (of `rows`, or all) a code in [0, bound), equal exactly where the values are
+    (missing values are equal), in the order of the values (missing last); and the bound."""
     column = frame.columns[name]
-    coded = column if isinstance(column, Coded) else Coded(np.arange(column.size), column)
-    return coded.ranks(rows)
+    if isinstance(column, Coded):
+        rank = column.ranks()
+        return column.spread(rank, rows), int(rank.max(initial=0)) + 1
+    codes = Coded(np.arange(column.size), column if rows is None else column[rows]).ranks()
+    return codes, int(codes.max(initial=0)) + 1
 
 
-def _combined(codes: list[np.ndarray]) -> np.ndarray:
-    """One int64 per row, ordered and equal as the rows' tuples of codes."""
-    key = np.zeros(codes[0].size, dtype=np.int64)
-    for c in codes:
-        card = int(c.max(initial=0)) + 1
-        if int(key.max(initial=0)) >= np.iinfo(np.int64).max // (2 * card):
+def _combined(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One int64 per row from (codes, bound) pairs, ordered and equal as the tuples of codes."""
+    key, bound = parts[0][0].astype(np.int64), parts[0][1]
+    for codes, card in parts[1:]:
+        if bound * card >= 2**62:  # keep the key in int64: renumber it densely, in order
             key = pd.factorize(key, sort=True)[0]
-        key = key * card + c
+            bound = int(key.max(initial=0)) + 1
+        key = key * card + codes
+        bound *= card
     return key
 
 
@@ -295,7 +303,8 @@ def _reject_duplicates(
     other values is `conflicting_duplicate`. The first occurrence is kept. Returns the rows
     kept, in the order of file and key."""
     good = np.flatnonzero(rows.good)
-    key = _combined([file_no[good], *(_codes(frame, k, good) for k in schema.key)])
+    files = (file_no, int(file_no.max(initial=0)) + 1)
+    key = _combined([files, *(_codes(frame, k) for k in schema.key)])[good]
     order = np.argsort(key)
     repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
     if repeat.size == 0:
@@ -303,8 +312,8 @@ def _reject_duplicates(
     shared = np.sort(order[np.union1d(repeat, repeat + 1)])  # rows whose key is not unique
     rows_of = good[shared]
     same_key = pd.Index(key[shared]).duplicated()
-    record = _combined([key[shared], *(_codes(frame, c.name, rows_of) for c in schema.columns)])
-    same_row = pd.Index(record).duplicated()
+    values = [_codes(frame, c.name, rows_of) for c in schema.columns]
+    same_row = pd.Index(_combined([(key[shared], int(key.max()) + 1), *values])).duplicated()
     for hit, reason in ((same_row, "duplicate"), (same_key, "conflicting_duplicate")):
         mask = np.zeros(rows.code.size, dtype=bool)
         mask[rows_of[hit]] = True

@@ -11,7 +11,7 @@ from conditioners.table import RowSorter
 
 def rules(frame: Frame, rows: RowSorter, ctx: Context) -> None:
     scope, scope_id = frame.coded("scope"), frame.coded("scope_id")
-    rows.reject_values(scope, ~scope.isin(EVENT_SCOPES), "bad_scope")
+    rows.reject_values(scope, (~scope.isin(EVENT_SCOPES), "bad_scope", ""))
     in_region = scope.spread(scope.eq("region"))
     if ctx.regions is not None:
         rows.reject(in_region & scope_id.spread(~scope_id.isin(ctx.regions)), "unknown_region")

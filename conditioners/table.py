@@ -49,18 +49,27 @@ class RowSorter:
         self.reasons: list[tuple[str, str]] = []
 
     def reject(self, mask: np.ndarray, reason: str, detail: str = "") -> None:
-        hit = mask & self.good
-        if hit.any():
+        hit = np.flatnonzero(mask & self.good)
+        if hit.size:
             self.reasons.append((reason, detail))
             self.code[hit] = len(self.reasons)
-            self.good &= ~hit
+            self.good[hit] = False
 
-    def reject_values(
-        self, column: Coded, per_value: np.ndarray, reason: str, detail: str = ""
-    ) -> None:
-        """Reject the rows whose value of `column` is flagged in `per_value` (one per value)."""
-        if per_value.any():
-            self.reject(column.spread(per_value), reason, detail)
+    def reject_values(self, column: Coded, *checks: tuple[np.ndarray, str, str]) -> None:
+        """Reject the rows whose value of `column` fails a check (a mask per distinct value,
+        reason, detail); the first check a value fails is its rows' reason."""
+        failed = np.zeros(len(column.values), dtype=np.int8)
+        for number, (mask, _, _) in enumerate(checks, start=1):
+            failed[(failed == 0) & mask] = number
+        if not failed.any():
+            return
+        per_row = column.spread(failed)
+        hit = np.flatnonzero((per_row > 0) & self.good)
+        for number in np.unique(per_row[hit]):
+            _, reason, detail = checks[number - 1]
+            self.reasons.append((reason, detail))
+            self.code[hit[per_row[hit] == number]] = len(self.reasons)
+        self.good[hit] = False
 
     def rejects(self, raws: Sequence[pa.Table], lines: Sequence[np.ndarray]) -> pa.Table:
         """The rejected rows of the raw tables (whose rows, in order, are the sorter's)."""

@@ -16,8 +16,8 @@ from conditioners.table import RowSorter
 
 def rules(frame: Frame, rows: RowSorter, ctx: Context) -> None:
     zip_code, kind = frame.coded("zip_code"), frame.coded("kind")
-    rows.reject_values(zip_code, ~zip_code.fullmatch(r"\d{5}"), "bad_zip_code")
-    rows.reject_values(kind, ~kind.isin(WEATHER_KINDS), "bad_kind")
+    rows.reject_values(zip_code, (~zip_code.fullmatch(r"\d{5}"), "bad_zip_code", ""))
+    rows.reject_values(kind, (~kind.isin(WEATHER_KINDS), "bad_kind", ""))
     observed, forecast = kind.spread(kind.eq("observed")), kind.spread(kind.eq("forecast"))
     date, issued = frame.array("date"), frame.array("issued")
     if ctx.as_of is not None:
