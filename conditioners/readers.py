@@ -124,7 +124,7 @@ def _ragged(body: bytes, names: list[str], delimiter: str) -> pa.Table:
         if not fields:
             continue
         if len(fields) > len(names):
-            raise DataError(
+            raise ValueError(
                 f"record {number + 1} after the header has {len(fields)} fields, "
                 f"the header {len(names)}"
             )
