@@ -80,8 +80,7 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
         raise DataError(f"cannot read {file}: the file is empty")
     if file.endswith(".gz"):
         data = gzip.decompress(data)
-    if codecs.lookup(profile.encoding).name != "utf-8":
-        data = data.decode(profile.encoding).encode("utf-8")
+    data = _utf8(data, profile.encoding)
     head, body = _split_header(data, profile.header_row)
     if head is None:
         raise DataError(f"cannot read {file}: no header in line {profile.header_row}")
@@ -102,6 +101,20 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
         table = _ragged(body, names, profile.delimiter)
     first = profile.header_row + 1
     return Raw(table, np.arange(first, first + table.num_rows, dtype=np.int64))
+
+
+_LATIN1 = bytes(range(0x80)) + bytes(range(0xA0, 0x100))  # where cp1252 is latin-1
+
+
+def _utf8(data: bytes, encoding: str) -> bytes:
+    """`data` transcoded to UTF-8. Bytes of a cp1252 (or latin-1) file outside 0x80-0x9F mean
+    what they mean in latin-1, which Python decodes about twice as fast."""
+    name = codecs.lookup(encoding).name
+    if name == "utf-8":
+        return data
+    if name in ("cp1252", "iso8859-1") and not data.translate(None, _LATIN1):
+        return data.decode("latin-1").encode("utf-8")
+    return data.decode(encoding).encode("utf-8")
 
 
 def _split_header(data: bytes, header_row: int) -> tuple[bytes | None, bytes]:
