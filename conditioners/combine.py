@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 
 from conditioners.schemas import DTYPES, Schema
-from conditioners.table import Conditioned
 
 
 def read_standard(data: bytes, schema: Schema) -> pd.DataFrame:
@@ -36,14 +36,23 @@ def read_standard(data: bytes, schema: Schema) -> pd.DataFrame:
     return schema.validate(frame)
 
 
-def combine_parts(parts: list[tuple[str, pd.DataFrame]], schema_name: str) -> Conditioned:
+@dataclass(frozen=True)
+class Combined:
+    """One source's standard table: rows_in == len(frame) + len(rejects)."""
+
+    frame: pd.DataFrame
+    rejects: pd.DataFrame  # line (empty), reason, detail, record, source_file
+    rows_in: int
+
+
+def combine_parts(parts: list[tuple[str, pd.DataFrame]], schema_name: str) -> Combined:
     """One table from the parts (file, frame) of a source; cross-file duplicates rejected."""
     from conditioners.schemas import SCHEMAS
 
     schema = SCHEMAS[schema_name]
     if not parts:
         empty = schema.empty()
-        return Conditioned(empty, _rejects(empty, [], []), 0)
+        return Combined(empty, _rejects(empty, [], []), 0)
     frame = pd.concat(
         [p.assign(_file=f) for f, p in parts if len(p)] or [schema.empty().assign(_file="")],
         ignore_index=True,
@@ -55,7 +64,7 @@ def combine_parts(parts: list[tuple[str, pd.DataFrame]], schema_name: str) -> Co
     reasons = ["duplicate" if r else "conflicting_duplicate" for r in same_row[bad]]
     rejects = _rejects(frame[bad], reasons, list(frame.loc[bad, "_file"]))
     good = values[~bad].sort_values(list(schema.key)).reset_index(drop=True)
-    return Conditioned(schema.validate(good), rejects, len(frame))
+    return Combined(schema.validate(good), rejects, len(frame))
 
 
 def _rejects(rows: pd.DataFrame, reasons: list[str], files: list[str]) -> pd.DataFrame:

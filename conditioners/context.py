@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from conditioners.columns import Coded
 from conditioners.table import RowSorter
 
 
@@ -39,7 +40,7 @@ class Context:
         return None if self.products is None else set(self.products["product_id"])
 
 
-def reject_unknown(rows: RowSorter, values: pd.Series, known: set[str] | None, reason: str) -> None:
+def reject_unknown(rows: RowSorter, ids: Coded, known: set[str] | None, reason: str) -> None:
     """Reject rows whose identifier is not in `known` (no check when `known` is None)."""
     if known is not None:
-        rows.reject(~values.isin(known), reason)
+        rows.reject_values(ids, (~ids.isin(known), reason, ""))

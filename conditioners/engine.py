@@ -1,29 +1,39 @@
-"""Condition one raw file with its profile: a pure function of (bytes, profile, context).
+"""Condition raw files with their profile: a pure function of (bytes, profile, context).
 
 Steps, each sending a bad row to the rejects with a reason code (the first reason wins):
-read the raw records as text → make every standard column (constant or raw column; sentinel
-and empty values are missing; parse numbers and dates; convert units) → check bounds → the
-source's own rules (conditioners/<source>.py) → duplicates within the file. What is left is
-validated against the source's schema.
+read the raw records as text (pyarrow's CSV reader for CSV) → make every standard column
+(constant or raw column; sentinel and empty values are missing; parse numbers and dates;
+convert units) → check bounds → the source's own rules (conditioners/<source>.py) →
+duplicates within the file. What is left is sorted by the key and checked against the source's
+schema.
+
+Columns stay Arrow-dictionary encoded (conditioners/columns.py): each distinct raw value is
+stripped, parsed and checked once, with pandas' own parsers, so the rules are the same as
+pandas applied row by row. Several files of one profile are conditioned in one pass
+(`condition_files`): the fixed cost of each step is paid once, and each file still gets its own
+result, exactly as if it had been conditioned alone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
+from conditioners.columns import Coded, Frame
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
-from conditioners.readers import read_raw
-from conditioners.schemas import DTYPES, SCHEMAS, Column, Schema
+from conditioners.readers import Raw, read_raw
+from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
+from demandops.errors import DataError
 
-Rules = Callable[[pd.DataFrame, RowSorter, Context], None]
+Rules = Callable[[Frame, RowSorter, Context], None]
 RULES: dict[str, Rules] = {
     "stores": stores.rules,
     "products": products.rules,
@@ -35,7 +45,7 @@ RULES: dict[str, Rules] = {
     "events": events.rules,
 }
 
-CONVERSIONS: dict[tuple[str, str], Callable[[pd.Series], pd.Series]] = {
+CONVERSIONS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
     ("degF", "degC"): lambda v: (v - 32.0) * 5.0 / 9.0,
     ("in", "mm"): lambda v: v * 25.4,
     ("cm", "mm"): lambda v: v * 10.0,
@@ -44,71 +54,130 @@ CONVERSIONS: dict[tuple[str, str], Callable[[pd.Series], pd.Series]] = {
 }
 INT_TOLERANCE = 1e-3  # whole-number columns accept e.g. exp(log units) = 12.0002
 CASE = "case"  # cases become retail units through the product's pack size
-
-
-@dataclass(frozen=True)
-class _Made:
-    values: pd.Series
-    missing: pd.Series  # empty or sentinel in the raw data
+_NO_SPEC = ColumnSpec.model_validate({"value": ""})
 
 
 def condition(data: bytes, file: str, profile: Profile, ctx: Context) -> Conditioned:
     """Standardize one raw file; DataError if the file cannot be read at all."""
-    raw = read_raw(data, file, profile)
+    (result,) = condition_files([(file, data)], profile, ctx)
+    if isinstance(result, DataError):
+        raise result
+    return result
+
+
+def condition_files(
+    files: Sequence[tuple[str, bytes]], profile: Profile, ctx: Context
+) -> list[Conditioned | DataError]:
+    """Standardize several raw files (name, bytes) of one profile in one pass: per file its
+    result, or the DataError that stops reading it."""
+    read: list[Raw | DataError] = []
+    for file, data in files:
+        try:
+            read.append(read_raw(data, file, profile))
+        except DataError as exc:
+            read.append(exc)
+    raws = [r for r in read if isinstance(r, Raw)]
+    done = iter(_condition(raws, profile, ctx) if raws else [])
+    return [r if isinstance(r, DataError) else next(done) for r in read]
+
+
+def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditioned]:
     schema = SCHEMAS[profile.source]
-    rows = RowSorter(raw)
-    made = {
-        c.name: _make(raw, rows, profile, c, profile.columns.get(c.name)) for c in schema.columns
-    }
-    frame = pd.DataFrame({name: m.values for name, m in made.items()}, index=raw.index)
-    _convert_units(raw, rows, frame, profile, schema, ctx)
+    sizes = np.array([r.table.num_rows for r in raws])
+    rows = RowSorter(int(sizes.sum()))
+    frame = Frame(int(sizes.sum()))
+    for col in schema.columns:
+        spec = profile.columns.get(col.name)
+        frame.columns[col.name] = _make(raws, rows, profile, col, spec)
+    _convert_units(raws, rows, frame, profile, schema, ctx)
     _check_bounds(rows, frame, schema)
     RULES[profile.source](frame, rows, ctx)
-    _reject_duplicates(rows, frame, schema.key)
-    return rows.result(_typed(frame[rows.good], schema))
+    file_no = np.repeat(np.arange(len(raws)), sizes)
+    order = _reject_duplicates(rows, frame, schema, file_no)
+    table = schema.check(_typed(frame, order, schema))
+    rejects = rows.rejects([r.table for r in raws], [r.lines for r in raws])
+    kept = np.bincount(file_no[order], minlength=len(raws))
+    dropped = np.bincount(file_no[~rows.good], minlength=len(raws))
+    return [
+        Conditioned(
+            table=table.slice(k_end - k, k),
+            reject_table=rejects.slice(d_end - d, d),
+            rows_in=int(n),
+            source=schema.name,
+        )
+        for n, k, k_end, d, d_end in zip(
+            sizes, kept, np.cumsum(kept), dropped, np.cumsum(dropped), strict=True
+        )
+    ]
 
 
 def _make(
-    raw: pd.DataFrame, rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
-) -> _Made:
-    if spec is None:  # a nullable column this feed does not have
-        empty = pd.Series("", index=raw.index, dtype="str")
-        return _Made(_parse(empty, col, ColumnSpec.model_validate({"value": ""})), empty == "")
+    raws: list[Raw], rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
+) -> Coded:
+    """One standard column, made once per distinct raw value."""
+    spec = spec or _NO_SPEC
     if spec.source is not None:
-        text = _raw_column(raw, spec.source).str.strip()
+        text = _raw_text(raws, spec.source)
+        text = Coded(text.codes, pc.utf8_trim_whitespace(text.values))
     else:
-        text = pd.Series(spec.value, index=raw.index, dtype="str")
-    sentinel = text.isin(profile.sentinels)
-    missing = (text == "") | sentinel
-    values = _parse(text.mask(sentinel, ""), col, spec)
-    if col.kind == "str" and spec.zero_pad:
-        values = values.str.zfill(spec.zero_pad).mask(missing, "")
-    unparsed = values.isna() & ~missing
-    rows.reject(unparsed, "bad_date" if col.kind == "date" else "bad_number", col.name)
+        text = Coded.constant(str(spec.value), rows.code.size)
+    sentinel = pc.is_in(text.values, value_set=pa.array(profile.sentinels, pa.string()))
+    missing = pc.or_(pc.equal(text.values, ""), sentinel)
+    cleaned = pc.if_else(sentinel, "", text.values)
+    checks: list[tuple[np.ndarray, str, str]] = []
+    if col.kind == "str":
+        values: pa.Array | np.ndarray = _text(cleaned, missing, spec)
+    else:
+        values = _parse(pd.Series(cleaned.to_pandas(), dtype="str"), col, spec).to_numpy()
+        unparsed = np.isnat(values) if col.kind == "date" else np.isnan(values)
+        checks.append((unparsed & ~_bools(missing), _bad(col), col.name))
     if not col.nullable:
-        rows.reject(sentinel, "sentinel_value", col.name)
-        rows.reject(missing, "missing_value", col.name)
-    return _Made(values, missing)
+        checks.append((_bools(sentinel), "sentinel_value", col.name))
+        checks.append((_bools(missing), "missing_value", col.name))
+    rows.reject_values(text, *checks)
+    return Coded(text.codes, values)
 
 
-def _raw_column(raw: pd.DataFrame, source: str) -> pd.Series:
+def _bools(array: pa.Array) -> np.ndarray:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _text(values: pa.Array, missing: pa.Array, spec: ColumnSpec) -> pa.Array:
+    if spec.transform == "lower":
+        values = pc.utf8_lower(values)
+    elif spec.transform == "upper":
+        values = pc.utf8_upper(values)
+    if spec.zero_pad:
+        values = pc.if_else(missing, "", pc.utf8_zfill(values, spec.zero_pad))
+    return values
+
+
+def _bad(col: Column) -> str:
+    return "bad_date" if col.kind == "date" else "bad_number"
+
+
+def _raw_text(raws: list[Raw], source: str) -> Coded:
     """The raw column `source`, or per row the column its `{col}` template names ("" if none)."""
+    columns = [_raw_column(r.table, source) for r in raws]
+    return Coded.of(pa.chunked_array([c for col in columns for c in col.chunks], pa.string()))
+
+
+def _raw_column(raw: pa.Table, source: str) -> pa.ChunkedArray:
     if not template_fields(source):
-        return raw[source]
+        return raw.column(source)
     pieces = re.split(r"\{(\w[\w ]*)\}", source)  # literal, field, literal, field, ...
-    names = pd.Series("", index=raw.index, dtype="str")
-    for i, piece in enumerate(pieces):
-        names = names + (raw[piece].str.strip() if i % 2 else piece)
-    position = raw.columns.get_indexer(pd.Index(names))
-    values = raw.to_numpy(dtype=object)[np.arange(len(raw)), np.maximum(position, 0)]
-    return pd.Series(np.where(position >= 0, values, ""), index=raw.index, dtype="str")
+    names = pc.binary_join_element_wise(
+        *[pc.utf8_trim_whitespace(raw.column(p)) if i % 2 else p for i, p in enumerate(pieces)],
+        "",
+    )
+    out = pa.array([""] * raw.num_rows, pa.string())
+    for name in pc.unique(names).to_pylist():
+        if name in raw.column_names:
+            out = pc.if_else(pc.equal(names, name), raw.column(name), out)
+    return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
 
 
 def _parse(text: pd.Series, col: Column, spec: ColumnSpec) -> pd.Series:
-    if col.kind == "str":
-        if spec.transform in ("lower", "upper"):
-            return getattr(text.str, spec.transform)()
-        return text
     if col.kind == "date":
         return _parse_date(text, spec)
     number = pd.to_numeric(
@@ -139,9 +208,9 @@ def _parse_date(text: pd.Series, spec: ColumnSpec) -> pd.Series:
 
 
 def _convert_units(
-    raw: pd.DataFrame,
+    raws: list[Raw],
     rows: RowSorter,
-    frame: pd.DataFrame,
+    frame: Frame,
     profile: Profile,
     schema: Schema,
     ctx: Context,
@@ -151,65 +220,118 @@ def _convert_units(
         if spec.unit is None and spec.unit_from is None:
             continue
         if spec.unit_from is not None:
-            code = raw[spec.unit_from].str.strip()
-            unit = code.map(spec.unit_map).fillna(code) if spec.unit_map else code
+            code = _raw_text(raws, spec.unit_from)
+            names = Coded(code.codes, pc.utf8_trim_whitespace(code.values)).series()
+            unit = Coded(code.codes, pa.array(names.map(spec.unit_map).fillna(names), pa.string()))
         else:
-            unit = pd.Series(spec.unit, index=raw.index, dtype="str")
+            unit = Coded.constant(str(spec.unit), rows.code.size)
         known = unit.isin({target, CASE} | {a for a, b in CONVERSIONS if b == target})
-        rows.reject(~known, "unknown_unit", name)
-        values = frame[name].copy()
-        for (src, dst), fn in CONVERSIONS.items():
-            if dst == target:
-                is_src = unit == src
-                values[is_src] = fn(values[is_src])
-        cases = unit == CASE
+        rows.reject_values(unit, (~known, "unknown_unit", name))
+        converted = [(unit.eq(src), fn) for (src, dst), fn in CONVERSIONS.items() if dst == target]
+        cases = unit.eq(CASE)
+        if not cases.any() and not any(is_src.any() for is_src, _ in converted):
+            continue  # every value is in the target unit already (or unknown)
+        values = frame.array(name).copy()
+        for is_src, fn in converted:
+            if is_src.any():
+                rows_src = unit.spread(is_src)
+                values[rows_src] = fn(values[rows_src])
         if cases.any():
-            pack = frame["product_id"].map(ctx.pack_sizes()) if "product_id" in frame else None
-            if pack is None:
-                rows.reject(cases, "unknown_unit", name)
+            in_cases = np.flatnonzero(unit.spread(cases))
+            if "product_id" not in frame:
+                rows.reject(unit.spread(cases), "unknown_unit", name)
             else:
-                rows.reject(cases & pack.isna(), "unknown_pack_size", name)
-                values[cases] = values[cases] * pack[cases]
-        frame[name] = values
+                product = frame.coded("product_id")
+                sizes = product.series().map(ctx.pack_sizes()).to_numpy(float)
+                pack = sizes[product.codes[in_cases]]
+                unknown = np.zeros(rows.code.size, dtype=bool)
+                unknown[in_cases] = np.isnan(pack)
+                rows.reject(unknown, "unknown_pack_size", name)
+                values[in_cases] = values[in_cases] * pack
+        frame.columns[name] = values
 
 
-def _check_bounds(rows: RowSorter, frame: pd.DataFrame, schema: Schema) -> None:
+def _check_bounds(rows: RowSorter, frame: Frame, schema: Schema) -> None:
     for col in schema.columns:
         if col.kind not in ("int", "float"):
             continue
-        values = frame[col.name]
-        if col.kind == "int":
-            whole = (values - values.round()).abs() <= INT_TOLERANCE
-            rows.reject(values.notna() & ~whole, "bad_number", col.name)
-        if col.min_value is not None:
-            below = values < col.min_value
-            rows.reject(below & (values < 0) & (col.min_value == 0), "negative_value", col.name)
-            rows.reject(below, "out_of_range", col.name)
-        if col.max_value is not None:
-            rows.reject(values > col.max_value, "out_of_range", col.name)
+        column = frame.columns[col.name]
+        coded = column if isinstance(column, Coded) else Coded(np.arange(column.size), column)
+        values = coded.values
+        checks = []
+        with np.errstate(invalid="ignore"):
+            if col.kind == "int":
+                whole = np.abs(values - np.round(values)) <= INT_TOLERANCE
+                checks.append((~np.isnan(values) & ~whole, "bad_number", col.name))
+            if col.min_value is not None:
+                below = values < col.min_value
+                negative = below & (values < 0) & (col.min_value == 0)
+                checks.append((negative, "negative_value", col.name))
+                checks.append((below, "out_of_range", col.name))
+            if col.max_value is not None:
+                checks.append((values > col.max_value, "out_of_range", col.name))
+        rows.reject_values(coded, *checks)
 
 
-def _reject_duplicates(rows: RowSorter, frame: pd.DataFrame, key: tuple[str, ...]) -> None:
-    """Among good rows: the same record again is `duplicate`; the same key with other values
-    is `conflicting_duplicate`. The first occurrence is kept."""
-    good = frame[rows.good]
-    same_row = good.duplicated(keep="first")
-    same_key = good.duplicated(list(key), keep="first")
-    rows.reject(same_row.reindex(frame.index, fill_value=False), "duplicate")
-    rows.reject(same_key.reindex(frame.index, fill_value=False), "conflicting_duplicate")
+def _codes(frame: Frame, name: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Per row (of `rows`, or all) a code in [0, bound), equal exactly where the values are
+    (missing values are equal), in the order of the values (missing last); and the bound."""
+    column = frame.columns[name]
+    if isinstance(column, Coded):
+        rank = column.ranks()
+        return column.spread(rank, rows), int(rank.max(initial=0)) + 1
+    codes = Coded(np.arange(column.size), column if rows is None else column[rows]).ranks()
+    return codes, int(codes.max(initial=0)) + 1
 
 
-def _typed(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    out = pd.DataFrame(index=frame.index)
+def _combined(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One int64 per row from (codes, bound) pairs, ordered and equal as the tuples of codes."""
+    key, bound = parts[0][0].astype(np.int64), parts[0][1]
+    for codes, card in parts[1:]:
+        if bound * card >= 2**62:  # keep the key in int64: renumber it densely, in order
+            key = pd.factorize(key, sort=True)[0]
+            bound = int(key.max(initial=0)) + 1
+        key = key * card + codes
+        bound *= card
+    return key
+
+
+def _reject_duplicates(
+    rows: RowSorter, frame: Frame, schema: Schema, file_no: np.ndarray
+) -> np.ndarray:
+    """Among good rows of one file: the same record again is `duplicate`; the same key with
+    other values is `conflicting_duplicate`. The first occurrence is kept. Returns the rows
+    kept, in the order of file and key."""
+    good = np.flatnonzero(rows.good)
+    files = (file_no, int(file_no.max(initial=0)) + 1)
+    key = _combined([files, *(_codes(frame, k) for k in schema.key)])[good]
+    order = np.argsort(key)
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if repeat.size == 0:
+        return good[order]
+    shared = np.sort(order[np.union1d(repeat, repeat + 1)])  # rows whose key is not unique
+    rows_of = good[shared]
+    same_key = pd.Index(key[shared]).duplicated()
+    values = [_codes(frame, c.name, rows_of) for c in schema.columns]
+    same_row = pd.Index(_combined([(key[shared], int(key.max()) + 1), *values])).duplicated()
+    for hit, reason in ((same_row, "duplicate"), (same_key, "conflicting_duplicate")):
+        mask = np.zeros(rows.code.size, dtype=bool)
+        mask[rows_of[hit]] = True
+        rows.reject(mask, reason)
+    return good[order][rows.good[good[order]]]
+
+
+def _typed(frame: Frame, rows: np.ndarray, schema: Schema) -> pa.Table:
+    """The rows at the indices `rows`, in the schema's Arrow types."""
+    columns = {}
     for col in schema.columns:
-        values = frame[col.name]
+        column = frame.columns[col.name]
+        if isinstance(column, Coded) and col.kind == "str":
+            columns[col.name] = column.arrow(rows)
+            continue
+        values = column.spread(column.values, rows) if isinstance(column, Coded) else column[rows]
+        missing = np.isnat(values) if col.kind == "date" else np.isnan(values)
         if col.kind == "int":
-            values = (
-                values.round().astype("Int64") if col.nullable else values.round().astype("int64")
-            )
-        elif col.kind == "str":
-            values = values.astype("str")
-        else:
-            values = values.astype(DTYPES[col.kind])
-        out[col.name] = values
-    return schema.validate(out.sort_values(list(schema.key)).reset_index(drop=True))
+            values = np.round(np.where(missing, 0, values)).astype(np.int64)
+        columns[col.name] = pa.array(values, ARROW_TYPES[col.kind], mask=missing)
+    return pa.table(columns)

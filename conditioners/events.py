@@ -3,18 +3,18 @@ store), dates (end inclusive) and an optional product."""
 
 from __future__ import annotations
 
-import pandas as pd
-
+from conditioners.columns import Frame
 from conditioners.context import Context
 from conditioners.schemas import EVENT_SCOPES
 from conditioners.table import RowSorter
 
 
-def rules(frame: pd.DataFrame, rows: RowSorter, ctx: Context) -> None:
-    rows.reject(~frame["scope"].isin(EVENT_SCOPES), "bad_scope")
+def rules(frame: Frame, rows: RowSorter, ctx: Context) -> None:
+    scope, scope_id = frame.coded("scope"), frame.coded("scope_id")
+    rows.reject_values(scope, (~scope.isin(EVENT_SCOPES), "bad_scope", ""))
+    in_region = scope.spread(scope.eq("region"))
     if ctx.regions is not None:
-        region = frame["scope"] == "region"
-        rows.reject(region & ~frame["scope_id"].isin(ctx.regions), "unknown_region")
-    zip_scope = frame["scope"] == "zip"
-    rows.reject(zip_scope & ~frame["scope_id"].str.fullmatch(r"\d{5}"), "bad_zip_code")
-    rows.reject(frame["end_date"] < frame["start_date"], "bad_date_range")
+        rows.reject(in_region & scope_id.spread(~scope_id.isin(ctx.regions)), "unknown_region")
+    bad_zip = scope.spread(scope.eq("zip")) & scope_id.spread(~scope_id.fullmatch(r"\d{5}"))
+    rows.reject(bad_zip, "bad_zip_code")
+    rows.reject(frame.array("end_date") < frame.array("start_date"), "bad_date_range")

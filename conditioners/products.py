@@ -3,11 +3,10 @@ schema's types and bounds)."""
 
 from __future__ import annotations
 
-import pandas as pd
-
+from conditioners.columns import Frame
 from conditioners.context import Context
 from conditioners.table import RowSorter
 
 
-def rules(frame: pd.DataFrame, rows: RowSorter, ctx: Context) -> None:
+def rules(frame: Frame, rows: RowSorter, ctx: Context) -> None:
     """Products are checked by the schema alone."""

@@ -112,7 +112,8 @@ def load_profile(path: Path) -> Profile:
     import yaml
 
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, ~10 × faster
+        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), "", f"cannot read the profile ({exc})") from exc
     if not isinstance(data, dict):

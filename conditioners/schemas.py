@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from demandops.errors import DataError
 
@@ -50,6 +52,32 @@ class Schema:
             raise DataError(f"{self.name}: duplicate keys {list(self.key)}")
         return frame[self.names]
 
+    def check(self, table: pa.Table) -> pa.Table:
+        """The Arrow side of `validate`: columns and types, nulls, bounds (keys are unique by
+        construction: conditioning rejects repeated keys)."""
+        expected = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in self.columns])
+        if not table.schema.equals(expected):
+            raise DataError(f"{self.name}: expected columns {expected}, got {table.schema}")
+        for col in self.columns:
+            values = table.column(col.name)
+            if not col.nullable and values.null_count:
+                raise DataError(f"{self.name}.{col.name}: {values.null_count} missing values")
+            if col.kind in ("int", "float") and len(values) > values.null_count:
+                low, high = (v.as_py() for v in pc.min_max(values).values())
+                if col.min_value is not None and low < col.min_value:
+                    raise DataError(f"{self.name}.{col.name}: values below {col.min_value}")
+                if col.max_value is not None and high > col.max_value:
+                    raise DataError(f"{self.name}.{col.name}: values above {col.max_value}")
+        return table
+
+    def to_frame(self, table: pa.Table) -> pd.DataFrame:
+        """An Arrow table of this schema as pandas, in the schema's dtypes."""
+        frame = table.to_pandas()
+        for col in self.columns:
+            if col.kind == "int" and col.nullable:
+                frame[col.name] = frame[col.name].astype("Int64")
+        return frame
+
     def empty(self) -> pd.DataFrame:
         return pd.DataFrame({c.name: pd.Series(dtype=DTYPES[c.kind]) for c in self.columns})
 
@@ -59,6 +87,12 @@ DTYPES: dict[str, Any] = {
     "int": "Int64",
     "float": "float64",
     "date": "datetime64[ns]",
+}
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.timestamp("ns"),
 }
 _KIND_CHECKS = {
     "str": pd.api.types.is_string_dtype,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
+from conditioners.columns import Frame
 from conditioners.context import Context
 from conditioners.table import RowSorter
 from conditioners.weekly import weekly_rules
 
 
-def rules(frame: pd.DataFrame, rows: RowSorter, ctx: Context) -> None:
+def rules(frame: Frame, rows: RowSorter, ctx: Context) -> None:
     weekly_rules(frame, rows, ctx, actuals=True)

@@ -3,57 +3,96 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from conditioners.columns import Coded
+from conditioners.schemas import SCHEMAS
 
 REJECT_COLUMNS = ["line", "reason", "detail", "record"]
+REJECT_SCHEMA = pa.schema([("line", pa.int64())] + [(c, pa.string()) for c in REJECT_COLUMNS[1:]])
 
 
 @dataclass(frozen=True)
 class Conditioned:
-    """The result of conditioning one raw file: rows_in == len(frame) + len(rejects)."""
+    """The result of conditioning one raw file: rows_in == len(frame) + len(rejects).
 
-    frame: pd.DataFrame  # standardized rows
-    rejects: pd.DataFrame  # REJECT_COLUMNS: raw line, reason code, detail, raw record as JSON
+    Arrow tables; `frame` and `rejects` are the same as pandas, made when first asked for.
+    """
+
+    table: pa.Table  # standardized rows, in the source schema's Arrow types
+    reject_table: pa.Table  # REJECT_SCHEMA: raw line, reason code, detail, raw record as JSON
     rows_in: int
+    source: str  # the schema
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The standardized rows as pandas, in the schema's dtypes."""
+        return SCHEMAS[self.source].to_frame(self.table)
+
+    @cached_property
+    def rejects(self) -> pd.DataFrame:
+        return self.reject_table.to_pandas()
 
 
 class RowSorter:
     """Collects the reasons rows are rejected; the first reason a row gets is the one kept."""
 
-    def __init__(self, raw: pd.DataFrame) -> None:
-        self.raw = raw
-        self._code = np.zeros(len(raw), dtype=np.int16)  # 0: good, else 1 + index in _reasons
-        self._reasons: list[tuple[str, str]] = []
+    def __init__(self, rows: int) -> None:
+        self.code = np.zeros(rows, dtype=np.int16)  # 0: good, else 1 + index in reasons
+        self.good = np.ones(rows, dtype=bool)
+        self.reasons: list[tuple[str, str]] = []
 
-    def reject(self, mask: pd.Series | np.ndarray, reason: str, detail: str = "") -> None:
-        hit = np.asarray(pd.Series(mask).fillna(False), dtype=bool) & (self._code == 0)
-        if hit.any():
-            self._reasons.append((reason, detail))
-            self._code[hit] = len(self._reasons)
+    def reject(self, mask: np.ndarray, reason: str, detail: str = "") -> None:
+        hit = np.flatnonzero(mask & self.good)
+        if hit.size:
+            self.reasons.append((reason, detail))
+            self.code[hit] = len(self.reasons)
+            self.good[hit] = False
 
-    @property
-    def good(self) -> pd.Series:
-        return pd.Series(self._code == 0, index=self.raw.index)
+    def reject_values(self, column: Coded, *checks: tuple[np.ndarray, str, str]) -> None:
+        """Reject the rows whose value of `column` fails a check (a mask per distinct value,
+        reason, detail); the first check a value fails is its rows' reason."""
+        failed = np.zeros(len(column.values), dtype=np.int8)
+        for number, (mask, _, _) in enumerate(checks, start=1):
+            failed[(failed == 0) & mask] = number
+        if not failed.any():
+            return
+        per_row = column.spread(failed)
+        hit = np.flatnonzero((per_row > 0) & self.good)
+        for number in np.unique(per_row[hit]):
+            _, reason, detail = checks[number - 1]
+            self.reasons.append((reason, detail))
+            self.code[hit[per_row[hit] == number]] = len(self.reasons)
+        self.good[hit] = False
 
-    def result(self, frame: pd.DataFrame) -> Conditioned:
-        bad = self._code > 0
-        codes = self._code[bad] - 1
-        records = [
-            json.dumps(r, ensure_ascii=False, sort_keys=True)
-            for r in self.raw[bad].to_dict("records")
-        ]
-        rejects = pd.DataFrame(
-            {
-                "line": self.raw.index[bad].to_numpy(),
-                "reason": [self._reasons[c][0] for c in codes],
-                "detail": [self._reasons[c][1] for c in codes],
-                "record": records,
-            },
-            columns=REJECT_COLUMNS,
-        )
-        return Conditioned(
-            frame=frame.reset_index(drop=True), rejects=rejects, rows_in=len(self.raw)
+    def rejects(self, raws: Sequence[pa.Table], lines: Sequence[np.ndarray]) -> pa.Table:
+        """The rejected rows of the raw tables (whose rows, in order, are the sorter's)."""
+        found, records = [], []
+        start = 0
+        for raw, line in zip(raws, lines, strict=True):
+            bad = np.flatnonzero(self.code[start : start + raw.num_rows] > 0)
+            start += raw.num_rows
+            if bad.size:
+                found.append(line[bad])
+                records += [
+                    json.dumps(r, ensure_ascii=False, sort_keys=True)
+                    for r in raw.take(pa.array(bad)).to_pylist()
+                ]
+        codes = self.code[self.code > 0] - 1
+        reasons = np.array([r for r, _ in self.reasons] or [""], dtype=object)
+        details = np.array([d for _, d in self.reasons] or [""], dtype=object)
+        return pa.table(
+            [
+                pa.array(np.concatenate(found) if found else [], pa.int64()),
+                pa.array(reasons[codes], pa.string()),
+                pa.array(details[codes], pa.string()),
+                pa.array(records, pa.string()),
+            ],
+            schema=REJECT_SCHEMA,
         )

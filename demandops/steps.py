@@ -26,10 +26,11 @@ import pandas as pd
 
 from conditioners.combine import combine_parts, read_standard
 from conditioners.context import Context
-from conditioners.engine import condition
+from conditioners.engine import condition_files
 from conditioners.profile import Profile, load_profiles, profile_for
 from conditioners.quality import cross_source_checks
 from conditioners.schemas import SCHEMAS
+from conditioners.table import Conditioned
 from demandops import telemetry
 from demandops.errors import DataError
 from demandops.hashing import code_version, digest, sha256_bytes
@@ -116,8 +117,8 @@ def _condition_source(
     inputs = raw_inputs(lake, f"raw/{prefix}")
     parts: list[Dataset] = []
     unreadable: list[dict[str, str]] = []
-    for file, sha in inputs.items():
-        part = _part(lake, source, file, sha, profiles, ctx, key)
+    for file, part in _parts(lake, source, inputs, profiles, ctx, key).items():
+        sha = inputs[file]
         if isinstance(part, str):
             unreadable.append({"file": file, "sha256": sha, "problem": part})
         else:
@@ -162,30 +163,52 @@ def _condition_source(
     return _commit_or_reuse(lake, versioned(f"conditioned/{prefix}", version), build)
 
 
-def _part(
+def _parts(
+    lake: Lake,
+    source: str,
+    inputs: dict[str, str],
+    profiles: dict[str, Profile],
+    ctx: Context,
+    key: object,
+) -> dict[str, Dataset | str]:
+    """The cached conditioned part of every raw file (file -> sha256), or the problem that stops
+    reading it. The files not cached yet are conditioned in one pass per profile."""
+    found: dict[str, Dataset | str] = {}
+    todo: dict[str, list[tuple[str, str]]] = {}  # profile -> (file, part version)
+    for file, sha in inputs.items():
+        profile = profile_for(file.removeprefix("raw/"), profiles)
+        if profile is None or profile.source != source:
+            found[file] = f"no {source} profile in the source profiles reads {file}"
+            continue
+        version = digest(
+            {"sha256": sha, "profile": profile.version, "context": key, "code": code_version()}
+        )
+        existing = lake.dataset(versioned(f"conditioned/_parts/{source}", version))
+        if existing is not None:
+            found[file] = existing
+        else:
+            todo.setdefault(profile.name, []).append((file, version))
+    for name, files in todo.items():
+        profile = profiles[name]
+        results = condition_files([(f, lake.read_bytes(f)) for f, _ in files], profile, ctx)
+        for (file, version), result in zip(files, results, strict=True):
+            found[file] = (
+                str(result)
+                if isinstance(result, DataError)
+                else _commit_part(lake, source, file, inputs[file], version, profile, result)
+            )
+    return {f: found[f] for f in inputs}
+
+
+def _commit_part(
     lake: Lake,
     source: str,
     file: str,
     sha: str,
-    profiles: dict[str, Profile],
-    ctx: Context,
-    key: object,
-) -> Dataset | str:
-    """The cached conditioned part of one raw file, or the problem that stops reading it."""
-    profile = profile_for(file.removeprefix("raw/"), profiles)
-    if profile is None or profile.source != source:
-        return f"no {source} profile in the source profiles reads {file}"
-    version = digest(
-        {"sha256": sha, "profile": profile.version, "context": key, "code": code_version()}
-    )
-    path = versioned(f"conditioned/_parts/{source}", version)
-    existing = lake.dataset(path)
-    if existing is not None:
-        return existing
-    try:
-        result = condition(lake.read_bytes(file), file, profile, ctx)
-    except DataError as exc:
-        return str(exc)
+    version: str,
+    profile: Profile,
+    result: Conditioned,
+) -> Dataset:
     files = {
         "part.csv": frame_to_csv_bytes(result.frame),
         "rejects.csv": frame_to_csv_bytes(result.rejects.assign(source_file=file)),
@@ -200,7 +223,7 @@ def _part(
         "rows_out": len(result.frame),
         "rows_rejected": len(result.rejects),
     }
-    return lake.commit_dataset(path, files, manifest)
+    return lake.commit_dataset(versioned(f"conditioned/_parts/{source}", version), files, manifest)
 
 
 def _read_part(lake: Lake, part: Dataset, source: str) -> pd.DataFrame:

@@ -7,12 +7,14 @@ import io
 import json
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
-from conditioners.schemas import SCHEMAS
+from conditioners.engine import condition
+from conditioners.schemas import ARROW_TYPES, SCHEMAS
 from demandops.errors import DataError
-from tests.sources import CTX, reasons, run
+from tests.sources import CTX, profiles, reasons, run
 
 
 def test_distributor_a_shipments_each_dirt_kind_has_its_reason() -> None:
@@ -287,3 +289,44 @@ def test_cases_of_a_product_without_a_pack_size_and_bad_weather_codes() -> None:
     assert reasons(run("weather_observations_json", json.dumps(doc).encode())) == {
         1: "bad_zip_code"
     }
+
+
+def test_ragged_csv_rows_short_ones_padded_long_ones_unreadable() -> None:
+    header = b"Store,Item,Week Ending,Units\n"
+    short = run("shipments_distributor_a", header + b"S1,P1,01/05/2020,4\nS1,P2,01/05/2020\n")
+    assert reasons(short) == {3: "missing_value"} and len(short.frame) == 1
+    assert json.loads(short.rejects["record"].iloc[0])["Units"] == ""
+    with pytest.raises(DataError, match=r"cannot read raw/test: record 2 .* 5 fields"):
+        run("shipments_distributor_a", header + b"S1,P1,01/05/2020,4\nS1,P2,01/05/2020,4,9\n")
+    below = profiles()["shipments_distributor_a"].model_copy(update={"header_row": 3})
+    with pytest.raises(DataError, match=r"cannot read raw/x\.csv: no header in line 3"):
+        condition(header, "raw/x.csv", below, CTX)
+    blank_lines = b"title\n\n\r\n" + header + b"S1,P1,01/05/2020,4\n"
+    assert len(condition(blank_lines, "raw/x.csv", below, CTX).frame) == 1
+
+
+@pytest.mark.parametrize("source", sorted(SCHEMAS))
+def test_every_schema_checks_an_arrow_table(source: str) -> None:
+    schema = SCHEMAS[source]
+    table = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in schema.columns]).empty_table()
+    assert schema.check(table).equals(table) and schema.to_frame(table).empty
+    with pytest.raises(DataError, match=f"{source}: expected columns"):
+        schema.check(table.drop_columns(schema.names[0]))
+
+
+def test_the_arrow_check_finds_missing_values_and_values_out_of_bounds() -> None:
+    schema = SCHEMAS["shipments"]
+    row = {"store_id": "S1", "product_id": "P1", "week_start": pd.Timestamp("2020-01-06")}
+    types = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in schema.columns])
+    with pytest.raises(DataError, match=r"shipments\.units: values below 0"):
+        schema.check(pa.Table.from_pylist([row | {"units": -1}], schema=types))
+    with pytest.raises(DataError, match=r"shipments\.store_id: 1 missing values"):
+        schema.check(pa.Table.from_pylist([row | {"units": 1, "store_id": None}], schema=types))
+
+
+@pytest.mark.parametrize("name", ["Markt Süd", "Markt Süd – 5 €"])  # latin-1 range, and not
+def test_cp1252_bytes_are_read_as_cp1252(name: str) -> None:
+    data = f"FILIALE;FILIALNAME;ARTIKEL;WOCHE;MENGE;EINHEIT\nX9;{name};P1;30.12.2019;2;EA\n"
+    result = run("shipments_distributor_b", data.encode("cp1252"))
+    assert reasons(result) == {2: "unknown_store"}
+    assert json.loads(result.rejects["record"].iloc[0])["FILIALNAME"] == name
