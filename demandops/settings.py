@@ -136,6 +136,9 @@ class PipelineConfig(_Strict):
     ensemble: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
         min_length=1
     )
+    # what the blend's weights minimise on the validation window (ml/ensemble.py)
+    ensemble_objective: Literal["wape", "mape"] = "wape"
+    ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
 

@@ -411,6 +411,8 @@ def train_for_region(
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
+        ensemble_objective=cfg.ensemble_objective,
+        ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
         ensemble_members=tuple(cfg.ensemble),
     )
     inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}

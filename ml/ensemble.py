@@ -1,19 +1,32 @@
 """A weighted blend of forecasters, the weights fit on a time-based validation window.
 
 `fit` holds out the most recent `validation_weeks` weeks, fits every member on the weeks
-before, and picks the convex weights (a grid with step `weight_step`) that minimise WAPE on the
-held-out weeks; then it refits every member on all the data. WAPE, not MAPE, picks the weights
-so that a blend cannot improve its score by forecasting low.
+before, and picks the convex weights (a grid with step `weight_step`) that minimise the
+`objective` on the held-out weeks; then it refits every member on all the data.
+
+The objective is WAPE by default, so that a blend cannot improve its score by forecasting low.
+With `objective="mape"` the weights minimise MAPE instead, and the blend is also multiplied by
+the factor `scale_` (≤ 1) that minimises the validation MAPE while keeping the validation WAPE
+within `wape_tolerance` (relative) of the unscaled blend's. The members fit log units and so
+forecast roughly the median; MAPE's optimum lies lower still (under-forecasting a row costs at
+most 100 %, over-forecasting is unbounded), so this trades bias for MAPE: the validation bias
+is kept in `validation_bias_` and every backtest reports it beside MAPE and WAPE. Under-
+forecasting costs a direct-store-delivery business stockouts; choose "mape" only when MAPE is
+the measure that counts, and bound the WAPE it may give up.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
+
+OBJECTIVES = ("wape", "mape")
+SCALES = np.round(np.arange(0.50, 1.0001, 0.01), 2)  # the factors `objective="mape"` may pick
 
 
 class EnsembleForecaster(RegressorMixin, BaseEstimator):
@@ -25,15 +38,21 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         time_column: str = "week_start",
         validation_weeks: int = 8,
         weight_step: float = 0.05,
+        objective: str = "wape",
+        wape_tolerance: float = 0.05,
     ) -> None:
         self.estimators = estimators
         self.time_column = time_column
         self.validation_weeks = validation_weeks
         self.weight_step = weight_step
+        self.objective = objective
+        self.wape_tolerance = wape_tolerance
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EnsembleForecaster:
         if not self.estimators:
             raise ValueError("EnsembleForecaster needs at least one (name, estimator)")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective {self.objective!r}: choose one of {', '.join(OBJECTIVES)}")
         y = np.asarray(y, dtype=float)
         weeks = np.sort(X[self.time_column].unique())
         if len(weeks) <= self.validation_weeks:
@@ -45,8 +64,15 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         val_preds = np.column_stack(
             [clone(est).fit(X[~late], y[~late]).predict(X[late]) for _, est in self.estimators]
         )
-        self.weights_ = _best_weights(y[late], val_preds, self.weight_step)
-        self.validation_wape_ = _wape(y[late], val_preds @ self.weights_)
+        score = _mape if self.objective == "mape" else _wape
+        self.weights_ = _best_weights(y[late], val_preds, self.weight_step, score)
+        blend = val_preds @ self.weights_
+        self.scale_ = 1.0
+        if self.objective == "mape":
+            self.scale_ = _mape_scale(y[late], blend, self.wape_tolerance)
+        self.validation_wape_ = _wape(y[late], blend * self.scale_)
+        self.validation_mape_ = _mape(y[late], blend * self.scale_)
+        self.validation_bias_ = _bias(y[late], blend * self.scale_)
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
         self.named_estimators_ = {
             name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)
@@ -57,7 +83,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "estimators_")
         preds = np.column_stack([est.predict(X) for est in self.estimators_])
-        return np.clip(preds @ self.weights_, 0.0, None)
+        return np.clip(preds @ self.weights_ * self.scale_, 0.0, None)
 
 
 def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -65,8 +91,37 @@ def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.abs(forecast - actual).sum() / total) if total > 0 else float("inf")
 
 
-def _best_weights(actual: np.ndarray, preds: np.ndarray, step: float) -> np.ndarray:
-    """Convex weights on a grid minimising WAPE; ties go to the earlier candidate."""
+def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    sold = actual > 0
+    if not sold.any():
+        return float("inf")
+    return float(np.mean(np.abs(forecast[sold] - actual[sold]) / actual[sold]))
+
+
+def _bias(actual: np.ndarray, forecast: np.ndarray) -> float:
+    total = actual.sum()
+    return float((forecast - actual).sum() / total) if total > 0 else float("nan")
+
+
+def _mape_scale(actual: np.ndarray, forecast: np.ndarray, wape_tolerance: float) -> float:
+    """The factor in SCALES with the lowest MAPE whose WAPE stays within the tolerance."""
+    ceiling = _wape(actual, forecast) * (1.0 + wape_tolerance)
+    best, best_scale = _mape(actual, forecast), 1.0
+    for scale in SCALES:
+        scaled = forecast * scale
+        score = _mape(actual, scaled)
+        if score < best - 1e-12 and _wape(actual, scaled) <= ceiling:
+            best, best_scale = score, float(scale)
+    return best_scale
+
+
+def _best_weights(
+    actual: np.ndarray,
+    preds: np.ndarray,
+    step: float,
+    score: Callable[[np.ndarray, np.ndarray], float] = _wape,
+) -> np.ndarray:
+    """Convex weights on a grid minimising `score`; ties go to the earlier candidate."""
     n = preds.shape[1]
     ticks = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
     best, best_w = np.inf, np.full(n, 1.0 / n)
@@ -75,7 +130,7 @@ def _best_weights(actual: np.ndarray, preds: np.ndarray, step: float) -> np.ndar
         if last < -1e-9:
             continue
         w = np.array([*head, max(last, 0.0)])
-        score = _wape(actual, preds @ w)
-        if score < best - 1e-12:
-            best, best_w = score, w
+        current = score(actual, preds @ w)
+        if current < best - 1e-12:
+            best, best_w = current, w
     return best_w

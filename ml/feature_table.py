@@ -45,7 +45,8 @@ def feature_table(
     frame, exogenous = add_exogenous_features(  # weather, events, returns, demographics
         frame, feeds.stores, feeds.shoppers, feeds.weather, feeds.events, feeds.returns, horizon
     )
-    frame, product_events = add_product_event_features(frame, feeds.events)  # deals, ads, prices
+    # deals, feature ads, prices
+    frame, product_events = add_product_event_features(frame, feeds.events, horizon)
     numeric = [*exogenous, *product_events]  # an absent feed leaves untyped empty columns
     frame[numeric] = frame[numeric].astype(float)
     return frame, panel

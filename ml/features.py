@@ -28,6 +28,7 @@ NUMERIC_FEATURES = (
     "log_base_cycle_26w",
     "log_same_week_last_year",
     "log_same_season_last_year",
+    "log_level",
     "woy_sin1",
     "woy_cos1",
     "woy_sin2",
@@ -166,6 +167,8 @@ def build_features(
     fallback = np.expm1(grid["log_roll_mean_13"])
     for name, values in base.items():
         grid[name] = np.log1p(np.where(np.isnan(values), fallback, values))
+    # the series' level: mean log1p units over every known week ≤ t − H
+    grid["log_level"] = lagged_window_mean(np.log1p(u), horizon, u.shape[1])
     grid["hist_avg"] = lagged_window_mean(u, horizon, baseline_window)
     same_woy = _same_week_of_year(u, horizon)
     grid["same_woy_avg"] = np.where(np.isnan(same_woy), grid["hist_avg"], same_woy)

@@ -3,6 +3,11 @@
 The LASSO is fit on log1p(units): demand is multiplicative (store × product × season ×
 promotion), and the log compresses the heavy right tail of fast movers so slow movers with many
 zero weeks are not swamped. Predictions are transformed back with expm1 and clipped at 0.
+
+Products respond differently to price and promotion (a premium brand's buyers are less price
+sensitive than a store brand's), so the LASSO can give each product its own slope on the
+planned-promotion features (`sloped`, one column per product level of `slopes_by`, zero for
+the other products' rows); the LASSO keeps the slopes the data supports.
 """
 
 from __future__ import annotations
@@ -19,11 +24,20 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
+PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
+
+
+def planned(numeric: tuple[str, ...]) -> tuple[str, ...]:
+    """The features of planned promotions and prices among `numeric`."""
+    return tuple(c for c in numeric if c in PLANNED_FEATURES or c.startswith("event_"))
+
 
 class LassoForecaster(RegressorMixin, BaseEstimator):
     """Standard scaling + LASSO on log1p(target), alpha chosen by time-series cross-validation.
 
-    Rows must be in time order (oldest first) for the cross-validation to respect time.
+    With `slopes_by` (a column of X, e.g. product_id), each feature in `sloped` also gets one
+    slope per level seen in training. Rows must be in time order (oldest first) for the
+    cross-validation to respect time.
     """
 
     forecaster_name = "lasso"
@@ -33,7 +47,12 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         cls, numeric: tuple[str, ...], categorical: tuple[str, ...], params: Any
     ) -> LassoForecaster:
         """The ensemble member for one segment (numeric features only)."""
-        return cls(features=numeric, n_splits=params.lasso_cv_folds)
+        return cls(
+            features=numeric,
+            n_splits=params.lasso_cv_folds,
+            slopes_by="product_id",
+            sloped=planned(numeric),
+        )
 
     def __init__(
         self,
@@ -41,11 +60,15 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         n_splits: int = 4,
         n_alphas: int = 30,
         max_iter: int = 20000,
+        slopes_by: str | None = None,
+        sloped: tuple[str, ...] = (),
     ) -> None:
         self.features = features
         self.n_splits = n_splits
         self.n_alphas = n_alphas
         self.max_iter = max_iter
+        self.slopes_by = slopes_by
+        self.sloped = sloped
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -53,7 +76,12 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         return tags
 
     def _columns(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-        return X if self.features is None else X[list(self.features)]  # type: ignore[index]
+        columns = X if self.features is None else X[list(self.features)]  # type: ignore[index]
+        if self.slopes_by is None or not self.sloped:
+            return columns
+        frame = pd.DataFrame(X)
+        slopes = _slopes(frame, self.slopes_by, self.sloped, self.slope_levels_)
+        return pd.concat([pd.DataFrame(columns), slopes.set_index(frame.index)], axis=1)
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> LassoForecaster:
         """Fit on rows in time order; `features` (default: every column) must be numeric."""
@@ -67,6 +95,8 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
                 f"time-series cross-validation with {self.n_splits} splits needs more samples, "
                 f"got n_samples = {len(y)}"
             )
+        if self.slopes_by is not None:
+            self.slope_levels_ = sorted(pd.DataFrame(X)[self.slopes_by].astype(str).unique())
         cv = TimeSeriesSplit(n_splits=self.n_splits)
         lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter, tol=1e-3)
         X = self._columns(X)
@@ -81,6 +111,18 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
         return np.clip(np.expm1(self.pipeline_.predict(self._columns(X))), 0.0, None)
+
+
+def _slopes(X: pd.DataFrame, by: str, sloped: tuple[str, ...], levels: list[str]) -> pd.DataFrame:
+    """One column per feature × level: the feature on that level's rows, 0 elsewhere."""
+    level = X[by].astype(str).to_numpy()
+    return pd.DataFrame(
+        {
+            f"{feature}|{by}={value}": np.where(level == value, X[feature].to_numpy(float), 0.0)
+            for feature in sloped
+            for value in levels
+        }
+    )
 
 
 class ColumnBaseline(RegressorMixin, BaseEstimator):

@@ -3,7 +3,10 @@
 Such events are planned (a price, a coupon, an advertisement), so a week's own events are known
 when it is forecast. Each kind becomes a column `event_<kind>` holding the week's value (the
 largest if several overlap); a `price` kind is given as its log, and adds `event_relative_price`,
-its log price less the mean log price of every product in the store that week.
+its log price less the mean log price of every product in the store that week, and
+`event_price_vs_usual`, its log price less the series' usual (mean) log price over the weeks
+≤ t − H — the weeks the series' level `log_level` is measured on, so that the level and the
+price's deviation from its usual value together say how far this week departs from the norm.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ def product_event_weeks(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_product_event_features(
-    frame: pd.DataFrame, events: pd.DataFrame
+    frame: pd.DataFrame, events: pd.DataFrame, horizon: int = 1
 ) -> tuple[pd.DataFrame, list[str]]:
-    """`frame` with the event columns (0 where a week had none) and their names."""
+    """`frame` with the event columns (0 where a week had none) and their names.
+
+    `frame` holds every week of each series it lists (a regular weekly grid)."""
     weekly = product_event_weeks(events)
     names = sorted(c for c in weekly.columns if c.startswith("event_"))
     out = frame.merge(weekly, on=KEYS, how="left", validate="many_to_one")
@@ -47,11 +52,26 @@ def add_product_event_features(
         log_price = pd.Series(np.log(out["event_price"]), index=out.index)
         store_week = log_price.groupby([out["store_id"], out["week_start"]])
         out["event_relative_price"] = (log_price - store_week.transform("mean")).fillna(0.0)
+        usual = _usual(out, log_price, horizon)
+        out["event_price_vs_usual"] = (log_price - usual).fillna(0.0)
         out["event_price"] = log_price.fillna(log_price.mean())
-        names.append("event_relative_price")
+        names += ["event_relative_price", "event_price_vs_usual"]
     for name in names:
         out[name] = out[name].fillna(0.0)
     return out, names
+
+
+def _usual(frame: pd.DataFrame, log_price: pd.Series, horizon: int) -> pd.Series:
+    """Per row, the mean of the series' known log prices over its weeks ≤ t − `horizon`."""
+    order = frame.sort_values(["store_id", "product_id", "week_start"]).index
+    price = log_price.loc[order]
+    series = [frame.loc[order, "store_id"], frame.loc[order, "product_id"]]
+    total = price.fillna(0.0).groupby(series).cumsum()
+    count = price.notna().astype(float).groupby(series).cumsum()
+    lagged_total = total.groupby(series).shift(horizon)
+    lagged_count = count.groupby(series).shift(horizon)
+    usual = lagged_total / lagged_count.where(lagged_count > 0)
+    return usual.reindex(frame.index)
 
 
 def _monday(dates: pd.Series) -> pd.Series:

@@ -39,6 +39,8 @@ class TrainParams:
     velocity_threshold: float
     lasso_cv_folds: int
     ensemble_validation_weeks: int = 8
+    ensemble_objective: str = "wape"  # or "mape": see ml/ensemble.py
+    ensemble_wape_tolerance: float = 0.05
     nn_max_epochs: int = 30
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
@@ -84,6 +86,8 @@ def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) ->
             for m in members
         ],
         validation_weeks=params.ensemble_validation_weeks,
+        objective=params.ensemble_objective,
+        wape_tolerance=params.ensemble_wape_tolerance,
     )
 
 

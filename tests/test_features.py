@@ -254,6 +254,20 @@ def test_lag_features_look_back_exactly_h_weeks(frames: Frames) -> None:
     np.testing.assert_allclose(joined["log_lag_0"], np.log1p(joined["units_h_ago"]))
 
 
+def test_series_level_is_the_mean_log_of_every_week_up_to_t_minus_h(frames: Frames) -> None:
+    horizon = 3
+    feats = _features(frames, frames.shipments, horizon)
+    panel = build_panel(frames.shipments, frames.shipments["week_start"].max(), horizon)
+    row = feats[~feats["is_future"]].iloc[-1]
+    series = panel.keys.index[
+        (panel.keys["store_id"] == row["store_id"])
+        & (panel.keys["product_id"] == row["product_id"])
+    ][0]
+    t = panel.weeks.get_loc(row["week_start"])
+    expected = np.log1p(panel.units[series, : t - horizon + 1]).mean()
+    assert row["log_level"] == pytest.approx(expected)
+
+
 def test_future_rows_cover_exactly_the_horizon_with_finite_features(frames: Frames) -> None:
     horizon = 4
     feats = _features(frames, frames.shipments, horizon)

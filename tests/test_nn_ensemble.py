@@ -122,3 +122,27 @@ def test_ensemble_needs_members_and_enough_weeks(data: tuple[pd.DataFrame, np.nd
         EnsembleForecaster(estimators=[]).fit(X, y)
     with pytest.raises(ValueError, match="validation window alone needs 80"):
         EnsembleForecaster([("b", ColumnBaseline("promo"))], validation_weeks=80).fit(X, y)
+
+
+def test_mape_objective_scales_down_within_the_wape_tolerance(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """A blend of log-scale members forecasts about the median; MAPE's optimum is lower."""
+    X, y = data
+    members = [("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3))]
+    by_wape = EnsembleForecaster(estimators=members).fit(X, y)
+    by_mape = EnsembleForecaster(estimators=members, objective="mape").fit(X, y)
+    assert by_wape.scale_ == 1.0
+    assert 0.5 <= by_mape.scale_ < 1.0
+    np.testing.assert_allclose(by_mape.predict(X), by_wape.predict(X) * by_mape.scale_)
+    assert by_mape.validation_mape_ < by_wape.validation_mape_
+    assert by_mape.validation_wape_ <= 1.05 * by_wape.validation_wape_ + 1e-12
+    assert by_mape.validation_bias_ < by_wape.validation_bias_
+    strict = EnsembleForecaster(estimators=members, objective="mape", wape_tolerance=0.0)
+    assert strict.fit(X, y).validation_wape_ <= by_wape.validation_wape_ + 1e-12
+
+
+def test_ensemble_rejects_an_unknown_objective(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    with pytest.raises(ValueError, match="objective 'rmse': choose one of wape, mape"):
+        EnsembleForecaster([("b", ColumnBaseline("promo"))], objective="rmse").fit(X, y)

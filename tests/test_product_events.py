@@ -71,7 +71,7 @@ def test_prices_give_log_price_and_price_relative_to_the_store_week() -> None:
         ]
     )
     out, names = add_product_event_features(_frame(), events)
-    assert names == ["event_price", "event_relative_price"]
+    assert names == ["event_price", "event_relative_price", "event_price_vs_usual"]
     s1 = out[out["store_id"] == "S1"].set_index("product_id")
     # log 2 and log 8 around their mean log 4: ∓ log 2
     assert s1.loc["A", "event_relative_price"].tolist() == pytest.approx([-np.log(2)] * 3)
@@ -80,6 +80,31 @@ def test_prices_give_log_price_and_price_relative_to_the_store_week() -> None:
     s2 = out[out["store_id"] == "S2"]
     assert s2["event_price"].tolist() == pytest.approx([np.log(4)] * 6)
     assert (s2["event_relative_price"] == 0).all()
+
+
+def test_price_against_the_series_usual_price_uses_only_weeks_up_to_t_minus_h() -> None:
+    weeks = [MONDAY + pd.Timedelta(weeks=k) for k in range(4)]
+    frame = pd.DataFrame({"store_id": "S1", "product_id": "A", "week_start": weeks})
+    prices = [1.0, 2.0, 4.0, 8.0]
+    events = pd.concat(
+        [
+            _events([("store", "S1", "A", "price", 1, p)]).assign(
+                start_date=w, end_date=w + pd.Timedelta(days=6)
+            )
+            for w, p in zip(weeks, prices, strict=True)
+        ],
+        ignore_index=True,
+    )
+    out, names = add_product_event_features(frame.iloc[::-1], events, horizon=2)
+    assert "event_price_vs_usual" in names
+    vs_usual = out.set_index("week_start").sort_index()["event_price_vs_usual"]
+    log2 = np.log(2)
+    # weeks 0 and 1 have no week ≤ t − 2: no deviation; week 2 against week 0, week 3 against 0..1
+    assert vs_usual.tolist() == pytest.approx([0.0, 0.0, 2 * log2, 3 * log2 - log2 / 2])
+    later = events.copy()
+    later.loc[3, "value"] = 100.0  # a different price in the last week moves only that week
+    moved = add_product_event_features(frame, later, horizon=2)[0]["event_price_vs_usual"]
+    assert moved.iloc[:3].tolist() == pytest.approx(vs_usual.iloc[:3].tolist())
 
 
 def test_no_product_events_adds_nothing() -> None:

@@ -240,6 +240,42 @@ def test_lasso_learns_zero_weeks() -> None:
     assert predictions[~dead].mean() == pytest.approx(20, rel=0.3)
 
 
+def test_lasso_gives_each_product_its_own_slope_on_planned_features() -> None:
+    """Product A sells more at a discount, product B (its buyers loyal) does not."""
+    rng = np.random.default_rng(5)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "product_id": np.where(np.arange(n) % 2 == 0, "A", "B"),
+            "discount": rng.uniform(0.0, 0.5, n),
+            "level": rng.normal(size=n),
+        }
+    )
+    slope = np.where(X["product_id"] == "A", 4.0, 0.0)
+    y = np.exp(2.0 + 0.3 * X["level"] + slope * X["discount"] + rng.normal(0, 0.05, n)) - 1
+    shared = LassoForecaster(features=("discount", "level"), n_splits=3).fit(X, y)
+    per_product = LassoForecaster(
+        features=("discount", "level"), n_splits=3, slopes_by="product_id", sloped=("discount",)
+    ).fit(X, y)
+    assert per_product.slope_levels_ == ["A", "B"]
+    assert "discount|product_id=A" in list(per_product.feature_names_in_)
+    log_error = {
+        name: np.abs(np.log1p(m.predict(X)) - np.log1p(y)).mean()
+        for name, m in (("shared", shared), ("per_product", per_product))
+    }
+    assert log_error["per_product"] < 0.1 < log_error["shared"]
+    unseen = X.head(4).assign(product_id="C")  # no slope of its own: the shared one only
+    assert np.isfinite(per_product.predict(unseen)).all()
+
+
+def test_lasso_member_slopes_the_planned_features_by_product() -> None:
+    numeric = ("log_lag_0", "promo", "discount", "event_price", "log_level")
+    params = type("P", (), {"lasso_cv_folds": 3})()
+    member = LassoForecaster.for_segment(numeric, ("product_id",), params)
+    assert member.slopes_by == "product_id"
+    assert member.sloped == ("promo", "discount", "event_price")
+
+
 # -- scikit-learn's own estimator checks --------------------------------------------------
 
 # LassoForecaster declares a positive-only target (it fits log1p of unit counts), so the

@@ -64,6 +64,13 @@ def test_config_folder_from_environment(config: Path, monkeypatch: pytest.Monkey
         ),
         ("pipeline.yaml", "horizon_weeks: 4 ", "horizon_weeks: four ", "horizon_weeks", "integer"),
         (
+            "pipeline.yaml",
+            "ensemble_objective: wape ",
+            "ensemble_objective: rmse ",
+            "ensemble_objective",
+            "'wape' or 'mape'",
+        ),
+        (
             "environments/dev.yaml",
             "compute: local ",
             "compute: cloud ",

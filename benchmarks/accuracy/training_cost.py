@@ -55,6 +55,8 @@ def segment_costs(settings: Settings, report: dict[str, Any]) -> list[dict[str, 
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
+        ensemble_objective=cfg.ensemble_objective,
+        ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
     )
     jobs = []
     for s in report["segments"]:
