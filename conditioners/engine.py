@@ -28,7 +28,7 @@ from conditioners import events, products, promotions, returns, shipments, shopp
 from conditioners.columns import Coded, Frame
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
-from conditioners.readers import Raw, read_raw
+from conditioners.readers import Raw, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
 from demandops.errors import DataError
@@ -70,12 +70,7 @@ def condition_files(
 ) -> list[Conditioned | DataError]:
     """Standardize several raw files (name, bytes) of one profile in one pass: per file its
     result, or the DataError that stops reading it."""
-    read: list[Raw | DataError] = []
-    for file, data in files:
-        try:
-            read.append(read_raw(data, file, profile))
-        except DataError as exc:
-            read.append(exc)
+    read = read_raws(files, profile)
     raws = [r for r in read if isinstance(r, Raw)]
     done = iter(_condition(raws, profile, ctx) if raws else [])
     return [r if isinstance(r, DataError) else next(done) for r in read]

@@ -5,6 +5,8 @@ Every reader returns one row per raw record, every cell a string ("" when empty)
 CSV goes through pyarrow's reader (after transcoding other encodings to UTF-8); a row with
 fewer fields than the header is padded with "" and one with more makes the file unreadable.
 A file that cannot be read at all raises DataError naming the file and the problem.
+Several plain CSV files of one profile are read as one (`read_raws`), so pyarrow parses their
+blocks on its threads.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import io
 import json
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -57,6 +59,66 @@ def read_raw(data: bytes, file: str, profile: Profile) -> Raw:
     return raw
 
 
+def read_raws(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[Raw | DataError]:
+    """Per file (name, bytes) its raw records, or the DataError that stops reading it."""
+    if profile.format == "csv" and len(files) > 1:
+        joined = _read_joined(files, profile)
+        if joined is not None:
+            return list(joined)
+    read: list[Raw | DataError] = []
+    for file, data in files:
+        try:
+            read.append(read_raw(data, file, profile))
+        except DataError as exc:
+            read.append(exc)
+    return read
+
+
+def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[Raw] | None:
+    """CSV files with the same header read as one CSV, each getting its own rows, when every
+    line of every body is one record (no carriage returns, blank lines or line breaks in quoted
+    values: the joined read has as many rows as lines); else None, to read them one by one."""
+    heads: set[bytes] = set()
+    bodies: list[bytes] = []
+    for file, data in files:
+        if file.endswith(".gz"):
+            return None
+        try:
+            head, body = _split_header(_utf8(data, profile.encoding), profile.header_row)
+        except UnicodeError:
+            return None
+        if head is None or not body.strip(b"\r\n"):
+            return None
+        heads.add(head)
+        bodies.append(body if body.endswith(b"\n") else body + b"\n")
+    joined = b"".join(bodies)
+    if len(heads) != 1 or b"\r" in joined:
+        return None
+    header = next(csv.reader([heads.pop().decode("utf-8-sig")], delimiter=profile.delimiter), [])
+    try:
+        table = _arrow_csv(joined, _names(header), profile.delimiter)
+    except pa.ArrowInvalid:
+        return None
+    sizes = [b.count(b"\n") for b in bodies]
+    if table.num_rows != sum(sizes):
+        return None
+    first = profile.header_row + 1
+    starts = np.cumsum([0, *sizes[:-1]])
+    return [
+        Raw(table.slice(start, n), np.arange(first, first + n, dtype=np.int64))
+        for start, n in zip(starts, sizes, strict=True)
+    ]
+
+
+def _arrow_csv(body: bytes, names: list[str], delimiter: str) -> pa.Table:
+    return pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+
+
 def _names(header: list[str]) -> list[str]:
     """Column names as pandas gives them: unnamed ones numbered, repeats suffixed, stripped."""
     names: list[str] = []
@@ -89,12 +151,7 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
     if not body.strip(b"\r\n"):
         return Raw(_table(names, []), np.zeros(0, dtype=np.int64))
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(body),
-            read_options=pacsv.ReadOptions(column_names=names),
-            parse_options=pacsv.ParseOptions(delimiter=profile.delimiter),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
-        )
+        table = _arrow_csv(body, names, profile.delimiter)
     except pa.ArrowInvalid as exc:  # ragged rows: read row by row, padding short ones
         if "Expected" not in str(exc):
             raise
