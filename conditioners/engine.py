@@ -81,10 +81,11 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     sizes = np.array([r.table.num_rows for r in raws])
     rows = RowSorter(int(sizes.sum()))
     frame = Frame(int(sizes.sum()))
+    texts = _encoded(raws, profile)
     for col in schema.columns:
         spec = profile.columns.get(col.name)
-        frame.columns[col.name] = _make(raws, rows, profile, col, spec)
-    _convert_units(raws, rows, frame, profile, schema, ctx)
+        frame.columns[col.name] = _make(texts, rows, profile, col, spec)
+    _convert_units(texts, rows, frame, profile, schema, ctx)
     _check_bounds(rows, frame, schema)
     RULES[profile.source](frame, rows, ctx)
     file_no = np.repeat(np.arange(len(raws)), sizes)
@@ -106,13 +107,20 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     ]
 
 
+def _encoded(raws: list[Raw], profile: Profile) -> dict[str, Coded]:
+    """Each raw column (or template) the profile reads, encoded once."""
+    specs = profile.columns.values()
+    sources = dict.fromkeys(s for p in specs for s in (p.source, p.unit_from) if s)
+    return {s: _raw_text(raws, s) for s in sources}
+
+
 def _make(
-    raws: list[Raw], rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
+    texts: dict[str, Coded], rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
 ) -> Coded:
     """One standard column, made once per distinct raw value."""
     spec = spec or _NO_SPEC
     if spec.source is not None:
-        text = _raw_text(raws, spec.source)
+        text = texts[spec.source]
         text = Coded(text.codes, pc.utf8_trim_whitespace(text.values))
     else:
         text = Coded.constant(str(spec.value), rows.code.size)
@@ -203,7 +211,7 @@ def _parse_date(text: pd.Series, spec: ColumnSpec) -> pd.Series:
 
 
 def _convert_units(
-    raws: list[Raw],
+    texts: dict[str, Coded],
     rows: RowSorter,
     frame: Frame,
     profile: Profile,
@@ -215,7 +223,7 @@ def _convert_units(
         if spec.unit is None and spec.unit_from is None:
             continue
         if spec.unit_from is not None:
-            code = _raw_text(raws, spec.unit_from)
+            code = texts[spec.unit_from]
             names = Coded(code.codes, pc.utf8_trim_whitespace(code.values)).series()
             unit = Coded(code.codes, pa.array(names.map(spec.unit_map).fillna(names), pa.string()))
         else:

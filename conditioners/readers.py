@@ -87,7 +87,7 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
             head, body = _split_header(_utf8(data, profile.encoding), profile.header_row)
         except UnicodeError:
             return None
-        if head is None or not body.strip(b"\r\n"):
+        if head is None or not body.lstrip(b"\r\n"):  # lstrip: no copy (of a body)
             return None
         heads.add(head)
         bodies.append(body if body.endswith(b"\n") else body + b"\n")
