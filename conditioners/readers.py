@@ -75,37 +75,39 @@ def read_raws(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[Raw 
 
 
 def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[Raw] | None:
-    """CSV files with the same header read as one CSV, each getting its own rows, when every
-    line of every body is one record (no carriage returns, blank lines or line breaks in quoted
-    values: the joined read has as many rows as lines); else None, to read them one by one."""
+    """CSV files with the same header (in their first line) read as one CSV, header lines and
+    all, each getting its own rows, when every line is one record (no carriage returns, blank
+    lines or line breaks in quoted values: the joined read has as many rows as lines); else
+    None, to read them one by one."""
     heads: set[bytes] = set()
-    bodies: list[bytes] = []
+    datas: list[bytes] = []
     for file, data in files:
-        if file.endswith(".gz"):
+        if file.endswith(".gz") or profile.header_row != 1:
             return None
         try:
-            head, body = _split_header(_utf8(data, profile.encoding), profile.header_row)
+            data = _utf8(data, profile.encoding)
         except UnicodeError:
             return None
-        if head is None or not body.lstrip(b"\r\n"):  # lstrip: no copy (of a body)
-            return None
-        heads.add(head)
-        bodies.append(body if body.endswith(b"\n") else body + b"\n")
-    joined = b"".join(bodies)
-    if len(heads) != 1 or b"\r" in joined:
+        heads.add(data[: data.find(b"\n")])
+        datas.append(data if data.endswith(b"\n") else data + b"\n")
+    joined = b"".join(datas)
+    head = heads.pop()
+    if heads or not head or b"\r" in joined:
         return None
-    header = next(csv.reader([heads.pop().decode("utf-8-sig")], delimiter=profile.delimiter), [])
+    sizes = [d.count(b"\n") - 1 for d in datas]  # records after the header
+    header = next(csv.reader([head.decode("utf-8-sig")], delimiter=profile.delimiter), [])
+    names = _names(header)
+    if not set(profile.raw_columns) <= set(names):
+        return None  # read one by one: each file fails naming what it misses
     try:
-        table = _arrow_csv(joined, _names(header), profile.delimiter)
+        table = _arrow_csv(joined, names, profile.delimiter)
     except pa.ArrowInvalid:
         return None
-    sizes = [b.count(b"\n") for b in bodies]
-    if table.num_rows != sum(sizes):
+    if min(sizes) < 1 or table.num_rows != sum(sizes) + len(sizes):
         return None
-    first = profile.header_row + 1
-    starts = np.cumsum([0, *sizes[:-1]])
+    starts = np.cumsum([1, *(n + 1 for n in sizes[:-1])])
     return [
-        Raw(table.slice(start, n), np.arange(first, first + n, dtype=np.int64))
+        Raw(table.slice(start, n), np.arange(2, 2 + n, dtype=np.int64))
         for start, n in zip(starts, sizes, strict=True)
     ]
 

@@ -22,6 +22,8 @@ ODD_FILES = {  # each makes the files be read one by one: they cannot be read as
     "blank line": b"Store,Item,Week Ending,Units\nPNW-001,P001,01/05/2020,4\n\nPNW-001,P2,x,1\n",
     "other header": b"Item,Store,Week Ending,Units\nP001,PNW-001,01/05/2020,4\n",
     "ragged": b"Store,Item,Week Ending,Units\nPNW-001,P001,01/05/2020\n",
+    "missing column": b"Store,Item,Week,Units\nPNW-001,P001,01/05/2020,4\n",
+    "header only": b"Store,Item,Week Ending,Units\n",
 }
 
 
@@ -38,7 +40,7 @@ def test_files_conditioned_together_each_get_what_they_get_alone(odd: str | None
     together = condition_files(batch, profile, ctx)
     for (file, data), result in zip(batch, together, strict=True):
         if isinstance(result, DataError):
-            assert file == "raw/odd.csv" and odd == "garbage", result
+            assert file == "raw/odd.csv" and odd in ("garbage", "missing column"), result
             with pytest.raises(DataError, match=re.escape(str(result))):
                 condition(data, file, profile, ctx)
             continue
@@ -46,3 +48,17 @@ def test_files_conditioned_together_each_get_what_they_get_alone(odd: str | None
         assert isinstance(result, Conditioned) and result.rows_in == alone.rows_in
         assert result.table.equals(alone.table) and result.rejects.equals(alone.rejects)
     assert sum(len(r.rejects) for r in together if isinstance(r, Conditioned)) > 0
+
+
+def test_files_that_all_miss_a_column_each_fail_naming_it() -> None:
+    profile = load_profiles(ROOT / "config" / "sources")["shipments_distributor_a"]
+    data = b"Store,Item,Week,Units\nPNW-001,P001,01/05/2020,4\n"
+    batch = [("raw/a.csv", data), ("raw/b.csv", data)]
+    results = condition_files(batch, profile, Context(as_of=AS_OF))
+    assert [str(r).split(":")[0] for r in results] == [
+        "cannot read raw/a.csv",
+        "cannot read raw/b.csv",
+    ]
+    assert all(
+        isinstance(r, DataError) and "missing columns ['Week Ending']" in str(r) for r in results
+    )
