@@ -309,7 +309,8 @@ def _reject_duplicates(
     files = (file_no, int(file_no.max(initial=0)) + 1)
     key = _combined([files, *(_codes(frame, k) for k in schema.key)])[good]
     order = np.argsort(key)
-    repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
+    in_order = key[order]
+    repeat = np.flatnonzero(in_order[1:] == in_order[:-1])
     if repeat.size == 0:
         return good[order]
     shared = np.sort(order[np.union1d(repeat, repeat + 1)])  # rows whose key is not unique
@@ -321,7 +322,8 @@ def _reject_duplicates(
         mask = np.zeros(rows.code.size, dtype=bool)
         mask[rows_of[hit]] = True
         rows.reject(mask, reason)
-    return good[order][rows.good[good[order]]]
+    kept = good[order]
+    return kept[rows.good[kept]]
 
 
 def _typed(frame: Frame, rows: np.ndarray, schema: Schema) -> pa.Table:
