@@ -28,7 +28,7 @@ from conditioners import events, products, promotions, returns, shipments, shopp
 from conditioners.columns import Coded, Frame
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
-from conditioners.readers import Raw, read_raw
+from conditioners.readers import Raw, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
 from demandops.errors import DataError
@@ -70,12 +70,7 @@ def condition_files(
 ) -> list[Conditioned | DataError]:
     """Standardize several raw files (name, bytes) of one profile in one pass: per file its
     result, or the DataError that stops reading it."""
-    read: list[Raw | DataError] = []
-    for file, data in files:
-        try:
-            read.append(read_raw(data, file, profile))
-        except DataError as exc:
-            read.append(exc)
+    read = read_raws(files, profile)
     raws = [r for r in read if isinstance(r, Raw)]
     done = iter(_condition(raws, profile, ctx) if raws else [])
     return [r if isinstance(r, DataError) else next(done) for r in read]
@@ -86,10 +81,11 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     sizes = np.array([r.table.num_rows for r in raws])
     rows = RowSorter(int(sizes.sum()))
     frame = Frame(int(sizes.sum()))
+    texts = _encoded(raws, profile)
     for col in schema.columns:
         spec = profile.columns.get(col.name)
-        frame.columns[col.name] = _make(raws, rows, profile, col, spec)
-    _convert_units(raws, rows, frame, profile, schema, ctx)
+        frame.columns[col.name] = _make(texts, rows, profile, col, spec)
+    _convert_units(texts, rows, frame, profile, schema, ctx)
     _check_bounds(rows, frame, schema)
     RULES[profile.source](frame, rows, ctx)
     file_no = np.repeat(np.arange(len(raws)), sizes)
@@ -111,13 +107,20 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     ]
 
 
+def _encoded(raws: list[Raw], profile: Profile) -> dict[str, Coded]:
+    """Each raw column (or template) the profile reads, encoded once."""
+    specs = profile.columns.values()
+    sources = dict.fromkeys(s for p in specs for s in (p.source, p.unit_from) if s)
+    return {s: _raw_text(raws, s) for s in sources}
+
+
 def _make(
-    raws: list[Raw], rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
+    texts: dict[str, Coded], rows: RowSorter, profile: Profile, col: Column, spec: ColumnSpec | None
 ) -> Coded:
     """One standard column, made once per distinct raw value."""
     spec = spec or _NO_SPEC
     if spec.source is not None:
-        text = _raw_text(raws, spec.source)
+        text = texts[spec.source]
         text = Coded(text.codes, pc.utf8_trim_whitespace(text.values))
     else:
         text = Coded.constant(str(spec.value), rows.code.size)
@@ -208,7 +211,7 @@ def _parse_date(text: pd.Series, spec: ColumnSpec) -> pd.Series:
 
 
 def _convert_units(
-    raws: list[Raw],
+    texts: dict[str, Coded],
     rows: RowSorter,
     frame: Frame,
     profile: Profile,
@@ -220,7 +223,7 @@ def _convert_units(
         if spec.unit is None and spec.unit_from is None:
             continue
         if spec.unit_from is not None:
-            code = _raw_text(raws, spec.unit_from)
+            code = texts[spec.unit_from]
             names = Coded(code.codes, pc.utf8_trim_whitespace(code.values)).series()
             unit = Coded(code.codes, pa.array(names.map(spec.unit_map).fillna(names), pa.string()))
         else:
@@ -306,7 +309,8 @@ def _reject_duplicates(
     files = (file_no, int(file_no.max(initial=0)) + 1)
     key = _combined([files, *(_codes(frame, k) for k in schema.key)])[good]
     order = np.argsort(key)
-    repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
+    in_order = key[order]
+    repeat = np.flatnonzero(in_order[1:] == in_order[:-1])
     if repeat.size == 0:
         return good[order]
     shared = np.sort(order[np.union1d(repeat, repeat + 1)])  # rows whose key is not unique
@@ -318,7 +322,8 @@ def _reject_duplicates(
         mask = np.zeros(rows.code.size, dtype=bool)
         mask[rows_of[hit]] = True
         rows.reject(mask, reason)
-    return good[order][rows.good[good[order]]]
+    kept = good[order]
+    return kept[rows.good[kept]]
 
 
 def _typed(frame: Frame, rows: np.ndarray, schema: Schema) -> pa.Table:
