@@ -58,7 +58,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             features=numeric,
             n_splits=params.lasso_cv_folds,
             slopes_by="product_id",
-            sloped=per_product(numeric),
+            sloped=per_product(numeric) if params.lasso_calendar_slopes else planned(numeric),
         )
 
     def __init__(
