@@ -139,6 +139,8 @@ class PipelineConfig(_Strict):
     # what the blend's weights minimise on the validation window (ml/ensemble.py)
     ensemble_objective: Literal["wape", "mape"] = "wape"
     ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
+    # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
+    lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
 

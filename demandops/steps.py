@@ -411,6 +411,7 @@ def train_for_region(
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
+        lasso_calendar_slopes=cfg.lasso_calendar_slopes,
         ensemble_objective=cfg.ensemble_objective,
         ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
         ensemble_members=tuple(cfg.ensemble),

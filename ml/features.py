@@ -29,6 +29,7 @@ NUMERIC_FEATURES = (
     "log_same_week_last_year",
     "log_same_season_last_year",
     "log_level",
+    "log_product_season",
     "woy_sin1",
     "woy_cos1",
     "woy_sin2",
@@ -141,6 +142,30 @@ def _same_week_of_year(
     return np.where(count > 0, np.nansum(values, axis=0) / np.maximum(count, 1), np.nan)
 
 
+def _product_season(panel: Panel, horizon: int) -> np.ndarray:
+    """Per product, how its weeks around this week of year sold against its yearly mean.
+
+    Pooled over the product's series (stores) in the panel: log1p of the mean units of the
+    same season in earlier years (weeks ±2 around the same week, the outer two at half weight,
+    so every delivery phase counts equally) less log1p of the mean of the 52 weeks to t − H.
+    0 where no earlier year is known. One product's seasonal curve, measured on every store.
+    """
+    weights = {-2: 0.5, -1: 1.0, 0: 1.0, 1: 1.0, 2: 0.5}
+    parts = [w * _same_week_of_year(panel.units, horizon, (o,)) for o, w in weights.items()]
+    around: np.ndarray = np.sum(parts, axis=0) / sum(weights.values())
+    yearly = lagged_window_mean(panel.units, horizon, 52)
+    known = ~np.isnan(around) & ~np.isnan(yearly)
+    codes, products = pd.factorize(panel.keys["product_id"])
+    shape = (len(products), panel.units.shape[1])
+    season, year, count = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    np.add.at(season, codes, np.where(known, around, 0.0))
+    np.add.at(year, codes, np.where(known, yearly, 0.0))
+    np.add.at(count, codes, known.astype(float))
+    n = np.maximum(count, 1.0)
+    index = np.where(count > 0, np.log1p(season / n) - np.log1p(year / n), 0.0)
+    return index[codes]
+
+
 def build_features(
     panel: Panel,
     stores: pd.DataFrame,
@@ -179,6 +204,7 @@ def build_features(
     grid["log_same_season_last_year"] = np.where(
         np.isnan(around), grid["log_roll_mean_52"], np.log1p(around)
     )
+    grid["log_product_season"] = _product_season(panel, horizon)
     grid["history_weeks"] = np.broadcast_to(np.arange(len(panel.weeks)) - horizon + 1, u.shape)
 
     n_series, n_weeks = u.shape

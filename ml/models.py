@@ -5,9 +5,10 @@ promotion), and the log compresses the heavy right tail of fast movers so slow m
 zero weeks are not swamped. Predictions are transformed back with expm1 and clipped at 0.
 
 Products respond differently to price and promotion (a premium brand's buyers are less price
-sensitive than a store brand's), so the LASSO can give each product its own slope on the
-planned-promotion features (`sloped`, one column per product level of `slopes_by`, zero for
-the other products' rows); the LASSO keeps the slopes the data supports.
+sensitive than a store brand's), and each has its own seasonal curve, holiday lift and trend,
+so the LASSO can give each product its own slope on the planned-promotion and calendar
+features (`sloped`, one column per product level of `slopes_by`, zero for the other products'
+rows); the LASSO keeps the slopes the data supports.
 """
 
 from __future__ import annotations
@@ -25,11 +26,17 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
+SEASONAL_FEATURES = ("woy_sin1", "woy_cos1", "woy_sin2", "woy_cos2", "holiday", "trend_years")
 
 
 def planned(numeric: tuple[str, ...]) -> tuple[str, ...]:
     """The features of planned promotions and prices among `numeric`."""
     return tuple(c for c in numeric if c in PLANNED_FEATURES or c.startswith("event_"))
+
+
+def per_product(numeric: tuple[str, ...]) -> tuple[str, ...]:
+    """The features each product gets its own slope on: planned ones, season, holidays, trend."""
+    return (*planned(numeric), *(c for c in numeric if c in SEASONAL_FEATURES))
 
 
 class LassoForecaster(RegressorMixin, BaseEstimator):
@@ -51,7 +58,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             features=numeric,
             n_splits=params.lasso_cv_folds,
             slopes_by="product_id",
-            sloped=planned(numeric),
+            sloped=per_product(numeric) if params.lasso_calendar_slopes else planned(numeric),
         )
 
     def __init__(

@@ -38,6 +38,7 @@ class TrainParams:
     backtest_origins: int
     velocity_threshold: float
     lasso_cv_folds: int
+    lasso_calendar_slopes: bool = True  # per-product slopes on the calendar too (ml/models.py)
     ensemble_validation_weeks: int = 8
     ensemble_objective: str = "wape"  # or "mape": see ml/ensemble.py
     ensemble_wape_tolerance: float = 0.05

@@ -268,6 +268,31 @@ def test_series_level_is_the_mean_log_of_every_week_up_to_t_minus_h(frames: Fram
     assert row["log_level"] == pytest.approx(expected)
 
 
+def test_product_season_pools_the_products_stores_from_weeks_up_to_t_minus_h(
+    frames: Frames,
+) -> None:
+    """Same season of earlier years (±2 weeks, outer two at half weight) over the yearly mean."""
+    horizon = 4
+    feats = _features(frames, frames.shipments, horizon)
+    panel = build_panel(frames.shipments, frames.shipments["week_start"].max(), horizon)
+    row = feats[~feats["is_future"]].iloc[-1]
+    t = panel.weeks.get_loc(row["week_start"])
+    weights = {-2: 0.5, -1: 1.0, 0: 1.0, 1: 1.0, 2: 0.5}
+    season, yearly = [], []
+    for s in panel.keys.index[panel.keys["product_id"] == row["product_id"]]:
+        units = panel.units[s]
+        same = {
+            o: [units[t - 52 * k - o] for k in range(1, 4) if t - 52 * k - o >= 0] for o in weights
+        }
+        season.append(sum(w * np.mean(same[o]) for o, w in weights.items()) / 4.0)
+        yearly.append(units[max(0, t - horizon - 51) : t - horizon + 1].mean())
+    expected = np.log1p(np.mean(season)) - np.log1p(np.mean(yearly))
+    assert row["log_product_season"] == pytest.approx(expected)
+    a_year_on = feats["week_start"] >= panel.weeks[52 + 2]  # every offset has an earlier year
+    assert (feats.loc[a_year_on, "log_product_season"] != 0).all()
+    assert (feats.loc[feats["week_start"] < panel.weeks[52 - 2], "log_product_season"] == 0).all()
+
+
 def test_future_rows_cover_exactly_the_horizon_with_finite_features(frames: Frames) -> None:
     horizon = 4
     feats = _features(frames, frames.shipments, horizon)
@@ -323,8 +348,12 @@ def test_no_leakage_from_week_t0_into_earlier_forecasts(
     pd.testing.assert_frame_equal(
         before.loc[weeks < cutoff, columns], after.loc[weeks < cutoff, columns]
     )
-    # and no other series moved at all
-    pd.testing.assert_frame_equal(before.loc[~own, columns], after.loc[~own, columns])
+    # no other product's series moved at all; the product's other stores only in the
+    # product-level seasonal index, which pools the product's series (and only from t0 + H)
+    product = before.index.get_level_values("product_id") == fast
+    pd.testing.assert_frame_equal(before.loc[~product, columns], after.loc[~product, columns])
+    own_only = [c for c in columns if c != "log_product_season"]
+    pd.testing.assert_frame_equal(before.loc[~own, own_only], after.loc[~own, own_only])
 
     # at t0 + H the change is visible to every window that ends at t0
     row = (store, fast, cutoff)

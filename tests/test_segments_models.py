@@ -268,12 +268,16 @@ def test_lasso_gives_each_product_its_own_slope_on_planned_features() -> None:
     assert np.isfinite(per_product.predict(unseen)).all()
 
 
-def test_lasso_member_slopes_the_planned_features_by_product() -> None:
-    numeric = ("log_lag_0", "promo", "discount", "event_price", "log_level")
-    params = type("P", (), {"lasso_cv_folds": 3})()
+def test_lasso_member_slopes_planned_and_seasonal_features_by_product() -> None:
+    numeric = ("log_lag_0", "woy_sin1", "promo", "discount", "event_price", "log_level")
+    numeric += ("woy_cos1", "holiday", "trend_years", "is_large")
+    params = type("P", (), {"lasso_cv_folds": 3, "lasso_calendar_slopes": True})()
     member = LassoForecaster.for_segment(numeric, ("product_id",), params)
     assert member.slopes_by == "product_id"
-    assert member.sloped == ("promo", "discount", "event_price")
+    planned = ("promo", "discount", "event_price")
+    assert member.sloped == (*planned, "woy_sin1", "woy_cos1", "holiday", "trend_years")
+    params.lasso_calendar_slopes = False  # the setting for short histories
+    assert LassoForecaster.for_segment(numeric, ("product_id",), params).sloped == planned
 
 
 # -- scikit-learn's own estimator checks --------------------------------------------------

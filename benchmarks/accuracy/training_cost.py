@@ -55,6 +55,7 @@ def segment_costs(settings: Settings, report: dict[str, Any]) -> list[dict[str, 
         backtest_origins=cfg.backtest_origins,
         velocity_threshold=cfg.velocity_threshold,
         lasso_cv_folds=cfg.lasso_cv_folds,
+        lasso_calendar_slopes=cfg.lasso_calendar_slopes,
         ensemble_objective=cfg.ensemble_objective,
         ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
     )
