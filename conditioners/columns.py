@@ -49,10 +49,10 @@ class Coded:
 
     def isin(self, items: Iterable[str | None]) -> np.ndarray:
         known = pa.array([i for i in set(items) if i is not None], pa.string())
-        return _bools(pc.is_in(self.values, value_set=known))
+        return bools(pc.is_in(self.values, value_set=known))
 
     def eq(self, value: str) -> np.ndarray:
-        return _bools(pc.equal(self.values, value))
+        return bools(pc.equal(self.values, value))
 
     def fullmatch(self, pattern: str) -> np.ndarray:
         return self.series().str.fullmatch(pattern).to_numpy(dtype=bool)
@@ -78,7 +78,8 @@ class Coded:
         return self.values.take(pa.array(self.codes[rows]))
 
 
-def _bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean array as numpy bools (missing counts as False)."""
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
 
 

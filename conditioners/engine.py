@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
-from conditioners.columns import Coded, Frame
+from conditioners.columns import Coded, Frame, bools
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import Raw, read_raws
@@ -133,16 +133,12 @@ def _make(
     else:
         values = _parse(pd.Series(cleaned.to_pandas(), dtype="str"), col, spec).to_numpy()
         unparsed = np.isnat(values) if col.kind == "date" else np.isnan(values)
-        checks.append((unparsed & ~_bools(missing), _bad(col), col.name))
+        checks.append((unparsed & ~bools(missing), _bad(col), col.name))
     if not col.nullable:
-        checks.append((_bools(sentinel), "sentinel_value", col.name))
-        checks.append((_bools(missing), "missing_value", col.name))
+        checks.append((bools(sentinel), "sentinel_value", col.name))
+        checks.append((bools(missing), "missing_value", col.name))
     rows.reject_values(text, *checks)
     return Coded(text.codes, values)
-
-
-def _bools(array: pa.Array) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _text(values: pa.Array, missing: pa.Array, spec: ColumnSpec) -> pa.Array:

@@ -253,7 +253,7 @@ def _condition(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=telemetry.LOG_FORMAT)
     try:
         telemetry.configure(telemetry.Setup.resolve(args.telemetry))
         settings = _settings(args)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,7 @@ class RegionInputs:
 
 REFERENCE_SOURCES = ("stores", "products", "shoppers", "weather", "events")
 REGION_SOURCES = ("shipments", "returns", "promotions")
+PASS_BYTES = 256 * 2**20  # raw bytes of one profile conditioned in one pass, at most
 
 
 def raw_inputs(lake: Lake, prefix: str) -> dict[str, str]:
@@ -190,14 +191,31 @@ def _parts(
             todo.setdefault(profile.name, []).append((file, version))
     for name, files in todo.items():
         profile = profiles[name]
-        results = condition_files([(f, lake.read_bytes(f)) for f, _ in files], profile, ctx)
-        for (file, version), result in zip(files, results, strict=True):
-            found[file] = (
-                str(result)
-                if isinstance(result, DataError)
-                else _commit_part(lake, source, file, inputs[file], version, profile, result)
-            )
+        for batch in _passes(lake, files):
+            results = condition_files([(f, data) for f, _, data in batch], profile, ctx)
+            for (file, version, _), result in zip(batch, results, strict=True):
+                found[file] = (
+                    str(result)
+                    if isinstance(result, DataError)
+                    else _commit_part(lake, source, file, inputs[file], version, profile, result)
+                )
     return {f: found[f] for f in inputs}
+
+
+def _passes(lake: Lake, files: list[tuple[str, str]]) -> Iterator[list[tuple[str, str, bytes]]]:
+    """(file, part version, raw bytes) in passes of at most PASS_BYTES of raw data (or one
+    file), so that memory stays bounded and parts are committed as they are made."""
+    batch: list[tuple[str, str, bytes]] = []
+    size = 0
+    for file, version in files:
+        data = lake.read_bytes(file)
+        if batch and size + len(data) > PASS_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append((file, version, data))
+        size += len(data)
+    if batch:
+        yield batch
 
 
 def _commit_part(

@@ -73,7 +73,7 @@ _SECRET_PATTERNS = [  # (pattern, replacement)
     (re.compile(r"(?i)([?&]sig)=[^&\s'\"]+"), rf"\1={MASK}"),  # a SAS URL's or token's signature
     (re.compile(r"(?i)\b(Bearer) [A-Za-z0-9._~+/=-]+"), rf"\1 {MASK}"),
 ]
-log = logging.getLogger(__name__)
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the CLI's, and a fresh worker's
 
 
 def redact(text: str) -> str:
@@ -138,8 +138,11 @@ _state: dict[str, Any] = {"setup": Setup(), "pid": None, "providers": []}
 
 def configure(setup: Setup) -> None:
     """Install the SDK for `setup` in this process (once) and redact the root logger's
-    handlers. A second call in the same process changes nothing."""
+    handlers; a process without any (a fresh pool worker) first gets the CLI's stderr handler.
+    A second call in the same process changes nothing."""
     if _state["pid"] != os.getpid() and setup.mode != "off":
+        if not logging.getLogger().handlers:  # a fresh (forkserver) worker logs as the CLI does
+            logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
         if setup.mode == "azure":
             _configure_azure(setup.connection_string)
         else:

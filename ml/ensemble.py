@@ -25,6 +25,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ml.metrics import bias
+
 OBJECTIVES = ("wape", "mape")
 SCALES = np.round(np.arange(0.50, 1.0001, 0.01), 2)  # the factors `objective="mape"` may pick
 
@@ -72,7 +74,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
             self.scale_ = _mape_scale(y[late], blend, self.wape_tolerance)
         self.validation_wape_ = _wape(y[late], blend * self.scale_)
         self.validation_mape_ = _mape(y[late], blend * self.scale_)
-        self.validation_bias_ = _bias(y[late], blend * self.scale_)
+        self.validation_bias_ = bias(y[late], blend * self.scale_)
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
         self.named_estimators_ = {
             name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)
@@ -96,11 +98,6 @@ def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     if not sold.any():
         return float("inf")
     return float(np.mean(np.abs(forecast[sold] - actual[sold]) / actual[sold]))
-
-
-def _bias(actual: np.ndarray, forecast: np.ndarray) -> float:
-    total = actual.sum()
-    return float((forecast - actual).sum() / total) if total > 0 else float("nan")
 
 
 def _mape_scale(actual: np.ndarray, forecast: np.ndarray, wape_tolerance: float) -> float:

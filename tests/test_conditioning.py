@@ -4,11 +4,14 @@ cross-source data-quality checks, and `demandops condition` for people and machi
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conditioners.quality import cross_source_checks
+from demandops import steps
 from demandops.batch import run_batch
 from demandops.cli import main
 from demandops.lake import Lake
@@ -23,6 +26,21 @@ def _snapshot(lake: Lake) -> dict[str, bytes]:
 
 def _parts(lake: Lake, source: str) -> list[str]:
     return lake.list_dirs(f"conditioned/_parts/{source}")
+
+
+def test_conditioning_in_small_passes_gives_the_same_datasets(
+    settings: Settings, small_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory is bounded by conditioning a profile's files in passes of PASS_BYTES; how the
+    files are split into passes changes no byte of the outputs."""
+    whole = run_batch(settings, SMALL_REGIONS, until="condition", progress=False)
+    expected = _snapshot(small_lake)
+    for zone in ("conditioned", "quarantine", "monitoring"):
+        shutil.rmtree(Path(settings.environment.lake) / zone)
+    monkeypatch.setattr(steps, "PASS_BYTES", 1)  # one file per pass
+    split = run_batch(settings, SMALL_REGIONS, until="condition", progress=False)
+    assert split["dataset_version"] == whole["dataset_version"]
+    assert _snapshot(small_lake) == expected
 
 
 def test_rerun_is_byte_identical_and_a_new_file_conditions_only_itself(

@@ -375,3 +375,19 @@ def test_console_telemetry_prints_spans_and_metrics_on_stderr(
     names = {m["name"] for r in metrics_out["resource_metrics"] for sc in r["scope_metrics"]
              for m in sc["metrics"]}  # fmt: skip
     assert names == {"demandops.step.duration", "demandops.step.rows"}
+
+
+def test_a_fresh_worker_logs_to_stderr_redacted_when_telemetry_is_on() -> None:
+    """A forkserver pool worker starts without the CLI's log handler: configuring telemetry
+    gives it one, with the CLI's format and the redaction."""
+    code = (
+        "import logging; from demandops import telemetry\n"
+        "telemetry.configure(telemetry.Setup('console'))\n"
+        f"logging.getLogger('ml.score').warning('segment failed: AccountKey={ACCOUNT_KEY}')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "WARNING ml.score: segment failed: AccountKey=***" in done.stderr
+    assert ACCOUNT_KEY not in done.stderr
