@@ -121,7 +121,6 @@ def _make(
     spec = spec or _NO_SPEC
     if spec.source is not None:
         text = texts[spec.source]
-        text = Coded(text.codes, pc.utf8_trim_whitespace(text.values))
     else:
         text = Coded.constant(str(spec.value), rows.code.size)
     sentinel = pc.is_in(text.values, value_set=pa.array(profile.sentinels, pa.string()))
@@ -156,9 +155,11 @@ def _bad(col: Column) -> str:
 
 
 def _raw_text(raws: list[Raw], source: str) -> Coded:
-    """The raw column `source`, or per row the column its `{col}` template names ("" if none)."""
+    """The raw column `source`, or per row the column its `{col}` template names ("" if none),
+    stripped of surrounding whitespace."""
     columns = [_raw_column(r.table, source) for r in raws]
-    return Coded.of(pa.chunked_array([c for col in columns for c in col.chunks], pa.string()))
+    coded = Coded.of(pa.chunked_array([c for col in columns for c in col.chunks], pa.string()))
+    return Coded(coded.codes, pc.utf8_trim_whitespace(coded.values))
 
 
 def _raw_column(raw: pa.Table, source: str) -> pa.ChunkedArray:
@@ -220,7 +221,7 @@ def _convert_units(
             continue
         if spec.unit_from is not None:
             code = texts[spec.unit_from]
-            names = Coded(code.codes, pc.utf8_trim_whitespace(code.values)).series()
+            names = code.series()
             unit = Coded(code.codes, pa.array(names.map(spec.unit_map).fillna(names), pa.string()))
         else:
             unit = Coded.constant(str(spec.unit), rows.code.size)

@@ -82,7 +82,7 @@ def score_region(
             "score_segment", region=name.split(".")[0], segment=name, rows=int(rows.sum())
         ) as span:
             _score_segment(future, X, rows, name, scorers.get(name))
-            first = future.loc[rows].iloc[0]
+            first = future.loc[rows, ["model", "fallback"]].iloc[0]
             span.set(model=first["model"], fallback=first["fallback"])
     future["forecast"] = np.round(future["forecast"], 3)
     future["baseline_forecast"] = np.round(future["baseline_forecast"], 3)
