@@ -12,7 +12,7 @@ from functions.http_config import bp as config_bp
 from functions.http_runs import bp as runs_bp
 from functions.orchestrators import bp as orchestrators_bp
 
-telemetry.configure(telemetry.Setup.resolve())
+telemetry.configure_host()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (config_bp, runs_bp, orchestrators_bp, activities_bp, blob_bp):
     app.register_functions(blueprint)

@@ -5,6 +5,7 @@ score), then the metrics table and the run report."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -27,6 +28,8 @@ from demandops.region import FAILED_STEP, RegionResult, Stage
 from demandops.runner import LocalRunner
 from demandops.settings import Settings
 from ml.metrics import METRICS, metrics_by
+
+logger = logging.getLogger(__name__)
 
 LOCAL_MAX_WAIT = 0.5  # seconds: the longest a durable timer sleeps in the local runner
 
@@ -107,27 +110,40 @@ def _run(
     with LocalBackend(settings, life=life) as backend:
         outcome = orchestrate(settings, plan, backend, run_id, progress)
         failures = _failures(outcome, backend)
-    results = [RegionResult(**s["outputs"]) for s in outcome["regions"].values() if "outputs" in s]
-    profiles = profiles_dir or settings.config_dir / "sources"
-    ref = steps.condition_reference(lake, settings.region_ids(), profiles)  # committed: read only
-    report = _report(lake, settings, ref, results, until, started, run_id)
-    for region, (error, failed) in failures.items():
-        report["regions"][region] = {
-            "versions": {},
-            "paths": {},
-            "seconds": failed["seconds"],
-            "failed_step": failed["step"],
-            "error": _message(error),
-        }
-    if life is not None:
-        report["scoring_date"] = today.isoformat()
-        _write_champions(lake, report, today)
-    report["seconds"] = round(time.perf_counter() - clock, 2)
-    report |= monitoring.write(lake, report, settings.pipeline.drift)  # tables, drift alerts
-    lake.write_bytes(
-        f"monitoring/runs/{report['run_id']}.json",
-        (json.dumps(report, indent=2, default=str) + "\n").encode(),
-    )
+    try:
+        results = [
+            RegionResult(**s["outputs"]) for s in outcome["regions"].values() if "outputs" in s
+        ]
+        profiles = profiles_dir or settings.config_dir / "sources"
+        ref = steps.condition_reference(
+            lake, settings.region_ids(), profiles
+        )  # committed: read only
+        report = _report(lake, settings, ref, results, until, started, run_id)
+        for region, (error, failed) in failures.items():
+            report["regions"][region] = {
+                "versions": {},
+                "paths": {},
+                "seconds": failed["seconds"],
+                "failed_step": failed["step"],
+                "error": _message(error),
+            }
+        if life is not None:
+            report["scoring_date"] = today.isoformat()
+            _write_champions(lake, report, today)
+        report["seconds"] = round(time.perf_counter() - clock, 2)
+        report |= monitoring.write(lake, report, settings.pipeline.drift)  # tables, drift alerts
+        lake.write_bytes(
+            f"monitoring/runs/{report['run_id']}.json",
+            (json.dumps(report, indent=2, default=str) + "\n").encode(),
+        )
+    except Exception as record_error:
+        if not failures:
+            raise
+        note = f"the run report was not written: {_message(record_error)}"
+        logger.error(note)  # a region failed first: its error is the one raised
+        first = next(iter(failures.values()))[0]
+        first.add_note(note)
+        raise first from None
     for error, _ in failures.values():
         raise error
     return report

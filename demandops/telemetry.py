@@ -37,6 +37,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from demandops.errors import DemandOpsError
 
+logger = logging.getLogger(__name__)
+
 Mode = Literal["off", "console", "azure"]
 MODES: tuple[Mode, ...] = ("off", "console", "azure")
 CONNECTION_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -151,6 +153,20 @@ def configure(setup: Setup) -> None:
     for handler in logging.getLogger().handlers:  # the exporting log handler included
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def configure_host() -> Setup:
+    """Configure a long-lived host (the Function app) from its environment. A bad setting
+    (unknown mode, azure without or with a malformed connection string) is logged as an error
+    and telemetry stays off, so the app still loads and serves its functions."""
+    try:
+        setup = Setup.resolve()
+        configure(setup)
+    except (DemandOpsError, ValueError) as error:
+        logger.error("telemetry off: %s", redact(str(error)))
+        setup = Setup()
+        configure(setup)
+    return setup
 
 
 def _configure_azure(connection_string: str) -> None:

@@ -75,3 +75,31 @@ def test_function_app_routes_need_a_function_key() -> None:
         "region_orchestrator",
     }
     assert Path(function_app.__file__).read_text().count("def ") == 0  # registration only
+
+
+@pytest.mark.parametrize(
+    ("mode", "connection", "reason"),
+    [
+        ("azure", "", "telemetry azure needs APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        ("", "InstrumentationKey=not-a-key;Bogus", "Invalid"),
+        ("loud", "", "telemetry must be one of off, console, azure"),
+    ],
+)
+def test_app_loads_with_telemetry_off_when_its_setting_is_broken(
+    mode: str, connection: str, reason: str
+) -> None:
+    """A bad telemetry setting is logged as an error; the app still indexes every function."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DEMANDOPS_TELEMETRY": mode}
+    env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = connection
+    code = "import function_app; print(len(function_app.app.get_functions()))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(FUNCTIONS)
+    assert "telemetry off:" in done.stderr and reason in done.stderr
+    assert "not-a-key" not in done.stderr

@@ -188,6 +188,23 @@ def test_a_failed_step_is_in_its_span_and_the_steps_table(
     assert failed[("condition", "pnw")].status.status_code == trace.StatusCode.UNSET
 
 
+def test_a_failed_region_error_is_raised_when_the_report_cannot_be_written(
+    settings: Settings, small_lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The region's error, not the later one of writing the report, reaches the user."""
+    for f in small_lake.list_files("raw/shipments/region=tx"):
+        Path(small_lake.full_path(f)).unlink()
+    runs = Path(small_lake.full_path("monitoring/runs"))
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_text("a file where the run reports' folder belongs")
+    with pytest.raises(DataError, match="no raw data in") as raised:
+        run_batch(settings, ["pnw", "tx"], until="condition", progress=False)
+    (note,) = raised.value.__notes__
+    assert note.startswith("the run report was not written: ")
+    assert note in caplog.text
+
+
 def test_errors_and_logs_are_redacted(
     recorded: tuple[InMemorySpanExporter, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
