@@ -28,7 +28,7 @@ from conditioners import events, products, promotions, returns, shipments, shopp
 from conditioners.columns import Coded, Frame, bools
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
-from conditioners.readers import Raw, read_raws
+from conditioners.readers import Raw, decoded, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
 from demandops.errors import DataError
@@ -91,7 +91,7 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     file_no = np.repeat(np.arange(len(raws)), sizes)
     order = _reject_duplicates(rows, frame, schema, file_no)
     table = schema.check(_typed(frame, order, schema))
-    rejects = rows.rejects([r.table for r in raws], [r.lines for r in raws])
+    rejects = rows.rejects(raws)
     kept = np.bincount(file_no[order], minlength=len(raws))
     dropped = np.bincount(file_no[~rows.good], minlength=len(raws))
     return [
@@ -156,23 +156,25 @@ def _bad(col: Column) -> str:
 
 def _raw_text(raws: list[Raw], source: str) -> Coded:
     """The raw column `source`, or per row the column its `{col}` template names ("" if none),
-    stripped of surrounding whitespace."""
-    columns = [_raw_column(r.table, source) for r in raws]
-    coded = Coded.of(pa.chunked_array([c for col in columns for c in col.chunks], pa.string()))
-    return Coded(coded.codes, pc.utf8_trim_whitespace(coded.values))
+    stripped of surrounding whitespace (bytes decoded per distinct value)."""
+    columns = [_raw_column(r, source) for r in raws]
+    chunks = pa.chunked_array([c for col in columns for c in col.chunks], columns[0].type)
+    coded = Coded.of(chunks)
+    text = decoded(coded.values, raws[0].encoding)
+    return Coded(coded.codes, pc.utf8_trim_whitespace(text))
 
 
-def _raw_column(raw: pa.Table, source: str) -> pa.ChunkedArray:
+def _raw_column(raw: Raw, source: str) -> pa.ChunkedArray:
     if not template_fields(source):
-        return raw.column(source)
+        return raw.table.column(source)
     pieces = re.split(r"\{(\w[\w ]*)\}", source)  # literal, field, literal, field, ...
     names = pc.binary_join_element_wise(
         *[pc.utf8_trim_whitespace(raw.column(p)) if i % 2 else p for i, p in enumerate(pieces)],
         "",
     )
-    out = pa.array([""] * raw.num_rows, pa.string())
+    out = pa.array([""] * raw.table.num_rows, pa.string())
     for name in pc.unique(names).to_pylist():
-        if name in raw.column_names:
+        if name in raw.table.column_names:
             out = pc.if_else(pc.equal(names, name), raw.column(name), out)
     return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
 

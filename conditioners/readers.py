@@ -35,8 +35,27 @@ from demandops.errors import DataError
 class Raw:
     """The raw records of one file: every column as text, and the line of each record."""
 
-    table: pa.Table
+    table: pa.Table  # strings; or, when `encoding` is set, bytes in that one-byte encoding
     lines: np.ndarray  # int64, one per row
+    encoding: str | None = None
+
+    def column(self, name: str, rows: np.ndarray | None = None) -> pa.ChunkedArray:
+        """A column (its values at the indices `rows`, or all) as strings."""
+        column = self.table.column(name)
+        if rows is not None:
+            column = column.take(pa.array(rows))
+        return pa.chunked_array([decoded(c, self.encoding) for c in column.chunks], pa.string())
+
+
+def decoded(values: pa.Array, encoding: str | None) -> pa.Array:
+    """Text values as strings: strings as they are, bytes decoded from a one-byte `encoding`."""
+    if encoding is None or pa.types.is_string(values.type):
+        return values
+    data = values.buffers()[2]
+    if data is None or np.frombuffer(data, np.uint8).max(initial=0) < 0x80:
+        return values.cast(pa.string())  # ASCII
+    text = [None if v is None else v.decode(encoding) for v in values.to_pylist()]
+    return pa.array(text, pa.string())
 
 
 def read_raw(data: bytes, file: str, profile: Profile) -> Raw:
@@ -78,16 +97,18 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
     """CSV files with the same header (in their first line) read as one CSV, header lines and
     all, each getting its own rows, when every line is one record (no carriage returns, blank
     lines or line breaks in quoted values: the joined read has as many rows as lines); else
-    None, to read them one by one."""
+    None, to read them one by one. Files in a one-byte encoding are read as bytes, not
+    transcoded: their text is decoded per distinct value (`Raw.encoding`)."""
+    encoding = codecs.lookup(profile.encoding).name
+    if encoding != "utf-8" and encoding not in _UNDEFINED:
+        return None
     heads: set[bytes] = set()
     datas: list[bytes] = []
     for file, data in files:
         if file.endswith(".gz") or profile.header_row != 1:
             return None
-        try:
-            data = _utf8(data, profile.encoding)
-        except UnicodeError:
-            return None
+        if any(byte in data for byte in _UNDEFINED.get(encoding, ())):
+            return None  # read alone, the file fails naming the byte
         heads.add(data[: data.find(b"\n")])
         datas.append(data if data.endswith(b"\n") else data + b"\n")
     joined = b"".join(datas)
@@ -96,29 +117,37 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
         return None
     # records after the header; numpy counts line breaks about 5x faster than bytes.count
     sizes = [int(np.count_nonzero(np.frombuffer(d, np.uint8) == 10)) - 1 for d in datas]
-    header = next(csv.reader([head.decode("utf-8-sig")], delimiter=profile.delimiter), [])
-    names = _names(header)
+    try:
+        text = head.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        return None
+    names = _names(next(csv.reader([text], delimiter=profile.delimiter), []))
     if not set(profile.raw_columns) <= set(names):
         return None  # read one by one: each file fails naming what it misses
+    raw_encoding = None if encoding == "utf-8" else encoding  # None: read as strings
     try:
-        table = _arrow_csv(joined, names, profile.delimiter)
+        table = _arrow_csv(joined, names, profile.delimiter, raw_encoding)
     except pa.ArrowInvalid:
         return None
     if min(sizes) < 1 or table.num_rows != sum(sizes) + len(sizes):
         return None
     starts = np.cumsum([1, *(n + 1 for n in sizes[:-1])])
     return [
-        Raw(table.slice(start, n), np.arange(2, 2 + n, dtype=np.int64))
+        Raw(table.slice(start, n), np.arange(2, 2 + n, dtype=np.int64), raw_encoding)
         for start, n in zip(starts, sizes, strict=True)
     ]
 
 
-def _arrow_csv(body: bytes, names: list[str], delimiter: str) -> pa.Table:
+def _arrow_csv(
+    body: bytes, names: list[str], delimiter: str, encoding: str | None = None
+) -> pa.Table:
+    """Every column as strings, or (a one-byte `encoding`) as bytes."""
+    kind = pa.string() if encoding is None else pa.binary()
     return pacsv.read_csv(
-        io.BytesIO(body),
+        pa.BufferReader(body),
         read_options=pacsv.ReadOptions(column_names=names),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, kind)),
     )
 
 
@@ -164,6 +193,11 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
 
 
 _ASCII = bytes(range(0x80))
+# one-byte encodings a joined read reads as bytes, each with the bytes it leaves undefined
+_UNDEFINED: dict[str, tuple[bytes, ...]] = {
+    "cp1252": (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"),
+    "iso8859-1": (),
+}
 _REPLACEABLE = frozenset(range(0xC4, 0x100))  # latin-1 letters whose UTF-8 is C3 + 80-BF
 
 

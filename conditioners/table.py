@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from conditioners.columns import Coded
+from conditioners.readers import Raw
 from conditioners.schemas import SCHEMAS
 
 REJECT_COLUMNS = ["line", "reason", "detail", "record"]
@@ -71,19 +72,16 @@ class RowSorter:
             self.code[hit[per_row[hit] == number]] = len(self.reasons)
         self.good[hit] = False
 
-    def rejects(self, raws: Sequence[pa.Table], lines: Sequence[np.ndarray]) -> pa.Table:
-        """The rejected rows of the raw tables (whose rows, in order, are the sorter's)."""
+    def rejects(self, raws: Sequence[Raw]) -> pa.Table:
+        """The rejected rows of the raw files (whose rows, in order, are the sorter's)."""
         found, records = [], []
         start = 0
-        for raw, line in zip(raws, lines, strict=True):
-            bad = np.flatnonzero(self.code[start : start + raw.num_rows] > 0)
-            start += raw.num_rows
+        for raw in raws:
+            bad = np.flatnonzero(self.code[start : start + raw.table.num_rows] > 0)
+            start += raw.table.num_rows
             if bad.size:
-                found.append(line[bad])
-                records += [
-                    json.dumps(r, ensure_ascii=False, sort_keys=True)
-                    for r in raw.take(pa.array(bad)).to_pylist()
-                ]
+                found.append(raw.lines[bad])
+                records += _json_records(raw, bad)
         codes = self.code[self.code > 0] - 1
         reasons = np.array([r for r, _ in self.reasons] or [""], dtype=object)
         details = np.array([d for _, d in self.reasons] or [""], dtype=object)
@@ -96,3 +94,22 @@ class RowSorter:
             ],
             schema=REJECT_SCHEMA,
         )
+
+
+def _json_records(raw: Raw, rows: np.ndarray) -> list[str]:
+    """The records at `rows` as JSON objects with sorted keys, as `json.dumps(record,
+    ensure_ascii=False, sort_keys=True)` writes them, made a column at a time."""
+    names = sorted(raw.table.column_names)
+    if not names:
+        return ["{}"] * rows.size
+    keys = [encode_basestring(n) + ": " for n in names]
+    columns = [raw.column(n, rows).to_pylist() for n in names]
+    return [
+        "{"
+        + ", ".join(
+            k + ("null" if v is None else encode_basestring(v))
+            for k, v in zip(keys, row, strict=True)
+        )
+        + "}"
+        for row in zip(*columns, strict=True)
+    ]
