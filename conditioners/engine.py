@@ -16,6 +16,7 @@ result, exactly as if it had been conditioned alone.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -298,6 +299,39 @@ def _combined(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
     return key
 
 
+def _row_key(frame: Frame, names: Sequence[str], file_no: np.ndarray) -> tuple[np.ndarray, int]:
+    """One int64 per row, ordered and equal as the tuples (file, values of `names`), and its
+    bound (0: unknown): each column's rank scaled by the bounds after it, one gather a column."""
+    files = int(file_no.max(initial=0)) + 1
+    ranked = []
+    for name in names:
+        column = frame.columns[name]
+        coded = column if isinstance(column, Coded) else Coded(np.arange(column.size), column)
+        rank = coded.ranks()
+        ranked.append((coded.codes, rank, int(rank.max(initial=0)) + 1))
+    bound = math.prod([files, *(card for _, _, card in ranked)])
+    if bound >= 2**62:  # too many combinations for one sum: renumber as the key grows
+        return _combined([(file_no, files), *((r[c], k) for c, r, k in ranked)]), 0
+    scale = bound // files
+    key = file_no * np.int64(scale)
+    for codes, rank, card in ranked:
+        scale //= card
+        key += (rank * scale)[codes]
+    return key, bound
+
+
+def _argsort(key: np.ndarray, bound: int) -> np.ndarray:
+    """The order of `key` (values in [0, bound); 0: unknown), by radix sort (numpy sorts
+    16-bit integers so) when the bound allows: about twice as fast as a quicksort."""
+    if bound == 0 or bound > 2**32:
+        return np.argsort(key)
+    order = np.argsort(key.astype(np.uint16), kind="stable")
+    if bound > 2**16:
+        high = (key[order] >> 16).astype(np.uint16)
+        order = order[np.argsort(high, kind="stable")]
+    return order
+
+
 def _reject_duplicates(
     rows: RowSorter, frame: Frame, schema: Schema, file_no: np.ndarray
 ) -> np.ndarray:
@@ -305,9 +339,9 @@ def _reject_duplicates(
     other values is `conflicting_duplicate`. The first occurrence is kept. Returns the rows
     kept, in the order of file and key."""
     good = np.flatnonzero(rows.good)
-    files = (file_no, int(file_no.max(initial=0)) + 1)
-    key = _combined([files, *(_codes(frame, k) for k in schema.key)])[good]
-    order = np.argsort(key)
+    key, bound = _row_key(frame, schema.key, file_no)
+    key = key[good]
+    order = _argsort(key, bound)
     in_order = key[order]
     repeat = np.flatnonzero(in_order[1:] == in_order[:-1])
     if repeat.size == 0:
@@ -326,16 +360,20 @@ def _reject_duplicates(
 
 
 def _typed(frame: Frame, rows: np.ndarray, schema: Schema) -> pa.Table:
-    """The rows at the indices `rows`, in the schema's Arrow types."""
+    """The rows at the indices `rows`, in the schema's Arrow types (numbers and dates made and
+    checked for missing values per distinct value, then spread to the rows)."""
     columns = {}
     for col in schema.columns:
         column = frame.columns[col.name]
         if isinstance(column, Coded) and col.kind == "str":
             columns[col.name] = column.arrow(rows)
             continue
-        values = column.spread(column.values, rows) if isinstance(column, Coded) else column[rows]
+        values, at = (
+            (column.values, column.codes[rows]) if isinstance(column, Coded) else (column, rows)
+        )
         missing = np.isnat(values) if col.kind == "date" else np.isnan(values)
         if col.kind == "int":
             values = np.round(np.where(missing, 0, values)).astype(np.int64)
-        columns[col.name] = pa.array(values, ARROW_TYPES[col.kind], mask=missing)
+        mask = missing[at] if missing.any() else None
+        columns[col.name] = pa.array(values[at], ARROW_TYPES[col.kind], mask=mask)
     return pa.table(columns)

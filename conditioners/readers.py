@@ -39,12 +39,17 @@ class Raw:
     lines: np.ndarray  # int64, one per row
     encoding: str | None = None
 
-    def column(self, name: str, rows: np.ndarray | None = None) -> pa.ChunkedArray:
-        """A column (its values at the indices `rows`, or all) as strings."""
+    def column(self, name: str) -> pa.ChunkedArray:
+        """A column as strings."""
         column = self.table.column(name)
-        if rows is not None:
-            column = column.take(pa.array(rows))
         return pa.chunked_array([decoded(c, self.encoding) for c in column.chunks], pa.string())
+
+    def values(self, rows: np.ndarray) -> dict[str, list[str]]:
+        """Each column's values at the indices `rows`, as Python strings."""
+        taken = self.table.take(pa.array(rows)).to_pydict()
+        if self.encoding is None:
+            return taken
+        return {n: [v.decode(self.encoding) for v in vs] for n, vs in taken.items()}
 
 
 def decoded(values: pa.Array, encoding: str | None) -> pa.Array:

@@ -99,17 +99,12 @@ class RowSorter:
 def _json_records(raw: Raw, rows: np.ndarray) -> list[str]:
     """The records at `rows` as JSON objects with sorted keys, as `json.dumps(record,
     ensure_ascii=False, sort_keys=True)` writes them, made a column at a time."""
-    names = sorted(raw.table.column_names)
+    values = raw.values(rows)
+    names = sorted(values)
     if not names:
         return ["{}"] * rows.size
     keys = [encode_basestring(n) + ": " for n in names]
-    columns = [raw.column(n, rows).to_pylist() for n in names]
-    return [
-        "{"
-        + ", ".join(
-            k + ("null" if v is None else encode_basestring(v))
-            for k, v in zip(keys, row, strict=True)
-        )
-        + "}"
-        for row in zip(*columns, strict=True)
+    columns = [
+        [k + encode_basestring(v) for v in values[n]] for k, n in zip(keys, names, strict=True)
     ]
+    return ["{" + ", ".join(fields) + "}" for fields in zip(*columns, strict=True)]
