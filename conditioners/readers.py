@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import gzip
 import io
 import json
@@ -46,21 +47,48 @@ class Raw:
 
     def values(self, rows: np.ndarray) -> dict[str, list[str]]:
         """Each column's values at the indices `rows`, as Python strings."""
-        taken = self.table.take(pa.array(rows)).to_pydict()
-        if self.encoding is None:
-            return taken
-        return {n: [v.decode(self.encoding) for v in vs] for n, vs in taken.items()}
+        taken = _take(self.table, rows).combine_chunks()
+        return {
+            n: decoded(c.chunk(0), self.encoding).to_pylist() if c.num_chunks else []
+            for n, c in zip(taken.column_names, taken.columns, strict=True)
+        }
+
+
+def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The rows at the ascending indices `rows`, taken batch by batch (a take on the table
+    would first join its chunks: a copy of every row)."""
+    batches = table.to_batches()
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    cuts = np.searchsorted(rows, starts)
+    taken = [
+        batch.take(pa.array(rows[low:high] - start))
+        for batch, start, low, high in zip(batches, starts, cuts, cuts[1:], strict=False)
+        if high > low
+    ]
+    return pa.Table.from_batches(taken, table.schema)
 
 
 def decoded(values: pa.Array, encoding: str | None) -> pa.Array:
-    """Text values as strings: strings as they are, bytes decoded from a one-byte `encoding`."""
+    """Text values as strings: strings as they are, bytes decoded from a one-byte `encoding`
+    (decoded all at once: each byte is one character, so its UTF-8 size gives the offsets)."""
     if encoding is None or pa.types.is_string(values.type):
         return values
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
     data = values.buffers()[2]
-    if data is None or np.frombuffer(data, np.uint8).max(initial=0) < 0x80:
-        return values.cast(pa.string())  # ASCII
-    text = [None if v is None else v.decode(encoding) for v in values.to_pylist()]
-    return pa.array(text, pa.string())
+    raw = np.frombuffer(data if data is not None else b"", np.uint8)[offsets[0] : offsets[-1]]
+    if values.null_count or raw.max(initial=0) < 0x80:
+        return values.cast(pa.string())  # ASCII is UTF-8 (nulls: none in raw text)
+    text = raw.tobytes().decode(encoding).encode("utf-8")
+    ends = np.concatenate([[0], np.cumsum(_utf8_sizes(encoding)[raw])])
+    starts = ends[offsets - offsets[0]].astype(np.int32)
+    buffers = [None, pa.py_buffer(starts), pa.py_buffer(text)]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+@functools.cache
+def _utf8_sizes(encoding: str) -> np.ndarray:
+    """Per byte of a one-byte encoding, the size of its character in UTF-8."""
+    return np.array([len(bytes([b]).decode(encoding, "replace").encode()) for b in range(256)])
 
 
 def read_raw(data: bytes, file: str, profile: Profile) -> Raw:

@@ -74,32 +74,34 @@ class RowSorter:
 
     def rejects(self, raws: Sequence[Raw]) -> pa.Table:
         """The rejected rows of the raw files (whose rows, in order, are the sorter's)."""
-        found, records = [], []
-        start = 0
-        for raw in raws:
-            bad = np.flatnonzero(self.code[start : start + raw.table.num_rows] > 0)
-            start += raw.table.num_rows
-            if bad.size:
-                found.append(raw.lines[bad])
-                records += _json_records(raw, bad)
-        codes = self.code[self.code > 0] - 1
+        bad = np.flatnonzero(self.code > 0)
+        lines = np.concatenate([r.lines for r in raws]) if raws else np.zeros(0, np.int64)
+        codes = self.code[bad] - 1
         reasons = np.array([r for r, _ in self.reasons] or [""], dtype=object)
         details = np.array([d for _, d in self.reasons] or [""], dtype=object)
         return pa.table(
             [
-                pa.array(np.concatenate(found) if found else [], pa.int64()),
+                pa.array(lines[bad], pa.int64()),
                 pa.array(reasons[codes], pa.string()),
                 pa.array(details[codes], pa.string()),
-                pa.array(records, pa.string()),
+                pa.array(_json_records(raws, bad) if bad.size else [], pa.string()),
             ],
             schema=REJECT_SCHEMA,
         )
 
 
-def _json_records(raw: Raw, rows: np.ndarray) -> list[str]:
-    """The records at `rows` as JSON objects with sorted keys, as `json.dumps(record,
-    ensure_ascii=False, sort_keys=True)` writes them, made a column at a time."""
-    values = raw.values(rows)
+def _json_records(raws: Sequence[Raw], rows: np.ndarray) -> list[str]:
+    """The records at `rows` (indices into the files' rows, one after the other) as JSON
+    objects with sorted keys, as `json.dumps(record, ensure_ascii=False, sort_keys=True)`
+    writes them; made a column at a time, all files at once when their columns are the same."""
+    if len({(tuple(r.table.column_names), r.encoding) for r in raws}) > 1:
+        records, start = [], 0
+        for raw in raws:
+            end = start + raw.table.num_rows
+            records += _json_records([raw], rows[(rows >= start) & (rows < end)] - start)
+            start = end
+        return records
+    values = Raw(pa.concat_tables([r.table for r in raws]), rows, raws[0].encoding).values(rows)
     names = sorted(values)
     if not names:
         return ["{}"] * rows.size
