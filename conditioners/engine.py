@@ -131,7 +131,7 @@ def _make(
     if col.kind == "str":
         values: pa.Array | np.ndarray = _text(cleaned, missing, spec)
     else:
-        values = _parse(pd.Series(cleaned.to_pandas(), dtype="str"), col, spec).to_numpy()
+        values = _parse(cleaned, col, spec)
         unparsed = np.isnat(values) if col.kind == "date" else np.isnan(values)
         checks.append((unparsed & ~bools(missing), _bad(col), col.name))
     if not col.nullable:
@@ -180,22 +180,26 @@ def _raw_column(raw: Raw, source: str) -> pa.ChunkedArray:
     return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
 
 
-def _parse(text: pd.Series, col: Column, spec: ColumnSpec) -> pd.Series:
+def _parse(text: pa.Array, col: Column, spec: ColumnSpec) -> np.ndarray:
+    """Numbers (float64) or dates (datetime64[ns]) of the text values, NaN / NaT where they do
+    not parse, with pandas' parsers (`to_numeric` is given the values as Python strings, as
+    for a str Series)."""
     if col.kind == "date":
-        return _parse_date(text, spec)
-    number = pd.to_numeric(
-        text.str.replace(spec.decimal, ".", regex=False) if spec.decimal != "." else text,
-        errors="coerce",
-    ).astype(float)
-    if spec.transform == "exp":
-        number = pd.Series(np.exp(number.to_numpy()), index=number.index)
-    return number
+        return _parse_date(text, spec).to_numpy()
+    if spec.decimal != ".":
+        text = pc.replace_substring(text, spec.decimal, ".")
+    number = np.asarray(_numbers(text), dtype=float)
+    return np.exp(number) if spec.transform == "exp" else number
 
 
-def _parse_date(text: pd.Series, spec: ColumnSpec) -> pd.Series:
+def _numbers(text: pa.Array) -> np.ndarray:
+    return np.asarray(pd.to_numeric(text.to_numpy(zero_copy_only=False), errors="coerce"))
+
+
+def _parse_date(text: pa.Array, spec: ColumnSpec) -> pd.Series:
     fmt = spec.format or "iso"
     if fmt in ("week_index", "excel"):
-        n = pd.to_numeric(text, errors="coerce")
+        n = pd.Series(_numbers(text), dtype=float)
         n = n.where(n == n.round())
         if fmt == "week_index":
             days = (n - 1) * 7
@@ -204,10 +208,33 @@ def _parse_date(text: pd.Series, spec: ColumnSpec) -> pd.Series:
             days, base = n, pd.Timestamp("1899-12-30")
         dates = base + pd.to_timedelta(days, unit="D")
     else:
-        dates = pd.to_datetime(text, format="%Y-%m-%d" if fmt == "iso" else fmt, errors="coerce")
+        dates = _strptime(text, "%Y-%m-%d" if fmt == "iso" else fmt)
     if spec.align == "monday":
         dates = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
     return (dates + pd.Timedelta(days=spec.offset_days)).astype("datetime64[ns]")
+
+
+_PLAIN_DATE = re.compile(r"(%[Ymd]|[^%])*")  # formats of days: numbers and literal characters
+_DAYS = (np.datetime64("1900-01-01", "us"), np.datetime64("2200-01-01", "us"))
+
+
+def _strptime(text: pa.Array, fmt: str) -> pd.Series:
+    """What `pd.to_datetime(text, format=fmt, errors="coerce")` gives, as a Series. Values that
+    Arrow's strptime parses to a day of 1900-2199 which its strftime writes back as they are
+    are taken from Arrow (about 20 times faster for few values); pandas parses the rest."""
+    if not _PLAIN_DATE.fullmatch(fmt):
+        return pd.to_datetime(
+            pd.Series(text.to_numpy(zero_copy_only=False)), format=fmt, errors="coerce"
+        )
+    parsed = pc.strptime(text, fmt, "us", error_is_null=True)
+    days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    fast = bools(pc.equal(pc.strftime(parsed, fmt), text)) & (days >= _DAYS[0]) & (days < _DAYS[1])
+    if not fast.all():
+        rest = pd.Series(text.filter(pa.array(~fast)).to_pandas(), dtype="str")
+        slow = pd.to_datetime(rest, format=fmt, errors="coerce")
+        days = days.astype(slow.dtype) if slow.dtype != days.dtype else days
+        days[~fast] = slow.to_numpy()
+    return pd.Series(days)
 
 
 def _convert_units(
