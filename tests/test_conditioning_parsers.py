@@ -1,0 +1,44 @@
+"""The engine's fast parsers give exactly what pandas' parsers give: dates of plain formats
+(Arrow's strptime where it is sure, pandas for the rest) and numbers."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from conditioners.engine import _numbers, _strptime
+
+ODD_DATES = [
+    *("", " 2020-01-06", "2020-1-6", "2020-01-06x", "+2020-01-06", "0999-01-06", "1899-12-31"),
+    *("2262-04-12", "9999-12-31", "0000-01-01", "٢٠٢٠-٠١-٠٦", "2020-01-06 00:00", "nan", "today"),
+    *("01/06/2020", "1/6/2020", "06.01.2020", "6.1.2020", "20200106", "2020016", "31/02/2019"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%Y-%d-%m %H"])
+def test_dates_parse_as_pandas_parses_them(fmt: str) -> None:
+    grid = itertools.product((1899, 1900, 2000, 2019, 2100, 2199, 2200), range(14), range(33))
+    iso = [f"{y:04d}-{m:02d}-{d:02d}" for y, m, d in grid]
+    texts = [fmt.replace("%Y", t[:4]).replace("%m", t[5:7]).replace("%d", t[8:]) for t in iso]
+    texts += ODD_DATES
+    expected = pd.to_datetime(pd.Series(texts, dtype="str"), format=fmt, errors="coerce")
+    found = _strptime(pa.array(texts, pa.string()), fmt)
+    assert expected.notna().sum() > 100 or "%H" in fmt
+    want, got = (s.to_numpy().astype("datetime64[s]") for s in (expected, found))
+    assert np.array_equal(want, got, equal_nan=True)
+
+
+def test_numbers_parse_as_pandas_parses_them() -> None:
+    texts = [
+        *("1", " 1", "1e5", "0x10", "inf", "-inf", "nan", "1_000", "١٢", "", "--1", "+1", "1."),
+        *(".5", "-0", "00012", "1e400", "4.9e-325", "18446744073709551616", "True", "n/a"),
+    ]
+    for values in [texts, ["18446744073709551615", "1"], ["9223372036854775808", "-1"], ["1", "2"]]:
+        expected = pd.to_numeric(pd.Series(values, dtype="str"), errors="coerce").astype(float)
+        found = np.asarray(_numbers(pa.array(values, pa.string())), dtype=float)
+        assert np.array_equal(expected.to_numpy(), found, equal_nan=True)
+        assert np.array_equal(np.signbit(expected.to_numpy()), np.signbit(found))
