@@ -266,7 +266,8 @@ def _convert_units(
         cases = unit.eq(CASE)
         if not cases.any() and not any(is_src.any() for is_src, _ in converted):
             continue  # every value is in the target unit already (or unknown)
-        values = frame.array(name).copy()
+        column = frame.columns[name]
+        values = column.spread(column.values) if isinstance(column, Coded) else column.copy()
         for is_src, fn in converted:
             if is_src.any():
                 rows_src = unit.spread(is_src)
@@ -279,9 +280,10 @@ def _convert_units(
                 product = frame.coded("product_id")
                 sizes = product.series().map(ctx.pack_sizes()).to_numpy(float)
                 pack = sizes[product.codes[in_cases]]
-                unknown = np.zeros(rows.code.size, dtype=bool)
-                unknown[in_cases] = np.isnan(pack)
-                rows.reject(unknown, "unknown_pack_size", name)
+                if np.isnan(pack).any():
+                    unknown = np.zeros(rows.code.size, dtype=bool)
+                    unknown[in_cases] = np.isnan(pack)
+                    rows.reject(unknown, "unknown_pack_size", name)
                 values[in_cases] = values[in_cases] * pack
         frame.columns[name] = values
 
