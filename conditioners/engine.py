@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
-from conditioners.columns import Coded, Frame, bools
+from conditioners.columns import Coded, Frame, bools, day_of_week
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import Raw, decoded, read_raws
@@ -185,7 +185,7 @@ def _parse(text: pa.Array, col: Column, spec: ColumnSpec) -> np.ndarray:
     not parse, with pandas' parsers (`to_numeric` is given the values as Python strings, as
     for a str Series)."""
     if col.kind == "date":
-        return _parse_date(text, spec).to_numpy()
+        return _parse_date(text, spec)
     if spec.decimal != ".":
         text = pc.replace_substring(text, spec.decimal, ".")
     number = np.asarray(_numbers(text), dtype=float)
@@ -196,7 +196,7 @@ def _numbers(text: pa.Array) -> np.ndarray:
     return np.asarray(pd.to_numeric(text.to_numpy(zero_copy_only=False), errors="coerce"))
 
 
-def _parse_date(text: pa.Array, spec: ColumnSpec) -> pd.Series:
+def _parse_date(text: pa.Array, spec: ColumnSpec) -> np.ndarray:
     fmt = spec.format or "iso"
     if fmt in ("week_index", "excel"):
         n = pd.Series(_numbers(text), dtype=float)
@@ -209,9 +209,20 @@ def _parse_date(text: pa.Array, spec: ColumnSpec) -> pd.Series:
         dates = base + pd.to_timedelta(days, unit="D")
     else:
         dates = _strptime(text, "%Y-%m-%d" if fmt == "iso" else fmt)
+        found = dates.to_numpy()
+        if ((found >= _DAYS[0]) & (found < _DAYS[1]) | np.isnat(found)).all():
+            return _shifted(found, spec)  # the same as below, without pandas' fixed costs
     if spec.align == "monday":
         dates = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
-    return (dates + pd.Timedelta(days=spec.offset_days)).astype("datetime64[ns]")
+    return (dates + pd.Timedelta(days=spec.offset_days)).astype("datetime64[ns]").to_numpy()
+
+
+def _shifted(days: np.ndarray, spec: ColumnSpec) -> np.ndarray:
+    """Days (midnights of 1900-2199, or NaT) moved to their Monday if asked, then by the
+    offset, as datetime64[ns]."""
+    if spec.align == "monday":
+        days = days - day_of_week(days).astype("timedelta64[D]")
+    return (days + np.timedelta64(spec.offset_days, "D")).astype("datetime64[ns]")
 
 
 _PLAIN_DATE = re.compile(r"(%[Ymd]|[^%])*")  # formats of days: numbers and literal characters

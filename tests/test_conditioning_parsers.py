@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from conditioners.engine import _numbers, _strptime
+from conditioners.engine import _numbers, _parse_date, _strptime
+from conditioners.profile import ColumnSpec
 
 ODD_DATES = [
     *("", " 2020-01-06", "2020-1-6", "2020-01-06x", "+2020-01-06", "0999-01-06", "1899-12-31"),
@@ -30,6 +31,29 @@ def test_dates_parse_as_pandas_parses_them(fmt: str) -> None:
     assert expected.notna().sum() > 100 or "%H" in fmt
     want, got = (s.to_numpy().astype("datetime64[s]") for s in (expected, found))
     assert np.array_equal(want, got, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"format": "%m/%d/%Y", "offset_days": -6},
+        {"format": "%d.%m.%Y", "align": "monday"},
+        {"format": "%Y%m%d", "align": "monday", "offset_days": 3},
+    ],
+)
+def test_days_move_as_pandas_moves_them(spec: dict[str, object]) -> None:
+    column = ColumnSpec.model_validate({"from": "x", **spec})
+    fmt = str(column.format)
+    grid = itertools.product((1900, 2000, 2019, 2199), range(14), range(33))
+    texts = [fmt.replace("%Y", f"{y}").replace("%m", f"{m:02d}").replace("%d", f"{d:02d}")
+             for y, m, d in grid] + ["", "2020-1-6", "1.1.2019", "x"]  # fmt: skip
+    dates = pd.to_datetime(pd.Series(texts, dtype="str"), format=fmt, errors="coerce")
+    if column.align == "monday":
+        dates = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
+    expected = (dates + pd.Timedelta(days=column.offset_days)).astype("datetime64[ns]")
+    found = _parse_date(pa.array(texts, pa.string()), column)
+    assert found.dtype == np.dtype("datetime64[ns]") and expected.notna().sum() > 100
+    assert np.array_equal(expected.to_numpy(), found, equal_nan=True)
 
 
 def test_numbers_parse_as_pandas_parses_them() -> None:
