@@ -93,17 +93,23 @@ def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditio
     order = _reject_duplicates(rows, frame, schema, file_no)
     table = schema.check(_typed(frame, order, schema))
     rejects = rows.rejects(raws)
-    kept = np.bincount(file_no[order], minlength=len(raws))
-    dropped = np.bincount(file_no[~rows.good], minlength=len(raws))
+    ends = np.cumsum(sizes)
+    dropped = np.diff(np.searchsorted(np.flatnonzero(~rows.good), ends), prepend=0)
+    kept = sizes - dropped  # every row is kept or rejected
     return [
         Conditioned(
             table=table.slice(k_end - k, k),
             reject_table=rejects.slice(d_end - d, d),
-            rows_in=int(n),
+            rows_in=n,
             source=schema.name,
         )
         for n, k, k_end, d, d_end in zip(
-            sizes, kept, np.cumsum(kept), dropped, np.cumsum(dropped), strict=True
+            sizes.tolist(),
+            kept.tolist(),
+            np.cumsum(kept).tolist(),
+            dropped.tolist(),
+            np.cumsum(dropped).tolist(),
+            strict=True,
         )
     ]
 

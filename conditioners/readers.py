@@ -130,8 +130,8 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
     """CSV files with the same header (in their first line) read as one CSV, header lines and
     all, each getting its own rows, when every line is one record (no carriage returns, blank
     lines or line breaks in quoted values: the joined read has as many rows as lines); else
-    None, to read them one by one. Files in a one-byte encoding are read as bytes, not
-    transcoded: their text is decoded per distinct value (`Raw.encoding`)."""
+    None, to read them one by one. Files in a one-byte encoding (or all ASCII) are read as
+    bytes, not transcoded: their text is decoded per distinct value (`Raw.encoding`)."""
     encoding = codecs.lookup(profile.encoding).name
     if encoding != "utf-8" and encoding not in _UNDEFINED:
         return None
@@ -158,6 +158,8 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
     if not set(profile.raw_columns) <= set(names):
         return None  # read one by one: each file fails naming what it misses
     raw_encoding = None if encoding == "utf-8" else encoding  # None: read as strings
+    if raw_encoding is None and np.frombuffer(joined, np.uint8).max(initial=0) < 0x80:
+        raw_encoding = "ascii"  # bytes, as they need no UTF-8 check
     try:
         table = _arrow_csv(joined, names, profile.delimiter, raw_encoding)
     except pa.ArrowInvalid:

@@ -105,3 +105,24 @@ def test_cp1252_files_read_together_as_bytes_each_get_what_they_get_alone(
     second = together[1]
     assert isinstance(second, Conditioned)
     assert sorted(second.frame["store_id"]) == ["NCAL-002", "ÿ-2"]
+
+
+@pytest.mark.parametrize(("store", "encoding"), [("PNW-001", "ascii"), ("KÖLN-1", None)])
+def test_utf8_files_read_together_as_ascii_bytes_or_as_strings(
+    store: str, encoding: str | None
+) -> None:
+    profile = load_profiles(ROOT / "config" / "sources")["shipments_distributor_a"]
+    head = "Store,Item,Week Ending,Units\n"
+    texts = [
+        head + f"{store},P001,07/01/2018,4\n{store},P001,07/01/2018,n/a\n",
+        head + "S, P2 ,x,1",
+    ]
+    batch = [(f"raw/a{i}.csv", text.encode()) for i, text in enumerate(texts)]
+    joined = _read_joined(batch, profile)
+    assert joined is not None and all(r.encoding == encoding for r in joined)
+    ctx = Context(as_of=AS_OF)
+    for (file, data), result in zip(batch, condition_files(batch, profile, ctx), strict=True):
+        alone = condition(data, file, profile, ctx)
+        assert isinstance(result, Conditioned) and result.rows_in == alone.rows_in
+        assert result.table.equals(alone.table) and result.rejects.equals(alone.rejects)
+        assert len(result.rejects) == 1
