@@ -1,5 +1,6 @@
-"""The engine's fast parsers give exactly what pandas' parsers give: dates of plain formats
-(Arrow's strptime where it is sure, pandas for the rest) and numbers."""
+"""The engine's fast paths give exactly what the plain ones give: dates of plain formats
+(Arrow's strptime where it is sure, pandas for the rest), numbers, and text columns encoded
+with pandas' hash table when their values have one width."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from conditioners.columns import Coded
 from conditioners.engine import _numbers, _parse_date, _strptime
 from conditioners.profile import ColumnSpec
 
@@ -66,3 +68,16 @@ def test_numbers_parse_as_pandas_parses_them() -> None:
         found = np.asarray(_numbers(pa.array(values, pa.string())), dtype=float)
         assert np.array_equal(expected.to_numpy(), found, equal_nan=True)
         assert np.array_equal(np.signbit(expected.to_numpy()), np.signbit(found))
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 8, 0])
+@pytest.mark.parametrize("kind", [pa.string(), pa.binary()])
+def test_text_columns_encode_to_their_values(width: int, kind: pa.DataType) -> None:
+    words = ["ü", "ab", "cd"] if width == 2 else [c * width for c in "abc"]
+    words += [] if width else ["x", "yz"]  # width 0: values of several widths
+    chunks = [pa.array(words * 3, kind), pa.array(words[::-1] * 2, kind).slice(1)]
+    column = pa.chunked_array(chunks, kind)
+    coded = Coded.of(column)
+    assert (coded.codes.dtype == np.int64) == (width in (1, 2, 4, 8))  # pandas' codes
+    assert coded.values.type == kind and len(set(coded.values.to_pylist())) == len(coded.values)
+    assert coded.values.take(pa.array(coded.codes)).to_pylist() == column.to_pylist()
