@@ -327,14 +327,14 @@ def _check_bounds(rows: RowSorter, frame: Frame, schema: Schema) -> None:
         rows.reject_values(coded, *checks)
 
 
-def _codes(frame: Frame, name: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Per row (of `rows`, or all) a code in [0, bound), equal exactly where the values are
-    (missing values are equal), in the order of the values (missing last); and the bound."""
+def _codes(frame: Frame, name: str, rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per row of `rows` a code in [0, bound), equal exactly where the values are (missing
+    values are equal), in the order of the values (missing last); and the bound."""
     column = frame.columns[name]
     if isinstance(column, Coded):
         rank = column.ranks()
         return column.spread(rank, rows), int(rank.max(initial=0)) + 1
-    codes = Coded(np.arange(column.size), column if rows is None else column[rows]).ranks()
+    codes = Coded(np.arange(rows.size), column[rows]).ranks()
     return codes, int(codes.max(initial=0)) + 1
 
 
