@@ -32,7 +32,12 @@ class Coded:
 
     @classmethod
     def of(cls, array: pa.ChunkedArray) -> Coded:
-        """Encode a text column; the chunks share one dictionary, the last holds all of it."""
+        """Encode a text column (strings or bytes): values of one width of 1, 2, 4 or 8 bytes
+        as integers with pandas' hash table (about twice as fast), others with Arrow's (its
+        chunks share one dictionary, the last holds all of it)."""
+        fixed = _fixed_width(array)
+        if fixed is not None:
+            return fixed
         chunks = pc.dictionary_encode(array).chunks
         if not chunks:
             return cls(np.zeros(0, dtype=np.int32), pa.array([], pa.string()))
@@ -76,6 +81,24 @@ class Coded:
     def arrow(self, rows: np.ndarray) -> pa.Array:
         """The text values of the rows at the indices `rows`."""
         return self.values.take(pa.array(self.codes[rows]))
+
+
+def _fixed_width(array: pa.ChunkedArray) -> Coded | None:
+    """`Coded.of` for text values all 1, 2, 4 or 8 bytes long (None for any other)."""
+    if array.type not in (pa.string(), pa.binary()) or array.null_count or not len(array):
+        return None
+    whole = array.combine_chunks()
+    offsets = np.frombuffer(whole.buffers()[1], np.int32, len(whole) + 1, whole.offset * 4)
+    width, rest = divmod(int(offsets[-1] - offsets[0]), len(whole))
+    if rest or width not in (1, 2, 4, 8) or not (np.diff(offsets) == width).all():
+        return None
+    data = np.frombuffer(whole.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    kind = np.dtype(f"<u{width}")
+    codes, uniques = pd.factorize(data.view(kind))
+    starts = np.arange(len(uniques) + 1, dtype=np.int32) * width
+    text = np.asarray(uniques).astype(kind).tobytes()
+    buffers = [None, pa.py_buffer(starts), pa.py_buffer(text)]
+    return Coded(codes, pa.Array.from_buffers(whole.type, len(uniques), buffers))
 
 
 def bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import gzip
 import io
 import json
@@ -35,8 +36,59 @@ from demandops.errors import DataError
 class Raw:
     """The raw records of one file: every column as text, and the line of each record."""
 
-    table: pa.Table
+    table: pa.Table  # strings; or, when `encoding` is set, bytes in that one-byte encoding
     lines: np.ndarray  # int64, one per row
+    encoding: str | None = None
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """A column as strings."""
+        column = self.table.column(name)
+        return pa.chunked_array([decoded(c, self.encoding) for c in column.chunks], pa.string())
+
+    def values(self, rows: np.ndarray) -> dict[str, list[str]]:
+        """Each column's values at the indices `rows`, as Python strings."""
+        taken = _take(self.table, rows).combine_chunks()
+        return {
+            n: decoded(c.chunk(0), self.encoding).to_pylist() if c.num_chunks else []
+            for n, c in zip(taken.column_names, taken.columns, strict=True)
+        }
+
+
+def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The rows at the ascending indices `rows`, taken batch by batch (a take on the table
+    would first join its chunks: a copy of every row)."""
+    batches = table.to_batches()
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    cuts = np.searchsorted(rows, starts)
+    taken = [
+        batch.take(pa.array(rows[low:high] - start))
+        for batch, start, low, high in zip(batches, starts, cuts, cuts[1:], strict=False)
+        if high > low
+    ]
+    return pa.Table.from_batches(taken, table.schema)
+
+
+def decoded(values: pa.Array, encoding: str | None) -> pa.Array:
+    """Text values as strings: strings as they are, bytes decoded from a one-byte `encoding`
+    (decoded all at once: each byte is one character, so its UTF-8 size gives the offsets)."""
+    if encoding is None or pa.types.is_string(values.type):
+        return values
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    data = values.buffers()[2]
+    raw = np.frombuffer(data if data is not None else b"", np.uint8)[offsets[0] : offsets[-1]]
+    if values.null_count or raw.max(initial=0) < 0x80:
+        return values.cast(pa.string())  # ASCII is UTF-8 (nulls: none in raw text)
+    text = raw.tobytes().decode(encoding).encode("utf-8")
+    ends = np.concatenate([[0], np.cumsum(_utf8_sizes(encoding)[raw])])
+    starts = ends[offsets - offsets[0]].astype(np.int32)
+    buffers = [None, pa.py_buffer(starts), pa.py_buffer(text)]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+@functools.cache
+def _utf8_sizes(encoding: str) -> np.ndarray:
+    """Per byte of a one-byte encoding, the size of its character in UTF-8."""
+    return np.array([len(bytes([b]).decode(encoding, "replace").encode()) for b in range(256)])
 
 
 def read_raw(data: bytes, file: str, profile: Profile) -> Raw:
@@ -78,16 +130,18 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
     """CSV files with the same header (in their first line) read as one CSV, header lines and
     all, each getting its own rows, when every line is one record (no carriage returns, blank
     lines or line breaks in quoted values: the joined read has as many rows as lines); else
-    None, to read them one by one."""
+    None, to read them one by one. Files in a one-byte encoding (or all ASCII) are read as
+    bytes, not transcoded: their text is decoded per distinct value (`Raw.encoding`)."""
+    encoding = codecs.lookup(profile.encoding).name
+    if encoding != "utf-8" and encoding not in _UNDEFINED:
+        return None
     heads: set[bytes] = set()
     datas: list[bytes] = []
     for file, data in files:
         if file.endswith(".gz") or profile.header_row != 1:
             return None
-        try:
-            data = _utf8(data, profile.encoding)
-        except UnicodeError:
-            return None
+        if any(byte in data for byte in _UNDEFINED.get(encoding, ())):
+            return None  # read alone, the file fails naming the byte
         heads.add(data[: data.find(b"\n")])
         datas.append(data if data.endswith(b"\n") else data + b"\n")
     joined = b"".join(datas)
@@ -96,29 +150,39 @@ def _read_joined(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[R
         return None
     # records after the header; numpy counts line breaks about 5x faster than bytes.count
     sizes = [int(np.count_nonzero(np.frombuffer(d, np.uint8) == 10)) - 1 for d in datas]
-    header = next(csv.reader([head.decode("utf-8-sig")], delimiter=profile.delimiter), [])
-    names = _names(header)
+    try:
+        text = head.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        return None
+    names = _names(next(csv.reader([text], delimiter=profile.delimiter), []))
     if not set(profile.raw_columns) <= set(names):
         return None  # read one by one: each file fails naming what it misses
+    raw_encoding = None if encoding == "utf-8" else encoding  # None: read as strings
+    if raw_encoding is None and np.frombuffer(joined, np.uint8).max(initial=0) < 0x80:
+        raw_encoding = "ascii"  # bytes, as they need no UTF-8 check
     try:
-        table = _arrow_csv(joined, names, profile.delimiter)
+        table = _arrow_csv(joined, names, profile.delimiter, raw_encoding)
     except pa.ArrowInvalid:
         return None
     if min(sizes) < 1 or table.num_rows != sum(sizes) + len(sizes):
         return None
     starts = np.cumsum([1, *(n + 1 for n in sizes[:-1])])
     return [
-        Raw(table.slice(start, n), np.arange(2, 2 + n, dtype=np.int64))
+        Raw(table.slice(start, n), np.arange(2, 2 + n, dtype=np.int64), raw_encoding)
         for start, n in zip(starts, sizes, strict=True)
     ]
 
 
-def _arrow_csv(body: bytes, names: list[str], delimiter: str) -> pa.Table:
+def _arrow_csv(
+    body: bytes, names: list[str], delimiter: str, encoding: str | None = None
+) -> pa.Table:
+    """Every column as strings, or (a one-byte `encoding`) as bytes."""
+    kind = pa.string() if encoding is None else pa.binary()
     return pacsv.read_csv(
-        io.BytesIO(body),
+        pa.BufferReader(body),
         read_options=pacsv.ReadOptions(column_names=names),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, kind)),
     )
 
 
@@ -164,6 +228,11 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
 
 
 _ASCII = bytes(range(0x80))
+# one-byte encodings a joined read reads as bytes, each with the bytes it leaves undefined
+_UNDEFINED: dict[str, tuple[bytes, ...]] = {
+    "cp1252": (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"),
+    "iso8859-1": (),
+}
 _REPLACEABLE = frozenset(range(0xC4, 0x100))  # latin-1 letters whose UTF-8 is C3 + 80-BF
 
 

@@ -27,6 +27,20 @@ class Column:
     max_value: float | None = None
     unit: str | None = None  # the standard unit values are converted into
 
+    @property
+    def bounded(self) -> bool:
+        return self.min_value is not None or self.max_value is not None
+
+    def check(self, schema: str, missing: int, low: Any = None, high: Any = None) -> None:
+        """The column's rules on what a table holds in it: the number of missing values, and
+        (when it is bounded and holds any value) the lowest and highest value."""
+        if not self.nullable and missing:
+            raise DataError(f"{schema}.{self.name}: {missing} missing values")
+        if self.min_value is not None and low is not None and low < self.min_value:
+            raise DataError(f"{schema}.{self.name}: values below {self.min_value}")
+        if self.max_value is not None and high is not None and high > self.max_value:
+            raise DataError(f"{schema}.{self.name}: values above {self.max_value}")
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -47,27 +61,27 @@ class Schema:
         if missing:
             raise DataError(f"{self.name}: missing columns {missing}")
         for col in self.columns:
-            _check_column(self.name, col, frame[col.name])
+            values = frame[col.name]
+            if not _KIND_CHECKS[col.kind](values.dtype):
+                raise DataError(f"{self.name}.{col.name}: expected {col.kind}, got {values.dtype}")
+            present = values.dropna()
+            bounds = (present.min(), present.max()) if col.bounded and len(present) else ()
+            col.check(self.name, len(values) - len(present), *bounds)
         if frame.duplicated(list(self.key)).any():
             raise DataError(f"{self.name}: duplicate keys {list(self.key)}")
         return frame[self.names]
 
     def check(self, table: pa.Table) -> pa.Table:
-        """The Arrow side of `validate`: columns and types, nulls, bounds (keys are unique by
+        """`validate` for an Arrow table, types checked as Arrow types (keys are unique by
         construction: conditioning rejects repeated keys)."""
         expected = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in self.columns])
         if not table.schema.equals(expected):
             raise DataError(f"{self.name}: expected columns {expected}, got {table.schema}")
         for col in self.columns:
             values = table.column(col.name)
-            if not col.nullable and values.null_count:
-                raise DataError(f"{self.name}.{col.name}: {values.null_count} missing values")
-            if col.kind in ("int", "float") and len(values) > values.null_count:
-                low, high = (v.as_py() for v in pc.min_max(values).values())
-                if col.min_value is not None and low < col.min_value:
-                    raise DataError(f"{self.name}.{col.name}: values below {col.min_value}")
-                if col.max_value is not None and high > col.max_value:
-                    raise DataError(f"{self.name}.{col.name}: values above {col.max_value}")
+            bounded = col.bounded and len(values) > values.null_count
+            bounds = [v.as_py() for v in pc.min_max(values).values()] if bounded else []
+            col.check(self.name, values.null_count, *bounds)
         return table
 
     def to_frame(self, table: pa.Table) -> pd.DataFrame:
@@ -100,18 +114,6 @@ _KIND_CHECKS = {
     "float": pd.api.types.is_numeric_dtype,
     "date": pd.api.types.is_datetime64_any_dtype,
 }
-
-
-def _check_column(schema: str, col: Column, values: pd.Series) -> None:
-    if not _KIND_CHECKS[col.kind](values.dtype):
-        raise DataError(f"{schema}.{col.name}: expected {col.kind}, got {values.dtype}")
-    if not col.nullable and values.isna().any():
-        raise DataError(f"{schema}.{col.name}: {int(values.isna().sum())} missing values")
-    present = values.dropna()
-    if col.min_value is not None and (present < col.min_value).any():
-        raise DataError(f"{schema}.{col.name}: values below {col.min_value}")
-    if col.max_value is not None and (present > col.max_value).any():
-        raise DataError(f"{schema}.{col.name}: values above {col.max_value}")
 
 
 STORE_FORMATS = ("large", "small")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from conditioners.columns import Coded
+from conditioners.readers import Raw
 from conditioners.schemas import SCHEMAS
 
 REJECT_COLUMNS = ["line", "reason", "detail", "record"]
@@ -41,58 +42,99 @@ class Conditioned:
 
 
 class RowSorter:
-    """Collects the reasons rows are rejected; the first reason a row gets is the one kept."""
+    """Collects the reasons rows are rejected; the first reason a row gets is the one kept.
+
+    Checks of distinct values wait until the rows are next looked at, and then each column's
+    checks are spread to its rows at once (one gather a column, not one a check)."""
+
+    _NONE = np.iinfo(np.int16).max  # a value that passed every check
 
     def __init__(self, rows: int) -> None:
         self.code = np.zeros(rows, dtype=np.int16)  # 0: good, else 1 + index in reasons
-        self.good = np.ones(rows, dtype=bool)
+        self._good = np.ones(rows, dtype=bool)
         self.reasons: list[tuple[str, str]] = []
+        self._waiting: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # codes, first reason
+
+    @property
+    def good(self) -> np.ndarray:
+        """Per row: not rejected."""
+        self._spread()
+        return self._good
 
     def reject(self, mask: np.ndarray, reason: str, detail: str = "") -> None:
         hit = np.flatnonzero(mask & self.good)
         if hit.size:
             self.reasons.append((reason, detail))
             self.code[hit] = len(self.reasons)
-            self.good[hit] = False
+            self._good[hit] = False
 
     def reject_values(self, column: Coded, *checks: tuple[np.ndarray, str, str]) -> None:
         """Reject the rows whose value of `column` fails a check (a mask per distinct value,
         reason, detail); the first check a value fails is its rows' reason."""
-        failed = np.zeros(len(column.values), dtype=np.int8)
-        for number, (mask, _, _) in enumerate(checks, start=1):
-            failed[(failed == 0) & mask] = number
-        if not failed.any():
+        first = np.full(len(column.values), self._NONE, dtype=np.int16)
+        for mask, reason, detail in checks:
+            if mask.any():
+                self.reasons.append((reason, detail))
+                first[(first == self._NONE) & mask] = len(self.reasons)
+        if (first == self._NONE).all():
             return
-        per_row = column.spread(failed)
-        hit = np.flatnonzero((per_row > 0) & self.good)
-        for number in np.unique(per_row[hit]):
-            _, reason, detail = checks[number - 1]
-            self.reasons.append((reason, detail))
-            self.code[hit[per_row[hit] == number]] = len(self.reasons)
-        self.good[hit] = False
+        waiting = self._waiting.get(id(column.codes))
+        if waiting is not None and waiting[1].size != first.size:
+            self._spread()
+            waiting = None
+        if waiting is not None:
+            first = np.minimum(waiting[1], first)
+        self._waiting[id(column.codes)] = (column.codes, first)  # the entry keeps the id's array
 
-    def rejects(self, raws: Sequence[pa.Table], lines: Sequence[np.ndarray]) -> pa.Table:
-        """The rejected rows of the raw tables (whose rows, in order, are the sorter's)."""
-        found, records = [], []
-        start = 0
-        for raw, line in zip(raws, lines, strict=True):
-            bad = np.flatnonzero(self.code[start : start + raw.num_rows] > 0)
-            start += raw.num_rows
-            if bad.size:
-                found.append(line[bad])
-                records += [
-                    json.dumps(r, ensure_ascii=False, sort_keys=True)
-                    for r in raw.take(pa.array(bad)).to_pylist()
-                ]
-        codes = self.code[self.code > 0] - 1
+    def _spread(self) -> None:
+        if not self._waiting:
+            return
+        columns = iter(self._waiting.values())
+        codes, first = next(columns)
+        reason = first[codes]
+        for codes, first in columns:
+            np.minimum(reason, first[codes], out=reason)
+        self._waiting.clear()
+        hit = np.flatnonzero((reason != self._NONE) & self._good)
+        self.code[hit] = reason[hit]
+        self._good[hit] = False
+
+    def rejects(self, raws: Sequence[Raw]) -> pa.Table:
+        """The rejected rows of the raw files (whose rows, in order, are the sorter's)."""
+        self._spread()
+        bad = np.flatnonzero(self.code > 0)
+        lines = np.concatenate([r.lines for r in raws]) if raws else np.zeros(0, np.int64)
+        codes = self.code[bad] - 1
         reasons = np.array([r for r, _ in self.reasons] or [""], dtype=object)
         details = np.array([d for _, d in self.reasons] or [""], dtype=object)
         return pa.table(
             [
-                pa.array(np.concatenate(found) if found else [], pa.int64()),
+                pa.array(lines[bad], pa.int64()),
                 pa.array(reasons[codes], pa.string()),
                 pa.array(details[codes], pa.string()),
-                pa.array(records, pa.string()),
+                pa.array(_json_records(raws, bad) if bad.size else [], pa.string()),
             ],
             schema=REJECT_SCHEMA,
         )
+
+
+def _json_records(raws: Sequence[Raw], rows: np.ndarray) -> list[str]:
+    """The records at `rows` (indices into the files' rows, one after the other) as JSON
+    objects with sorted keys, as `json.dumps(record, ensure_ascii=False, sort_keys=True)`
+    writes them; made a column at a time, all files at once when their columns are the same."""
+    if len({(tuple(r.table.column_names), r.encoding) for r in raws}) > 1:
+        records, start = [], 0
+        for raw in raws:
+            end = start + raw.table.num_rows
+            records += _json_records([raw], rows[(rows >= start) & (rows < end)] - start)
+            start = end
+        return records
+    values = Raw(pa.concat_tables([r.table for r in raws]), rows, raws[0].encoding).values(rows)
+    names = sorted(values)
+    if not names:
+        return ["{}"] * rows.size
+    keys = [encode_basestring(n) + ": " for n in names]
+    columns = [
+        [k + encode_basestring(v) for v in values[n]] for k, n in zip(keys, names, strict=True)
+    ]
+    return ["{" + ", ".join(fields) + "}" for fields in zip(*columns, strict=True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -322,6 +323,31 @@ def test_the_arrow_check_finds_missing_values_and_values_out_of_bounds() -> None
         schema.check(pa.Table.from_pylist([row | {"units": -1}], schema=types))
     with pytest.raises(DataError, match=r"shipments\.store_id: 1 missing values"):
         schema.check(pa.Table.from_pylist([row | {"units": 1, "store_id": None}], schema=types))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"tmax_c": 61.0}, "weather.tmax_c: values above 60"),
+        ({"precip_mm": -0.5}, "weather.precip_mm: values below 0"),
+        ({"zip_code": None}, "weather.zip_code: 1 missing values"),
+    ],
+)
+def test_pandas_and_arrow_checks_apply_the_same_rules(
+    change: dict[str, object], problem: str
+) -> None:
+    schema = SCHEMAS["weather"]
+    day = pd.Timestamp("2020-01-06")
+    row = {"zip_code": "02108", "date": day, "kind": "observed", "issued": None, "tmax_c": 5.0}
+    rows = [row | {"tmin_c": 1.0, "precip_mm": 0.0, "snow_mm": None}]
+    types = pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in schema.columns])
+    table = pa.Table.from_pylist(rows, schema=types)
+    assert schema.check(table).equals(table)
+    assert schema.validate(schema.to_frame(table)).shape == (1, 8)
+    bad = pa.Table.from_pylist([rows[0] | change], schema=types)
+    for check in (lambda: schema.check(bad), lambda: schema.validate(schema.to_frame(bad))):
+        with pytest.raises(DataError, match=re.escape(problem)):
+            check()
 
 
 @pytest.mark.parametrize(
