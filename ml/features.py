@@ -30,6 +30,7 @@ NUMERIC_FEATURES = (
     "log_same_season_last_year",
     "log_level",
     "log_level_shipped",
+    "log_level_shipped_52w",
     "cycle_ship_share",
     "log_product_season",
     "woy_sin1",
@@ -178,8 +179,10 @@ def _shipped_features(units: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
     delivery cycle (lags ≥ H) with units > 0 — about 0 in the off weeks of a series delivered
     every other week, 1 in its delivery weeks and for a series that ships weekly; 1 before any
     history. `log_level_shipped`: the mean log1p(units) over the weeks with units > 0 (the
-    level on delivery weeks, which `log_level` halves for an every-other-week series); NaN
-    before any shipment (filled like every lagged feature).
+    level on delivery weeks, which `log_level` halves for an every-other-week series), and
+    `log_level_shipped_52w` the same over the last 52 weeks (a whole seasonal cycle, centred
+    half a year back rather than halfway through the history: it follows a trend); NaN before
+    any shipment (filled like every lagged feature).
     """
     shipped = np.where(np.isnan(units), np.nan, (units > 0).astype(float))
     share = _same_cycle_mean(shipped, horizon, cycles=13)
@@ -187,6 +190,7 @@ def _shipped_features(units: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
     return {
         "cycle_ship_share": np.where(np.isnan(share), 1.0, share),
         "log_level_shipped": lagged_window_mean(positive, horizon, units.shape[1]),
+        "log_level_shipped_52w": lagged_window_mean(positive, horizon, 52),
     }
 
 

@@ -5,14 +5,15 @@ promotion), and the log compresses the heavy right tail of fast movers so slow m
 zero weeks are not swamped. Predictions are transformed back with expm1 and clipped at 0.
 
 Products respond differently to price and promotion (a premium brand's buyers are less price
-sensitive than a store brand's), and each has its own seasonal curve, holiday lift and trend,
-so the LASSO can give each product its own slope on the planned-promotion and calendar
-features (`sloped`, one column per product level of `slopes_by`, zero for the other products'
-rows); the LASSO keeps the slopes the data supports. These columns are built sparse (each row
-has one non-zero per sloped feature). The solver gets the design dense while at least
-`min_dense_density` of its cells are non-zero (few products: scikit-learn's dense coordinate
-descent uses a precomputed Gram matrix and is then several times faster than its sparse one),
-sparse below (many products: the dense matrix, rows × products, would dwarf its values).
+sensitive than a store brand's), and each has its own seasonal curve, holiday lift, trend and
+response to an unusually hot week, so the LASSO can give each product its own slope on the
+planned-promotion, calendar and temperature-anomaly features (`sloped`, one column per product
+level of `slopes_by`, zero for the other products' rows); the LASSO keeps the slopes the data
+supports. These columns are built sparse (each row has one non-zero per sloped feature). The
+solver gets the design dense while at least `min_dense_density` of its cells are non-zero (few
+products: scikit-learn's dense coordinate descent uses a precomputed Gram matrix and is then
+several times faster than its sparse one), sparse below (many products: the dense matrix, rows
+× products, would dwarf its values).
 
 A series delivered every other week sells 0 in its off weeks whatever the season or price, and
 a linear model cannot say "season × delivery week": fit on both kinds of week, every slope
@@ -40,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
 SEASONAL_FEATURES = ("woy_sin1", "woy_cos1", "woy_sin2", "woy_cos2", "holiday", "trend_years")
+WEATHER_FEATURES = ("temp_anomaly_c",)  # a hot week lifts drinks more than bread
 GATE = "cycle_ship_share"  # ml/features.py
 
 
@@ -49,8 +51,10 @@ def planned(numeric: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def per_product(numeric: tuple[str, ...]) -> tuple[str, ...]:
-    """The features each product gets its own slope on: planned ones, season, holidays, trend."""
-    return (*planned(numeric), *(c for c in numeric if c in SEASONAL_FEATURES))
+    """The features each product gets its own slope on: planned ones, season, holidays, trend,
+    unusual heat."""
+    calendar = (*SEASONAL_FEATURES, *WEATHER_FEATURES)
+    return (*planned(numeric), *(c for c in numeric if c in calendar))
 
 
 class LassoForecaster(RegressorMixin, BaseEstimator):

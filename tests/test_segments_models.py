@@ -338,12 +338,13 @@ def test_lasso_gate_learns_the_season_on_the_weeks_that_ship() -> None:
 
 def test_lasso_member_slopes_planned_and_seasonal_features_by_product() -> None:
     numeric = ("log_lag_0", "woy_sin1", "promo", "discount", "event_price", "log_level")
-    numeric += ("woy_cos1", "holiday", "trend_years", "is_large")
+    numeric += ("woy_cos1", "holiday", "trend_years", "is_large", "temp_anomaly_c", "snow_days")
     params = type("P", (), {"lasso_cv_folds": 3, "lasso_calendar_slopes": True})()
     member = LassoForecaster.for_segment(numeric, ("product_id",), params)
     assert member.slopes_by == "product_id"
     planned = ("promo", "discount", "event_price")
-    assert member.sloped == (*planned, "woy_sin1", "woy_cos1", "holiday", "trend_years")
+    calendar = ("woy_sin1", "woy_cos1", "holiday", "trend_years", "temp_anomaly_c")
+    assert member.sloped == (*planned, *calendar)
     assert member.gate is None  # no cycle_ship_share among the features
     params.lasso_calendar_slopes = False  # the setting for short histories
     assert LassoForecaster.for_segment(numeric, ("product_id",), params).sloped == planned
