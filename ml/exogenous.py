@@ -17,6 +17,7 @@ EXOGENOUS_FEATURES = (
     "log_precip_mm",
     "snow_days",
     "local_event_days",
+    "local_event",
     "holiday_events",
     "log_returns_roll_13",
     "log_population",
@@ -57,6 +58,7 @@ def add_exogenous_features(
     ev = event_weeks(events, stores)
     e = keys.merge(ev, on=["store_id", "week_start"], how="left")
     out["local_event_days"] = e["local_event_days"].fillna(0.0).to_numpy()
+    out["local_event"] = (out["local_event_days"] > 0).astype(float)  # a lift, however long
     out["holiday_events"] = e["holiday_events"].fillna(0.0).to_numpy()
     out["log_returns_roll_13"] = _lagged_returns(frame, returns, horizon)
     out = _add_demographics(out, shoppers)

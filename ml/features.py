@@ -29,6 +29,9 @@ NUMERIC_FEATURES = (
     "log_same_week_last_year",
     "log_same_season_last_year",
     "log_level",
+    "log_level_shipped",
+    "log_level_shipped_52w",
+    "cycle_ship_share",
     "log_product_season",
     "woy_sin1",
     "woy_cos1",
@@ -125,35 +128,38 @@ def _same_cycle_mean(units: np.ndarray, horizon: int, cycles: int = 4) -> np.nda
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _same_week_of_year(
-    units: np.ndarray, horizon: int, offsets: tuple[int, ...] = (0,)
-) -> np.ndarray:
-    """Mean of the same week (± `offsets`) in earlier years: lags 52k + o that are ≥ H."""
-    lags = [
-        52 * k + o
-        for k in range(1, units.shape[1] // 52 + 1)
-        for o in offsets
-        if 52 * k + o >= horizon
-    ]
-    if not lags:
-        return np.full_like(units, np.nan)
-    values = np.stack([lagged_window_mean(units, lag, 1) for lag in lags])
-    count = (~np.isnan(values)).sum(axis=0)
-    return np.where(count > 0, np.nansum(values, axis=0) / np.maximum(count, 1), np.nan)
+SeasonSums = dict[int, tuple[np.ndarray, np.ndarray]]  # offset -> (sum, count) of known weeks
+SEASON_WEIGHTS = {-2: 0.5, -1: 1.0, 0: 1.0, 1: 1.0, 2: 0.5}  # of `_product_season`
 
 
-def _product_season(panel: Panel, horizon: int) -> np.ndarray:
+def _same_week_sums(units: np.ndarray, horizon: int, offsets: tuple[int, ...]) -> SeasonSums:
+    """Per offset o, the sum and count of the known weeks at lags 52k + o that are ≥ H."""
+    sums: SeasonSums = {}
+    for o in offsets:
+        lags = [52 * k + o for k in range(1, units.shape[1] // 52 + 1) if 52 * k + o >= horizon]
+        values = np.stack([lagged_window_mean(units, lag, 1) for lag in lags] or [units * np.nan])
+        sums[o] = (np.nansum(values, axis=0), (~np.isnan(values)).sum(axis=0).astype(float))
+    return sums
+
+
+def _same_week_mean(sums: SeasonSums, offsets: tuple[int, ...]) -> np.ndarray:
+    """Mean of the same week (± `offsets`) in earlier years, from `_same_week_sums`; NaN if none."""
+    total = np.sum([sums[o][0] for o in offsets], axis=0)
+    count = np.sum([sums[o][1] for o in offsets], axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _product_season(panel: Panel, sums: SeasonSums, yearly: np.ndarray) -> np.ndarray:
     """Per product, how its weeks around this week of year sold against its yearly mean.
 
     Pooled over the product's series (stores) in the panel: log1p of the mean units of the
     same season in earlier years (weeks ±2 around the same week, the outer two at half weight,
-    so every delivery phase counts equally) less log1p of the mean of the 52 weeks to t − H.
-    0 where no earlier year is known. One product's seasonal curve, measured on every store.
+    so every delivery phase counts equally) less log1p of `yearly`, the mean of the 52 weeks to
+    t − H. 0 where no earlier year is known. One product's seasonal curve, measured on every
+    store. `sums` are the `_same_week_sums` of every offset in SEASON_WEIGHTS.
     """
-    weights = {-2: 0.5, -1: 1.0, 0: 1.0, 1: 1.0, 2: 0.5}
-    parts = [w * _same_week_of_year(panel.units, horizon, (o,)) for o, w in weights.items()]
-    around: np.ndarray = np.sum(parts, axis=0) / sum(weights.values())
-    yearly = lagged_window_mean(panel.units, horizon, 52)
+    parts = [w * _same_week_mean(sums, (o,)) for o, w in SEASON_WEIGHTS.items()]
+    around: np.ndarray = np.sum(parts, axis=0) / sum(SEASON_WEIGHTS.values())
     known = ~np.isnan(around) & ~np.isnan(yearly)
     codes, products = pd.factorize(panel.keys["product_id"])
     shape = (len(products), panel.units.shape[1])
@@ -164,6 +170,28 @@ def _product_season(panel: Panel, horizon: int) -> np.ndarray:
     n = np.maximum(count, 1.0)
     index = np.where(count > 0, np.log1p(season / n) - np.log1p(year / n), 0.0)
     return index[codes]
+
+
+def _shipped_features(units: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """What a series ships when it ships, from weeks ≤ t − H.
+
+    `cycle_ship_share`: the share of the last 13 weeks at the same point of the two-week
+    delivery cycle (lags ≥ H) with units > 0 — about 0 in the off weeks of a series delivered
+    every other week, 1 in its delivery weeks and for a series that ships weekly; 1 before any
+    history. `log_level_shipped`: the mean log1p(units) over the weeks with units > 0 (the
+    level on delivery weeks, which `log_level` halves for an every-other-week series), and
+    `log_level_shipped_52w` the same over the last 52 weeks (a whole seasonal cycle, centred
+    half a year back rather than halfway through the history: it follows a trend); NaN before
+    any shipment (filled like every lagged feature).
+    """
+    shipped = np.where(np.isnan(units), np.nan, (units > 0).astype(float))
+    share = _same_cycle_mean(shipped, horizon, cycles=13)
+    positive = np.where(units > 0, np.log1p(units), np.nan)
+    return {
+        "cycle_ship_share": np.where(np.isnan(share), 1.0, share),
+        "log_level_shipped": lagged_window_mean(positive, horizon, units.shape[1]),
+        "log_level_shipped_52w": lagged_window_mean(positive, horizon, 52),
+    }
 
 
 def build_features(
@@ -179,8 +207,9 @@ def build_features(
     grid: dict[str, np.ndarray] = {"units": u}
     for k in LAGS:
         grid[f"log_lag_{k}"] = np.log1p(lagged_window_mean(u, horizon + k, 1))
-    for w in ROLLING_WINDOWS:
-        grid[f"log_roll_mean_{w}"] = np.log1p(lagged_window_mean(u, horizon, w))
+    rolling = {w: lagged_window_mean(u, horizon, w) for w in ROLLING_WINDOWS}
+    for w, mean in rolling.items():
+        grid[f"log_roll_mean_{w}"] = np.log1p(mean)
     grid["log_same_cycle_mean"] = np.log1p(_same_cycle_mean(u, horizon))
     grid["log_same_cycle_mean_26w"] = np.log1p(_same_cycle_mean(u, horizon, cycles=13))
     # the level without promotion lifts: means over the weeks that had no promotion
@@ -194,17 +223,19 @@ def build_features(
         grid[name] = np.log1p(np.where(np.isnan(values), fallback, values))
     # the series' level: mean log1p units over every known week ≤ t − H
     grid["log_level"] = lagged_window_mean(np.log1p(u), horizon, u.shape[1])
+    grid.update(_shipped_features(u, horizon))
     grid["hist_avg"] = lagged_window_mean(u, horizon, baseline_window)
-    same_woy = _same_week_of_year(u, horizon)
+    sums = _same_week_sums(u, horizon, tuple(SEASON_WEIGHTS))  # every offset used below
+    same_woy = _same_week_mean(sums, (0,))
     grid["same_woy_avg"] = np.where(np.isnan(same_woy), grid["hist_avg"], same_woy)
     grid["log_same_week_last_year"] = np.where(
         np.isnan(same_woy), grid["log_roll_mean_52"], np.log1p(same_woy)
     )
-    around = _same_week_of_year(u, horizon, offsets=(-CYCLE_WEEKS, 0, CYCLE_WEEKS))
+    around = _same_week_mean(sums, (-CYCLE_WEEKS, 0, CYCLE_WEEKS))
     grid["log_same_season_last_year"] = np.where(
         np.isnan(around), grid["log_roll_mean_52"], np.log1p(around)
     )
-    grid["log_product_season"] = _product_season(panel, horizon)
+    grid["log_product_season"] = _product_season(panel, sums, rolling[52])
     grid["history_weeks"] = np.broadcast_to(np.arange(len(panel.weeks)) - horizon + 1, u.shape)
 
     n_series, n_weeks = u.shape

@@ -5,10 +5,23 @@ promotion), and the log compresses the heavy right tail of fast movers so slow m
 zero weeks are not swamped. Predictions are transformed back with expm1 and clipped at 0.
 
 Products respond differently to price and promotion (a premium brand's buyers are less price
-sensitive than a store brand's), and each has its own seasonal curve, holiday lift and trend,
-so the LASSO can give each product its own slope on the planned-promotion and calendar
-features (`sloped`, one column per product level of `slopes_by`, zero for the other products'
-rows); the LASSO keeps the slopes the data supports.
+sensitive than a store brand's), and each has its own seasonal curve, holiday lift, trend and
+response to an unusually hot week, so the LASSO can give each product its own slope on the
+planned-promotion, calendar and temperature-anomaly features (`sloped`, one column per product
+level of `slopes_by`, zero for the other products' rows); the LASSO keeps the slopes the data
+supports. These columns are built sparse (each row has one non-zero per sloped feature). The
+solver gets the design dense while at least `min_dense_density` of its cells are non-zero (few
+products: scikit-learn's dense coordinate descent uses a precomputed Gram matrix and is then
+several times faster than its sparse one), sparse below (many products: the dense matrix, rows
+× products, would dwarf its values).
+
+A series delivered every other week sells 0 in its off weeks whatever the season or price, and
+a linear model cannot say "season × delivery week": fit on both kinds of week, every slope
+comes out about halved. With a `gate` column (`cycle_ship_share`, the share of the series'
+recent weeks at the same point of the delivery cycle that shipped), every column is multiplied
+by the gate and the gate is a column of its own: the model is gate × (level + season + price
+…), so the slopes are learnt on the weeks that ship and the off weeks are forecast about 0. For
+a series that ships every week the gate is about 1 and the model is the plain one.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LassoCV
 from sklearn.model_selection import TimeSeriesSplit
@@ -27,6 +41,8 @@ from sklearn.utils.validation import check_is_fitted
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
 SEASONAL_FEATURES = ("woy_sin1", "woy_cos1", "woy_sin2", "woy_cos2", "holiday", "trend_years")
+WEATHER_FEATURES = ("temp_anomaly_c",)  # a hot week lifts drinks more than bread
+GATE = "cycle_ship_share"  # ml/features.py
 
 
 def planned(numeric: tuple[str, ...]) -> tuple[str, ...]:
@@ -35,16 +51,19 @@ def planned(numeric: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def per_product(numeric: tuple[str, ...]) -> tuple[str, ...]:
-    """The features each product gets its own slope on: planned ones, season, holidays, trend."""
-    return (*planned(numeric), *(c for c in numeric if c in SEASONAL_FEATURES))
+    """The features each product gets its own slope on: planned ones, season, holidays, trend,
+    unusual heat."""
+    calendar = (*SEASONAL_FEATURES, *WEATHER_FEATURES)
+    return (*planned(numeric), *(c for c in numeric if c in calendar))
 
 
 class LassoForecaster(RegressorMixin, BaseEstimator):
     """Standard scaling + LASSO on log1p(target), alpha chosen by time-series cross-validation.
 
     With `slopes_by` (a column of X, e.g. product_id), each feature in `sloped` also gets one
-    slope per level seen in training. Rows must be in time order (oldest first) for the
-    cross-validation to respect time.
+    slope per level seen in training. With `gate` (a column of X in [0, 1]), every column is
+    multiplied by it and it is a column of its own (see the module docstring). Rows must be in
+    time order (oldest first) for the cross-validation to respect time.
     """
 
     forecaster_name = "lasso"
@@ -59,6 +78,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             n_splits=params.lasso_cv_folds,
             slopes_by="product_id",
             sloped=per_product(numeric) if params.lasso_calendar_slopes else planned(numeric),
+            gate=GATE if GATE in numeric else None,
         )
 
     def __init__(
@@ -69,6 +89,8 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         max_iter: int = 20000,
         slopes_by: str | None = None,
         sloped: tuple[str, ...] = (),
+        gate: str | None = None,
+        min_dense_density: float = 0.2,
     ) -> None:
         self.features = features
         self.n_splits = n_splits
@@ -76,19 +98,41 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.slopes_by = slopes_by
         self.sloped = sloped
+        self.gate = gate
+        self.min_dense_density = min_dense_density
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = True  # log1p needs targets ≥ 0 (unit counts)
         return tags
 
-    def _columns(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    def _columns(self, X: pd.DataFrame | np.ndarray) -> Any:
+        """The design: `features`, then the per-level slopes (sparse) and the gate if set."""
         columns = X if self.features is None else X[list(self.features)]  # type: ignore[index]
-        if self.slopes_by is None or not self.sloped:
+        if not self._builds_design():
             return columns
         frame = pd.DataFrame(X)
-        slopes = _slopes(frame, self.slopes_by, self.sloped, self.slope_levels_)
-        return pd.concat([pd.DataFrame(columns), slopes.set_index(frame.index)], axis=1)
+        parts = [sparse.csr_matrix(pd.DataFrame(columns).to_numpy(dtype=float))]
+        if self.slopes_by is not None and self.sloped:
+            parts.append(_slopes(frame, str(self.slopes_by), self.sloped, self.slope_levels_))
+        design = sparse.hstack(parts, format="csr")
+        if self.gate is not None:
+            gate = frame[self.gate].to_numpy(dtype=float)[:, None]
+            design = sparse.hstack([design.multiply(gate), gate], format="csr")
+        return design
+
+    def _builds_design(self) -> bool:
+        return (self.slopes_by is not None and bool(self.sloped)) or self.gate is not None
+
+    def _names(self, X: pd.DataFrame | np.ndarray) -> list[str]:
+        """The design's column names, as `_columns` orders them."""
+        names = [str(c) for c in (self.features or pd.DataFrame(X).columns)]
+        if self.slopes_by is not None and self.sloped:
+            by = self.slopes_by
+            names += [f"{f}|{by}={v}" for f in self.sloped for v in self.slope_levels_]
+        if self.gate is not None:
+            names = [*(f"{n}*{self.gate}" for n in names), self.gate]
+        return names
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> LassoForecaster:
         """Fit on rows in time order; `features` (default: every column) must be numeric."""
@@ -106,30 +150,47 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             self.slope_levels_ = sorted(pd.DataFrame(X)[self.slopes_by].astype(str).unique())
         cv = TimeSeriesSplit(n_splits=self.n_splits)
         lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter, tol=1e-3)
-        X = self._columns(X)
-        self.pipeline_: Pipeline = make_pipeline(StandardScaler(), lasso).fit(X, np.log1p(y))
+        design = self._columns(X)
+        built = self._builds_design()
+        if built and design.nnz >= self.min_dense_density * np.prod(design.shape):
+            design = design.toarray()
+        solved_sparse = built and sparse.issparse(design)  # then LassoCV centres it
+        scaler = StandardScaler(with_mean=not solved_sparse)
+        self.pipeline_: Pipeline = make_pipeline(scaler, lasso).fit(design, np.log1p(y))
         self.alpha_ = float(lasso.alpha_)
         self.n_iter_ = int(lasso.n_iter_)
         self.n_features_in_ = self.pipeline_.n_features_in_
-        if hasattr(self.pipeline_, "feature_names_in_"):
+        if built:
+            self.feature_names_in_ = np.asarray(self._names(X), dtype=object)
+        elif hasattr(self.pipeline_, "feature_names_in_"):
             self.feature_names_in_ = self.pipeline_.feature_names_in_
         return self
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
-        return np.clip(np.expm1(self.pipeline_.predict(self._columns(X))), 0.0, None)
+        design = self._columns(X)
+        if self._builds_design() and self.pipeline_[0].with_mean:  # it was fit dense
+            design = design.toarray()
+        return np.clip(np.expm1(self.pipeline_.predict(design)), 0.0, None)
 
 
-def _slopes(X: pd.DataFrame, by: str, sloped: tuple[str, ...], levels: list[str]) -> pd.DataFrame:
-    """One column per feature × level: the feature on that level's rows, 0 elsewhere."""
-    level = X[by].astype(str).to_numpy()
-    return pd.DataFrame(
-        {
-            f"{feature}|{by}={value}": np.where(level == value, X[feature].to_numpy(float), 0.0)
-            for feature in sloped
-            for value in levels
-        }
+def _slopes(
+    X: pd.DataFrame, by: str, sloped: tuple[str, ...], levels: list[str]
+) -> sparse.csr_matrix:
+    """One column per feature × level (feature-major): the feature on that level's rows, 0
+    elsewhere; a level not in `levels` has no column. Sparse: one value per row and feature."""
+    code = pd.Index(levels).get_indexer(pd.Index(X[by].astype(str)))
+    rows = np.flatnonzero(code >= 0)
+    offsets = len(levels) * np.arange(len(sloped))
+    matrix = sparse.csr_matrix(
+        (
+            X[list(sloped)].to_numpy(dtype=float)[rows].ravel(),
+            (np.repeat(rows, len(sloped)), (code[rows, None] + offsets).ravel()),
+        ),
+        shape=(len(X), len(sloped) * len(levels)),
     )
+    matrix.eliminate_zeros()
+    return matrix
 
 
 class ColumnBaseline(RegressorMixin, BaseEstimator):

@@ -97,6 +97,10 @@ def test_events_are_known_ahead_and_match_their_scope() -> None:
     f = _features()
     assert f.loc[("A", WEEKS[3]), "local_event_days"] == 2.0
     assert f.loc[("B", WEEKS[3]), "local_event_days"] == 0.0  # another zip
+    assert f.loc[("A", WEEKS[3]), "local_event"] == 1.0  # any event day in the week
+    assert f.loc[("B", WEEKS[3]), "local_event"] == 0.0
+    assert set(f["local_event"]) == {0.0, 1.0}
+    assert ((f["local_event"] == 1.0) == (f["local_event_days"] > 0)).all()
     assert f.loc[("B", FUTURE[1]), "holiday_events"] == 1.0  # national, in a future week
 
 

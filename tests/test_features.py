@@ -27,6 +27,7 @@ from ml.features import (
     MIN_HISTORY_WEEKS,
     NUMERIC_FEATURES,
     ROLLING_WINDOWS,
+    _shipped_features,
     build_features,
     build_panel,
     lagged_window_mean,
@@ -291,6 +292,63 @@ def test_product_season_pools_the_products_stores_from_weeks_up_to_t_minus_h(
     a_year_on = feats["week_start"] >= panel.weeks[52 + 2]  # every offset has an earlier year
     assert (feats.loc[a_year_on, "log_product_season"] != 0).all()
     assert (feats.loc[feats["week_start"] < panel.weeks[52 - 2], "log_product_season"] == 0).all()
+
+
+@pytest.mark.parametrize("horizon", [1, 3, 4])
+def test_shipped_features_match_a_plain_loop(random_units: np.ndarray, horizon: int) -> None:
+    """Share of shipping weeks at the same point of the two-week cycle (13 cycles, lags ≥ H);
+    mean log1p over the weeks that shipped."""
+    units = random_units.copy()
+    units[0, ::2] = 0.0  # delivered every other week
+    units[3, :10] = 0.0  # nothing shipped at first
+    got = _shipped_features(units, horizon)
+    first = horizon + horizon % 2  # the smallest even lag ≥ H
+    for i in range(units.shape[0]):
+        for t in range(units.shape[1]):
+            same = [units[i, t - first - 2 * k] for k in range(13) if t - first - 2 * k >= 0]
+            known = [u for u in same if not np.isnan(u)]
+            share = np.mean([u > 0 for u in known]) if known else 1.0
+            assert got["cycle_ship_share"][i, t] == pytest.approx(share), (i, t)
+            end = max(0, t - horizon + 1)
+            for name, start in (("log_level_shipped", 0), ("log_level_shipped_52w", end - 52)):
+                shipped = [np.log1p(u) for u in units[i, max(0, start) : end] if u > 0]
+                level = np.mean(shipped) if shipped else np.nan
+                assert got[name][i, t] == pytest.approx(level, nan_ok=True), (name, i, t)
+    assert set(np.unique(got["cycle_ship_share"][0, 20:])) == {0.0, 1.0}
+
+
+def test_a_slow_movers_delivery_weeks_have_a_ship_share_near_one(frames: Frames) -> None:
+    feats = _features(frames, frames.shipments, 4)
+    history = feats[~feats["is_future"] & (feats["week_start"] >= feats["week_start"].min())]
+    shipped = history["units"] > 0
+    share = history["cycle_ship_share"]
+    assert share[shipped].mean() > 0.9  # slow movers in their delivery weeks, fast movers
+    slow = history["product_id"].isin(["P002", "P004"])  # every other product is slow
+    assert share[slow & ~shipped].mean() < 0.1  # a slow mover's off weeks
+    level = history.loc[shipped, ["log_level", "log_level_shipped"]]
+    assert (level["log_level_shipped"] >= level["log_level"] - 1e-12).all()
+
+
+def test_shipped_features_do_not_see_weeks_after_t_minus_h(frames: Frames) -> None:
+    """A slow mover that stops shipping at t0: its shipped features move from t0 + H, not before."""
+    horizon, ship = 4, frames.shipments
+    t0 = ship["week_start"].min() + pd.Timedelta(weeks=40)
+    series = (ship["store_id"] == ship["store_id"].iloc[0]) & (ship["product_id"] == "P002")
+    stopped = ship[~(series & (ship["week_start"] >= t0))]
+    columns = ["cycle_ship_share", "log_level_shipped", "log_level_shipped_52w"]
+    before = _features(frames, ship, horizon).set_index(KEY).sort_index()[columns]
+    after = _features(frames, stopped, horizon).set_index(KEY).sort_index()[columns]
+    weeks = before.index.get_level_values("week_start")
+    cutoff = t0 + pd.Timedelta(weeks=horizon)
+    pd.testing.assert_frame_equal(before[weeks < cutoff], after[weeks < cutoff])
+    own = (ship["store_id"].iloc[0], "P002")
+    later = before.loc[own].index >= cutoff + pd.Timedelta(weeks=2)
+    share_before = before.loc[own, "cycle_ship_share"][later]
+    share_after = after.loc[own, "cycle_ship_share"][later]
+    delivery = share_before > 0.5
+    assert delivery.sum() >= 5
+    assert (share_after[delivery] < share_before[delivery]).all()
+    assert (share_after[~delivery] == share_before[~delivery]).all()
 
 
 def test_future_rows_cover_exactly_the_horizon_with_finite_features(frames: Frames) -> None:

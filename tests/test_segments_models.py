@@ -22,7 +22,7 @@ from demandops.steps import (
     read_features,
 )
 from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
-from ml.models import ColumnBaseline, LassoForecaster
+from ml.models import ColumnBaseline, LassoForecaster, _slopes
 from ml.segments import (
     SEGMENT_COLUMNS,
     VELOCITIES,
@@ -268,16 +268,88 @@ def test_lasso_gives_each_product_its_own_slope_on_planned_features() -> None:
     assert np.isfinite(per_product.predict(unseen)).all()
 
 
+def test_slope_columns_are_sparse_and_match_a_plain_loop() -> None:
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame(
+        {
+            "product_id": rng.choice(["A", "B", "C", "new"], 60),
+            "discount": np.where(rng.random(60) < 0.5, 0.0, rng.uniform(0.1, 0.4, 60)),
+            "woy_sin1": rng.normal(size=60),
+        }
+    )
+    levels, sloped = ["A", "B", "C"], ("discount", "woy_sin1")
+    matrix = _slopes(X, "product_id", sloped, levels)
+    assert matrix.format == "csr"
+    expected = np.zeros((60, len(sloped) * len(levels)))
+    for i, row in X.iterrows():
+        for j, feature in enumerate(sloped):
+            for k, level in enumerate(levels):
+                if row["product_id"] == level:
+                    expected[i, j * len(levels) + k] = row[feature]
+    np.testing.assert_array_equal(matrix.toarray(), expected)
+    assert matrix.nnz == np.count_nonzero(expected)  # no stored zeros, none for "new"
+
+
+def _sloped_sample(n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(9)
+    X = pd.DataFrame(
+        {
+            "product_id": rng.choice(["A", "B", "C"], n),
+            "discount": np.where(rng.random(n) < 0.7, 0.0, rng.uniform(0.1, 0.4, n)),
+            "level": rng.normal(size=n),
+        }
+    )
+    slope = X["product_id"].map({"A": 3.0, "B": 1.0, "C": 0.0}).to_numpy()
+    y = np.round(np.expm1(2.0 + 0.3 * X["level"] + slope * X["discount"] + rng.normal(0, 0.1, n)))
+    return X, y
+
+
+def test_lasso_solved_sparse_equals_dense_up_to_solver_tolerance() -> None:
+    X, y = _sloped_sample()
+    kw = {"features": ("discount", "level"), "n_splits": 3, "slopes_by": "product_id"}
+    dense = LassoForecaster(**kw, sloped=("discount",)).fit(X, y)
+    solved_sparse = LassoForecaster(**kw, sloped=("discount",), min_dense_density=1.1).fit(X, y)
+    assert dense.pipeline_[0].with_mean and not solved_sparse.pipeline_[0].with_mean
+    assert solved_sparse.alpha_ == pytest.approx(dense.alpha_, rel=1e-9)
+    np.testing.assert_allclose(solved_sparse.predict(X), dense.predict(X), rtol=1e-4, atol=1e-4)
+    assert list(solved_sparse.feature_names_in_) == list(dense.feature_names_in_)
+
+
+def test_lasso_gate_learns_the_season_on_the_weeks_that_ship() -> None:
+    """Every other week ships 0: ungated, the seasonal slope is fit on both kinds of week."""
+    rng = np.random.default_rng(10)
+    n = 800
+    week = np.arange(n) // 4
+    ships = (week % 2 == 0).astype(float)
+    season = np.sin(2 * np.pi * week / 52)
+    X = pd.DataFrame({"season": season, "ship_share": ships})
+    y = ships * np.round(np.expm1(2.5 + 0.6 * season + rng.normal(0, 0.05, n)))
+    plain = LassoForecaster(features=("season", "ship_share"), n_splits=3).fit(X, y)
+    gated = LassoForecaster(features=("season",), n_splits=3, gate="ship_share").fit(X, y)
+    assert list(gated.feature_names_in_) == ["season*ship_share", "ship_share"]
+    on = ships == 1
+
+    def log_error(model: LassoForecaster) -> float:
+        return float(np.abs(np.log1p(model.predict(X)[on]) - np.log1p(y[on])).mean())
+
+    assert log_error(gated) < 0.08 < 0.15 < log_error(plain)
+    assert gated.predict(X)[~on].max() < 0.5  # the off weeks stay about 0
+
+
 def test_lasso_member_slopes_planned_and_seasonal_features_by_product() -> None:
     numeric = ("log_lag_0", "woy_sin1", "promo", "discount", "event_price", "log_level")
-    numeric += ("woy_cos1", "holiday", "trend_years", "is_large")
+    numeric += ("woy_cos1", "holiday", "trend_years", "is_large", "temp_anomaly_c", "snow_days")
     params = type("P", (), {"lasso_cv_folds": 3, "lasso_calendar_slopes": True})()
     member = LassoForecaster.for_segment(numeric, ("product_id",), params)
     assert member.slopes_by == "product_id"
     planned = ("promo", "discount", "event_price")
-    assert member.sloped == (*planned, "woy_sin1", "woy_cos1", "holiday", "trend_years")
+    calendar = ("woy_sin1", "woy_cos1", "holiday", "trend_years", "temp_anomaly_c")
+    assert member.sloped == (*planned, *calendar)
+    assert member.gate is None  # no cycle_ship_share among the features
     params.lasso_calendar_slopes = False  # the setting for short histories
     assert LassoForecaster.for_segment(numeric, ("product_id",), params).sloped == planned
+    gated = LassoForecaster.for_segment((*numeric, "cycle_ship_share"), ("product_id",), params)
+    assert gated.gate == "cycle_ship_share"
 
 
 # -- scikit-learn's own estimator checks --------------------------------------------------
