@@ -17,8 +17,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 MAX_CATEGORIES = 255  # the most levels a categorical feature of the trees may have
+# one OpenMP thread: segments train in parallel processes already, and on a shared machine the
+# trees' spinning threads slowed a fit by a factor of ten or more (measured under load)
+THREADS = 1
 
 
 class BoostingForecaster(RegressorMixin, BaseEstimator):
@@ -62,9 +66,9 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         numeric = list(frame.columns if self.features is None else self.features)
         out = frame[numeric].astype(float)
         for column in self.categorical:
-            out[column] = pd.Categorical(
-                frame[column].astype(str), categories=self.categories_[column]
-            )
+            levels = self.categories_[column]
+            values = frame[column].astype(str)
+            out[column] = pd.Categorical(values.where(values.isin(levels)), categories=levels)
         return out
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> BoostingForecaster:
@@ -78,7 +82,7 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         for column, levels in self.categories_.items():
             if len(levels) > MAX_CATEGORIES:
                 raise ValueError(f"{column}: {len(levels)} levels, at most {MAX_CATEGORIES}")
-        self.model_ = HistGradientBoostingRegressor(
+        model = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
@@ -87,10 +91,14 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
             categorical_features="from_dtype",
             early_stopping=False,
             random_state=self.random_state,
-        ).fit(self._frame(X), np.log1p(np.asarray(y, dtype=float)))
+        )
+        with threadpool_limits(limits=THREADS, user_api="openmp"):
+            self.model_ = model.fit(self._frame(X), np.log1p(np.asarray(y, dtype=float)))
         self.n_features_in_ = frame.shape[1]
         return self
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return np.clip(np.expm1(self.model_.predict(self._frame(X))), 0.0, None)
+        with threadpool_limits(limits=THREADS, user_api="openmp"):
+            log_units = self.model_.predict(self._frame(X))
+        return np.clip(np.expm1(log_units), 0.0, None)

@@ -29,6 +29,7 @@ from conditioners.context import Context
 from conditioners.engine import condition
 from conditioners.profile import load_profiles
 from conditioners.schemas import SCHEMAS
+from ml.ensemble import EnsembleForecaster
 from ml.feature_table import ConditionedFeeds, feature_table
 from ml.features import CATEGORICAL_FEATURES
 from ml.members import DEFAULT_MEMBERS
@@ -78,7 +79,7 @@ def run_rounds(
             test.loc[mask, "ensemble"] = trained.estimator.predict(test[mask])
             for name, member in getattr(trained.estimator, "named_estimators_", {}).items():
                 test.loc[mask, name] = member.predict(test[mask])
-            scaled = final_model(segment, train[rows], by_mape).estimator
+            scaled = _reblended(trained.estimator, segment, train[rows], by_mape)
             test.loc[mask, MAPE_ENSEMBLE] = scaled.predict(test[mask])
         history = shipments[shipments["week_start"] <= cut]
         test["historical average"] = _geometric_mean(history, test)
@@ -91,6 +92,14 @@ def run_rounds(
                 f"round ending week {last}: {len(test)} rows, {time.perf_counter() - start:.1f} s"
             )
     return pd.concat(out, ignore_index=True)
+
+
+def _reblended(estimator: Any, segment: Any, rows: pd.DataFrame, by_mape: TrainParams) -> Any:
+    """The segment's model with `ensemble_objective: mape`: the same fitted members reblended
+    (what `final_model` with that setting fits), or that fit if the model is not a blend."""
+    if isinstance(estimator, EnsembleForecaster):
+        return estimator.reblended("mape")
+    return final_model(segment, rows, by_mape).estimator
 
 
 def _in(frame: pd.DataFrame, segment: Any) -> pd.Series:
