@@ -17,6 +17,7 @@ the measure that counts, and bound the WAPE it may give up.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 
@@ -66,21 +67,38 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         val_preds = np.column_stack(
             [clone(est).fit(X[~late], y[~late]).predict(X[late]) for _, est in self.estimators]
         )
-        score = _mape if self.objective == "mape" else _wape
-        self.weights_ = _best_weights(y[late], val_preds, self.weight_step, score)
-        blend = val_preds @ self.weights_
-        self.scale_ = 1.0
-        if self.objective == "mape":
-            self.scale_ = _mape_scale(y[late], blend, self.wape_tolerance)
-        self.validation_wape_ = _wape(y[late], blend * self.scale_)
-        self.validation_mape_ = _mape(y[late], blend * self.scale_)
-        self.validation_bias_ = bias(y[late], blend * self.scale_)
+        self.validation_actual_, self.validation_predictions_ = y[late], val_preds
+        self._blend()
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
         self.named_estimators_ = {
             name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)
         }
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _blend(self) -> None:
+        """Weights (and with "mape" the scale) from the members' validation forecasts."""
+        actual, preds = self.validation_actual_, self.validation_predictions_
+        score = _mape if self.objective == "mape" else _wape
+        self.weights_ = _best_weights(actual, preds, self.weight_step, score)
+        blend = preds @ self.weights_
+        self.scale_ = 1.0
+        if self.objective == "mape":
+            self.scale_ = _mape_scale(actual, blend, self.wape_tolerance)
+        self.validation_wape_ = _wape(actual, blend * self.scale_)
+        self.validation_mape_ = _mape(actual, blend * self.scale_)
+        self.validation_bias_ = bias(actual, blend * self.scale_)
+
+    def reblended(self, objective: str) -> EnsembleForecaster:
+        """A copy blended for `objective`, sharing the fitted members: what fitting with that
+        objective gives (the members do not depend on it), without fitting them again."""
+        check_is_fitted(self, "estimators_")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        other = copy.copy(self)
+        other.objective = objective
+        other._blend()
+        return other
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "estimators_")

@@ -7,6 +7,9 @@ its log price less the mean log price of every product in the store that week, a
 `event_price_vs_usual`, its log price less the series' usual (mean) log price over the weeks
 ≤ t − H — the weeks the series' level `log_level` is measured on, so that the level and the
 price's deviation from its usual value together say how far this week departs from the norm.
+
+`event_others_<kind>` (every kind but price): the sum of the other products' values in the
+row's store-week — how many rival products are on deal or advertised that week.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ def product_event_weeks(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_product_event_features(
-    frame: pd.DataFrame, events: pd.DataFrame, horizon: int = 1
+    frame: pd.DataFrame,
+    events: pd.DataFrame,
+    horizon: int = 1,
 ) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with the event columns (0 where a week had none) and their names.
 
@@ -48,6 +53,8 @@ def add_product_event_features(
     weekly = product_event_weeks(events)
     names = sorted(c for c in weekly.columns if c.startswith("event_"))
     out = frame.merge(weekly, on=KEYS, how="left", validate="many_to_one")
+    others = others_events(out, [n for n in names if n != "event_price"])
+    out = pd.concat([out, others], axis=1)
     if "event_price" in names:
         log_price = pd.Series(np.log(out["event_price"]), index=out.index)
         store_week = log_price.groupby([out["store_id"], out["week_start"]])
@@ -56,9 +63,18 @@ def add_product_event_features(
         out["event_price_vs_usual"] = (log_price - usual).fillna(0.0)
         out["event_price"] = log_price.fillna(log_price.mean())
         names += ["event_relative_price", "event_price_vs_usual"]
+    names += list(others.columns)
     for name in names:
         out[name] = out[name].fillna(0.0)
     return out, names
+
+
+def others_events(frame: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:
+    """Per row and event kind, the sum of the other products' values in the row's store-week
+    (`event_others_<kind>`, e.g. how many competing products are on deal that week)."""
+    values = frame[kinds].fillna(0.0)
+    total = values.groupby([frame["store_id"], frame["week_start"]]).transform("sum")
+    return (total - values).rename(columns=lambda c: c.replace("event_", "event_others_", 1))
 
 
 def _usual(frame: pd.DataFrame, log_price: pd.Series, horizon: int) -> pd.Series:

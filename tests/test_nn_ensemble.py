@@ -146,3 +146,24 @@ def test_ensemble_rejects_an_unknown_objective(data: tuple[pd.DataFrame, np.ndar
     X, y = data
     with pytest.raises(ValueError, match="objective 'rmse': choose one of wape, mape"):
         EnsembleForecaster([("b", ColumnBaseline("promo"))], objective="rmse").fit(X, y)
+
+
+def test_reblended_equals_fitting_with_the_other_objective(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    members = [
+        ("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3)),
+        ("promo", ColumnBaseline("promo")),
+    ]
+    by_wape = EnsembleForecaster(estimators=members).fit(X, y)
+    by_mape = EnsembleForecaster(estimators=members, objective="mape").fit(X, y)
+    reblended = by_wape.reblended("mape")
+    assert reblended.objective == "mape" and by_wape.objective == "wape"
+    np.testing.assert_array_equal(reblended.weights_, by_mape.weights_)
+    assert reblended.scale_ == by_mape.scale_ and by_wape.scale_ == 1.0
+    assert not np.array_equal(by_mape.weights_, by_wape.weights_)  # the objective mattered
+    np.testing.assert_allclose(reblended.predict(X), by_mape.predict(X))
+    assert reblended.estimators_ is by_wape.estimators_  # the members are not fitted again
+    with pytest.raises(ValueError, match="objective 'rmse'"):
+        by_wape.reblended("rmse")

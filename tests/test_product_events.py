@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from ml.features import build_panel, lagged_window_mean
-from ml.product_events import add_product_event_features, product_event_weeks
+from ml.product_events import (
+    KEYS,
+    add_product_event_features,
+    product_event_weeks,
+)
 from ml.train import MODEL_FEATURES, model_features
 
 MONDAY = pd.Timestamp("2020-01-06")
@@ -55,7 +59,7 @@ def test_each_kind_becomes_a_column_over_the_weeks_it_spans() -> None:
         "event_feature",
     }
     out, names = add_product_event_features(_frame(), events)
-    assert names == ["event_deal", "event_feature"]
+    assert names == ["event_deal", "event_feature", "event_others_deal", "event_others_feature"]
     s1a = out[(out["store_id"] == "S1") & (out["product_id"] == "A")]
     assert s1a["event_deal"].tolist() == [1.0, 1.0, 0.0]
     assert s1a["event_feature"].tolist() == [0.5, 0.0, 0.0]
@@ -105,6 +109,38 @@ def test_price_against_the_series_usual_price_uses_only_weeks_up_to_t_minus_h() 
     later.loc[3, "value"] = 100.0  # a different price in the last week moves only that week
     moved = add_product_event_features(frame, later, horizon=2)[0]["event_price_vs_usual"]
     assert moved.iloc[:3].tolist() == pytest.approx(vs_usual.iloc[:3].tolist())
+
+
+def test_other_products_events_in_the_store_week_match_a_plain_loop() -> None:
+    rng = np.random.default_rng(11)
+    frame = _frame().assign(units=rng.integers(1, 50, len(_frame())).astype(float))
+    c = frame[frame["product_id"] == "A"].assign(product_id="C")
+    frame = pd.concat([frame, c], ignore_index=True)
+    rows = frame[rng.random(len(frame)) > 0.4]
+    events = _events(
+        [("store", s, p, k, 1, float(rng.integers(1, 3))) for s, p in rows[KEYS[:2]].to_numpy()
+         for k in ("deal", "feature")]
+    )  # fmt: skip
+    events["start_date"] = np.repeat(rows["week_start"].to_numpy(), 2)
+    events["end_date"] = events["start_date"] + pd.Timedelta(days=6)
+    out, names = add_product_event_features(frame, events)
+    assert names[-2:] == ["event_others_deal", "event_others_feature"]
+    value = {(e.scope_id, e.product_id, e.start_date, e.kind): e.value for e in events.itertuples()}
+    for row in out.itertuples():
+        for kind in ("deal", "feature"):
+            want = sum(
+                value.get((row.store_id, p, row.week_start, kind), 0.0)
+                for p in ("A", "B", "C")
+                if p != row.product_id
+            )
+            assert getattr(row, f"event_others_{kind}") == want
+    # the same week's planned events only: other weeks' events and every week's sales move nothing
+    week = MONDAY + pd.Timedelta(weeks=1)
+    moved_events = events.assign(value=events["value"].where(events["start_date"] == week, 9.0))
+    moved, _ = add_product_event_features(frame.assign(units=0.0), moved_events)
+    same = out["week_start"] == week
+    others = ["event_others_deal", "event_others_feature"]
+    assert moved.loc[same, others].to_numpy() == pytest.approx(out.loc[same, others].to_numpy())
 
 
 def test_no_product_events_adds_nothing() -> None:

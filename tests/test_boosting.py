@@ -1,0 +1,88 @@
+"""The gradient-boosting member: scikit-learn conventions, determinism, learning, configuration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from ml.boosting import MAX_CATEGORIES, BoostingForecaster
+from ml.members import DEFAULT_MEMBERS
+from ml.metrics import wape
+from ml.train import TrainParams, ensemble
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    """Weekly units for 4 stores × 5 products: product levels, a promo lift that differs by
+    product (an interaction), noise."""
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2020-01-06", periods=40, freq="7D")
+    idx = pd.MultiIndex.from_product([range(4), range(5), weeks], names=["s", "p", "week_start"])
+    X = idx.to_frame(index=False)
+    X["store_id"] = "S" + X.pop("s").astype(str)
+    product = X.pop("p").to_numpy()
+    X["product_id"] = "P" + pd.Series(product).astype(str)
+    X["promo"] = (rng.random(len(X)) < 0.3).astype(float)
+    X["noise"] = rng.normal(size=len(X))
+    mu = np.exp(1.5 + 0.4 * product + 0.3 * product * X["promo"].to_numpy())
+    y = rng.poisson(mu).astype(float)
+    order = X.sort_values("week_start").index
+    return X.loc[order].reset_index(drop=True), y[order]
+
+
+def _member(**kw: object) -> BoostingForecaster:
+    return BoostingForecaster(features=("promo", "noise"), categorical=("product_id",), **kw)  # type: ignore[arg-type]
+
+
+def test_boosting_learns_product_levels_and_their_promo_lift(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    train, test = X["week_start"] < "2020-08-01", X["week_start"] >= "2020-08-01"
+    model = _member().fit(X[train], y[train])
+    mean_only = np.full(test.sum(), y[train].mean())
+    assert wape(y[test], model.predict(X[test])) < 0.4 * wape(y[test], mean_only)
+
+
+def test_boosting_follows_sklearn_conventions_and_is_deterministic(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    model = _member(max_iter=20)
+    assert clone(model).get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    assert model.fit(X, y) is model
+    assert {"model_", "categories_", "n_features_in_"} <= set(vars(model))
+    first = model.predict(X)
+    np.testing.assert_array_equal(first, _member(max_iter=20).fit(X, y).predict(X))
+    assert (first >= 0).all()
+    unseen = X.assign(product_id="P9")  # a product not seen in training: still a forecast
+    assert np.isfinite(model.predict(unseen)).all()
+
+
+def test_boosting_rejects_too_many_levels_and_a_missing_target(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    many = X.assign(product_id=[f"P{i}" for i in range(len(X))])
+    with pytest.raises(ValueError, match=f"at most {MAX_CATEGORIES}"):
+        _member().fit(many, y)
+    with pytest.raises(ValueError, match="requires y"):
+        _member().fit(X, None)  # type: ignore[arg-type]
+
+
+def test_boosting_is_a_member_named_in_configuration(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    members = (DEFAULT_MEMBERS[0], "ml.boosting:BoostingForecaster")  # the LASSO and the trees
+    params = TrainParams(
+        horizon_weeks=2, backtest_origins=1, velocity_threshold=1.0, lasso_cv_folds=2,
+        ensemble_members=members,
+    )  # fmt: skip
+    blend = ensemble(params, ("promo", "noise")).fit(X, y)
+    assert set(blend.named_estimators_) == {"lasso", "boosting"}
+    assert blend.named_estimators_["boosting"].categorical == ("product_id",)
+    assert (blend.predict(X) >= 0).all()
