@@ -4,6 +4,7 @@ Functions replay engine (timers, retries, time-outs), and by `orchestrator_gener
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,18 @@ def test_fifty_regions_complete_with_bounded_history_per_instance(tmp_path: Path
         assert len(runner.instances[f"big:{region}"].history) == 12 + 8 * summary["polls"]
     state = _replay(orch.run_orchestrator, parent.history, plan)
     assert state["isDone"] is True and state["output"] == outcome
+
+
+def _native_threads() -> tuple[list[int], str]:
+    import sklearn.ensemble  # noqa: F401  (loads scikit-learn's OpenMP, as training does)
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info()], os.environ["OMP_NUM_THREADS"]
+
+
+def test_pool_workers_run_native_libraries_on_one_thread(settings: Settings) -> None:
+    """BLAS and OpenMP in a worker, loaded before or after it started, run one thread each."""
+    backend = LocalBackend(settings, max_workers=2)
+    with backend:
+        threads, variable = backend._pool.submit(_native_threads).result(timeout=120)
+    assert threads and set(threads) == {1} and variable == "1"
