@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ml.metrics import bias
+from ml.metrics import bias, mape, wape
 
 OBJECTIVES = ("wape", "mape")
 SCALES = np.round(np.arange(0.50, 1.0001, 0.01), 2)  # the factors `objective="mape"` may pick
@@ -107,15 +107,17 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
 
 
 def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
-    total = actual.sum()
-    return float(np.abs(forecast - actual).sum() / total) if total > 0 else float("inf")
+    """`ml.metrics.wape`, +inf where undefined so that any defined score beats it."""
+    return _or_inf(wape(actual, forecast))
 
 
 def _mape(actual: np.ndarray, forecast: np.ndarray) -> float:
-    sold = actual > 0
-    if not sold.any():
-        return float("inf")
-    return float(np.mean(np.abs(forecast[sold] - actual[sold]) / actual[sold]))
+    """`ml.metrics.mape`, +inf where undefined so that any defined score beats it."""
+    return _or_inf(mape(actual, forecast))
+
+
+def _or_inf(score: float) -> float:
+    return float("inf") if np.isnan(score) else score
 
 
 def _mape_scale(actual: np.ndarray, forecast: np.ndarray, wape_tolerance: float) -> float:

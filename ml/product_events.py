@@ -53,12 +53,13 @@ def add_product_event_features(
     weekly = product_event_weeks(events)
     names = sorted(c for c in weekly.columns if c.startswith("event_"))
     out = frame.merge(weekly, on=KEYS, how="left", validate="many_to_one")
-    others = others_events(out, [n for n in names if n != "event_price"])
+    store_week = out.groupby(["store_id", "week_start"], sort=False).ngroup().to_numpy()
+    others = others_events(out, [n for n in names if n != "event_price"], store_week)
     out = pd.concat([out, others], axis=1)
     if "event_price" in names:
         log_price = pd.Series(np.log(out["event_price"]), index=out.index)
-        store_week = log_price.groupby([out["store_id"], out["week_start"]])
-        out["event_relative_price"] = (log_price - store_week.transform("mean")).fillna(0.0)
+        mean_in_store = log_price.groupby(store_week).transform("mean")
+        out["event_relative_price"] = (log_price - mean_in_store).fillna(0.0)
         usual = _usual(out, log_price, horizon)
         out["event_price_vs_usual"] = (log_price - usual).fillna(0.0)
         out["event_price"] = log_price.fillna(log_price.mean())
@@ -69,11 +70,12 @@ def add_product_event_features(
     return out, names
 
 
-def others_events(frame: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:
+def others_events(frame: pd.DataFrame, kinds: list[str], store_week: np.ndarray) -> pd.DataFrame:
     """Per row and event kind, the sum of the other products' values in the row's store-week
-    (`event_others_<kind>`, e.g. how many competing products are on deal that week)."""
+    (`event_others_<kind>`, e.g. how many competing products are on deal that week);
+    `store_week` numbers each row's store-week."""
     values = frame[kinds].fillna(0.0)
-    total = values.groupby([frame["store_id"], frame["week_start"]]).transform("sum")
+    total = values.groupby(store_week).transform("sum")
     return (total - values).rename(columns=lambda c: c.replace("event_", "event_others_", 1))
 
 

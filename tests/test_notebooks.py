@@ -20,4 +20,4 @@ def test_try_a_model_notebook_runs(tmp_path: Path, monkeypatch) -> None:  # type
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     last = notebook.cells[-1].outputs[-1]["data"]["text/plain"]
-    assert "boosted" in last and "ensemble" in last
+    assert "poisson" in last and "ensemble" in last
