@@ -1,11 +1,12 @@
 """Gradient-boosted trees on log1p(units): an ensemble member to name in the configuration.
 
-scikit-learn's histogram gradient boosting (no extra dependency) on the numeric features and
-the product as a categorical feature, fit on `log1p(units)` with squared error like the other
-members, so it forecasts roughly the median. Trees find interactions the LASSO cannot (a deal
-in a low-price week, a brand's response to its rivals' promotions) and its errors differ from
-the linear model's, which is what a blend gains from. It is not in the default members; add
-`ml.boosting:BoostingForecaster` to `ensemble:` in config/pipeline.yaml to use it.
+scikit-learn's histogram gradient boosting (no extra dependency) on the numeric features, with
+the product and the store as categorical features, fit on `log1p(units)` with squared error
+like the other members, so it forecasts roughly the median. Trees find interactions the LASSO
+cannot (a deal in a low-price week, a brand's response to its rivals' promotions) and its
+errors differ from the linear model's, which is what a blend gains from. It is not in the
+default members; add `ml.boosting:BoostingForecaster` to `ensemble:` in config/pipeline.yaml
+to use it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-MAX_CATEGORIES = 255  # the most levels a categorical feature of the trees may have
+MAX_CATEGORIES = 255  # levels per categorical feature: rarer ones are treated as unknown
 # one OpenMP thread: segments train in parallel processes already, and on a shared machine the
 # trees' spinning threads slowed a fit by a factor of ten or more (measured under load)
 THREADS = 1
@@ -34,10 +35,10 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
     def for_segment(
         cls, numeric: tuple[str, ...], categorical: tuple[str, ...], params: Any
     ) -> BoostingForecaster:
-        """The ensemble member for one segment: numeric features and the product."""
+        """The ensemble member for one segment: numeric features, the product and the store."""
         return cls(
             features=numeric,
-            categorical=tuple(c for c in categorical if c == "product_id"),
+            categorical=tuple(c for c in categorical if c in ("product_id", "store_id")),
             random_state=params.random_state,
         )
 
@@ -45,9 +46,9 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         self,
         features: tuple[str, ...] | None = None,
         categorical: tuple[str, ...] = (),
-        max_iter: int = 300,
-        learning_rate: float = 0.05,
-        max_leaf_nodes: int = 31,
+        max_iter: int = 600,
+        learning_rate: float = 0.03,
+        max_leaf_nodes: int = 63,
         min_samples_leaf: int = 20,
         l2_regularization: float = 1.0,
         random_state: int = 0,
@@ -72,16 +73,14 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         return out
 
     def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> BoostingForecaster:
-        """Fit on log1p(y); categorical levels are those seen here (others are unknown)."""
+        """Fit on log1p(y); categorical levels are the MAX_CATEGORIES most frequent seen here
+        (others, and levels first seen later, are unknown)."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         frame = pd.DataFrame(X)
-        self.categories_ = {c: sorted(frame[c].astype(str).unique()) for c in self.categorical}
-        for column, levels in self.categories_.items():
-            if len(levels) > MAX_CATEGORIES:
-                raise ValueError(f"{column}: {len(levels)} levels, at most {MAX_CATEGORIES}")
+        self.categories_ = {c: _frequent_levels(frame[c]) for c in self.categorical}
         model = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
@@ -102,3 +101,10 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         with threadpool_limits(limits=THREADS, user_api="openmp"):
             log_units = self.model_.predict(self._frame(X))
         return np.clip(np.expm1(log_units), 0.0, None)
+
+
+def _frequent_levels(values: pd.Series) -> list[str]:
+    """The MAX_CATEGORIES most frequent levels (ties by name), sorted."""
+    counts = values.astype(str).value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(str(level) for level, _ in ranked[:MAX_CATEGORIES])

@@ -46,6 +46,7 @@ NUMERIC_FEATURES = (
     *EXOGENOUS_FEATURES,  # weather, events, returns, demographics: added by ml/exogenous.py
 )
 BASELINE_COLUMNS = ("hist_avg", "same_woy_avg")
+DISPERSION_COLUMN = "log_var_shipped"  # not a model input: used by the MAPE blend (ml/ensemble.py)
 CATEGORICAL_FEATURES = ("store_id", "product_id", "category", "week_of_year", "week_parity")
 CYCLE_WEEKS = 2  # delivery routes run on two-week cycles: slow movers ship every other week
 _EPOCH = pd.Timestamp("1970-01-05")  # a Monday: week parity does not depend on the data
@@ -182,15 +183,20 @@ def _shipped_features(units: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
     level on delivery weeks, which `log_level` halves for an every-other-week series), and
     `log_level_shipped_52w` the same over the last 52 weeks (a whole seasonal cycle, centred
     half a year back rather than halfway through the history: it follows a trend); NaN before
-    any shipment (filled like every lagged feature).
+    any shipment (filled like every lagged feature). `log_var_shipped` (DISPERSION_COLUMN):
+    the variance of log1p(units) over the weeks that shipped, all history — how far the
+    series' sales swing from week to week; 0 before two shipments.
     """
     shipped = np.where(np.isnan(units), np.nan, (units > 0).astype(float))
     share = _same_cycle_mean(shipped, horizon, cycles=13)
     positive = np.where(units > 0, np.log1p(units), np.nan)
+    level = lagged_window_mean(positive, horizon, units.shape[1])
+    square = lagged_window_mean(positive**2, horizon, units.shape[1])
     return {
         "cycle_ship_share": np.where(np.isnan(share), 1.0, share),
-        "log_level_shipped": lagged_window_mean(positive, horizon, units.shape[1]),
+        "log_level_shipped": level,
         "log_level_shipped_52w": lagged_window_mean(positive, horizon, 52),
+        DISPERSION_COLUMN: np.nan_to_num(np.clip(square - level**2, 0.0, None)),
     }
 
 

@@ -64,13 +64,17 @@ def test_boosting_follows_sklearn_conventions_and_is_deterministic(
     assert np.isfinite(model.predict(unseen)).all()
 
 
-def test_boosting_rejects_too_many_levels_and_a_missing_target(
+def test_boosting_keeps_the_most_frequent_levels_and_rejects_a_missing_target(
     data: tuple[pd.DataFrame, np.ndarray],
 ) -> None:
     X, y = data
-    many = X.assign(product_id=[f"P{i}" for i in range(len(X))])
-    with pytest.raises(ValueError, match=f"at most {MAX_CATEGORIES}"):
-        _member().fit(many, y)
+    ids = np.where(X["product_id"] == "P4", "P4", [f"R{i:04d}" for i in range(len(X))])
+    many = X.assign(product_id=ids)  # P4 recurs, every other row has a level of its own
+    model = _member().fit(many, y)
+    levels = model.categories_["product_id"]
+    assert len(levels) == MAX_CATEGORIES and "P4" in levels
+    assert levels == sorted(levels) and "R0000" in levels  # ties go by name
+    assert np.isfinite(model.predict(many)).all()
     with pytest.raises(ValueError, match="requires y"):
         _member().fit(X, None)  # type: ignore[arg-type]
 
@@ -84,5 +88,5 @@ def test_boosting_is_a_member_named_in_configuration(data: tuple[pd.DataFrame, n
     )  # fmt: skip
     blend = ensemble(params, ("promo", "noise")).fit(X, y)
     assert set(blend.named_estimators_) == {"lasso", "boosting"}
-    assert blend.named_estimators_["boosting"].categorical == ("product_id",)
+    assert blend.named_estimators_["boosting"].categorical == ("store_id", "product_id")
     assert (blend.predict(X) >= 0).all()

@@ -314,6 +314,10 @@ def test_shipped_features_match_a_plain_loop(random_units: np.ndarray, horizon: 
                 shipped = [np.log1p(u) for u in units[i, max(0, start) : end] if u > 0]
                 level = np.mean(shipped) if shipped else np.nan
                 assert got[name][i, t] == pytest.approx(level, nan_ok=True), (name, i, t)
+            shipped = [np.log1p(u) for u in units[i, :end] if u > 0]
+            spread = np.var(shipped) if shipped else 0.0
+            got_spread = got["log_var_shipped"][i, t]
+            assert got_spread == pytest.approx(spread, abs=1e-9), (i, t)
     assert set(np.unique(got["cycle_ship_share"][0, 20:])) == {0.0, 1.0}
 
 
@@ -335,7 +339,7 @@ def test_shipped_features_do_not_see_weeks_after_t_minus_h(frames: Frames) -> No
     t0 = ship["week_start"].min() + pd.Timedelta(weeks=40)
     series = (ship["store_id"] == ship["store_id"].iloc[0]) & (ship["product_id"] == "P002")
     stopped = ship[~(series & (ship["week_start"] >= t0))]
-    columns = ["cycle_ship_share", "log_level_shipped", "log_level_shipped_52w"]
+    columns = ["cycle_ship_share", "log_level_shipped", "log_level_shipped_52w", "log_var_shipped"]
     before = _features(frames, ship, horizon).set_index(KEY).sort_index()[columns]
     after = _features(frames, stopped, horizon).set_index(KEY).sort_index()[columns]
     weeks = before.index.get_level_values("week_start")

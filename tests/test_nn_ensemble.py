@@ -164,6 +164,65 @@ def test_reblended_equals_fitting_with_the_other_objective(
     assert reblended.scale_ == by_mape.scale_ and by_wape.scale_ == 1.0
     assert not np.array_equal(by_mape.weights_, by_wape.weights_)  # the objective mattered
     np.testing.assert_allclose(reblended.predict(X), by_mape.predict(X))
-    assert reblended.estimators_ is by_wape.estimators_  # the members are not fitted again
+    shared = zip(reblended.estimators_, by_wape.estimators_, strict=True)
+    assert all(a is b for a, b in shared)  # the members are not fitted again
     with pytest.raises(ValueError, match="objective 'rmse'"):
         by_wape.reblended("rmse")
+
+
+@pytest.fixture(scope="module")
+def uneven() -> tuple[pd.DataFrame, np.ndarray]:
+    """Log-normal weekly units for 12 series whose noise differs (σ from 0.1 to 1.0), with each
+    series' variance of log units as the dispersion column."""
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2020-01-06", periods=60, freq="7D")
+    idx = pd.MultiIndex.from_product([range(12), weeks], names=["s", "week_start"])
+    X = idx.to_frame(index=False)
+    series = X.pop("s").to_numpy()
+    sigma = np.linspace(0.1, 1.0, 12)[series]
+    X["store_id"], X["product_id"] = "S" + pd.Series(series).astype(str), "P0"
+    X["log_mu"] = 3.0 + 0.1 * series
+    X["log_var_shipped"] = sigma**2
+    y = np.round(np.exp(X["log_mu"].to_numpy() + sigma * rng.normal(size=len(X))))
+    order = X.sort_values("week_start").index
+    return X.loc[order].reset_index(drop=True), y[order]
+
+
+def test_mape_objective_shrinks_volatile_series_more(
+    uneven: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """MAPE's optimum for a log-normal error of variance σ² is exp(−σ²) times the median: the
+    blend is shrunk by the dispersion column, and beats one scale for every row."""
+    X, y = uneven
+    members = [("lasso", LassoForecaster(features=("log_mu",), n_splits=3))]
+    by_scale = EnsembleForecaster(members, objective="mape", dispersion_column=None).fit(X, y)
+    by_dispersion = EnsembleForecaster(members, objective="mape").fit(X, y)
+    assert by_scale.dispersion_coef_ == 0.0
+    assert by_dispersion.dispersion_coef_ > 0.0
+    assert by_dispersion.validation_mape_ < by_scale.validation_mape_
+    unshrunk = by_dispersion.estimators_[0].predict(X)
+    shrinkage = by_dispersion.scale_ * np.exp(
+        -by_dispersion.dispersion_coef_ * X["log_var_shipped"].to_numpy()
+    )
+    np.testing.assert_allclose(by_dispersion.predict(X), unshrunk * shrinkage)
+    by_wape = EnsembleForecaster(members).fit(X, y)  # the default objective ignores it
+    assert (by_wape.scale_, by_wape.dispersion_coef_) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="no column 'log_var_shipped'"):
+        by_dispersion.predict(X.drop(columns="log_var_shipped"))
+
+
+def test_reblended_with_fewer_members_equals_fitting_without_the_others(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    lasso = ("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3))
+    promo = ("promo", ColumnBaseline("promo"))
+    both = EnsembleForecaster(estimators=[lasso, promo]).fit(X, y)
+    alone = EnsembleForecaster(estimators=[lasso], objective="mape").fit(X, y)
+    subset = both.reblended("mape", members=("lasso",))
+    assert list(subset.named_estimators_) == ["lasso"] and len(both.estimators_) == 2
+    np.testing.assert_array_equal(subset.weights_, alone.weights_)
+    assert subset.scale_ == alone.scale_
+    np.testing.assert_allclose(subset.predict(X), alone.predict(X))
+    with pytest.raises(ValueError, match="choose among lasso, promo"):
+        both.reblended("mape", members=("net",))
