@@ -3,8 +3,15 @@
 Each categorical column (store, product, week of year, …) gets an embedding whose size grows
 with its number of levels; the embeddings and the standardized numeric features feed an MLP
 head that predicts log1p(units). Training stops early on a time-based validation split (the
-most recent weeks of the training data) and keeps the best epoch's weights. Seeds are fixed
-and training runs single-threaded, so two fits on the same data give the same model.
+most recent weeks of the training data) and keeps the best epoch's weights. `n_seeds` nets are
+trained from different initial weights (seeds `random_state`, `random_state` + 1, …) and their
+log forecasts averaged: one net's accuracy depended on its seed by several MAPE points on
+Dominick's data, the average much less. Seeds are fixed and training runs single-threaded, so
+two fits on the same data give the same model.
+
+The loss is squared error on log1p(units) (about the median) or, with `objective="mape"` (what
+`ensemble_objective: mape` gives it), absolute error on log1p(units) weighted by 1/units +
+1/mean units, whose optimum is what minimises MAPE + WAPE (as in `ml/boosting.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from ml.metrics import check_objective, mape_weights
 
 
 class _Net(nn.Module):
@@ -66,6 +75,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             categorical_features=categorical,
             max_epochs=params.nn_max_epochs,
             random_state=params.random_state,
+            objective=params.ensemble_objective,
         )
 
     def __init__(
@@ -81,6 +91,8 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         patience: int = 4,
         validation_fraction: float = 0.15,
         random_state: int = 0,
+        n_seeds: int = 3,
+        objective: str = "wape",
     ) -> None:
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -93,11 +105,16 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.n_seeds = n_seeds
+        self.objective = objective
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EmbeddingNetForecaster:
         target = np.log1p(np.asarray(y, dtype=np.float32))
         if len(X) != len(target) or len(X) < 10:
             raise ValueError(f"need at least 10 rows with one target each, got {len(X)}")
+        if self.n_seeds < 1:
+            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
+        check_objective(self.objective)
         self.levels_ = {
             c: {v: i + 1 for i, v in enumerate(sorted(X[c].astype(str).unique()))}
             for c in self.categorical_features
@@ -106,20 +123,27 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.mean_ = np.nanmean(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
         self.scale_ = np.nanstd(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
         self.scale_ = np.where(self.scale_ > 0, self.scale_, 1.0)
-        with _deterministic(self.random_state):
-            self.net_ = _Net([len(v) for v in self.levels_.values()], numeric.shape[1], self.hidden)
-            self.net_.start_at(float(target.mean()))
-            self.n_epochs_ = self._train(X, target)
+        cardinalities = [len(v) for v in self.levels_.values()]
+        self.nets_, epochs = [], []
+        for seed in range(self.random_state, self.random_state + self.n_seeds):
+            with _deterministic(seed):
+                net = _Net(cardinalities, numeric.shape[1], self.hidden)
+                net.start_at(float(target.mean()))
+                epochs.append(self._train(net, X, target))
+            self.nets_.append(net)
+        self.n_epochs_ = tuple(epochs)
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "net_")
+        check_is_fitted(self, "nets_")
         codes, numeric = self._tensors(X)
-        self.net_.eval()
-        with torch.no_grad(), _deterministic(self.random_state):
-            out = self.net_(codes, numeric).numpy().astype(float)
-        return np.clip(np.expm1(out), 0.0, None)
+        outs = []
+        for net in self.nets_:
+            net.eval()
+            with torch.no_grad(), _deterministic(self.random_state):
+                outs.append(net(codes, numeric).numpy().astype(float))
+        return np.clip(np.expm1(np.mean(outs, axis=0)), 0.0, None)
 
     def _tensors(self, X: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         codes = np.zeros((len(X), len(self.categorical_features)), dtype=np.int64)
@@ -137,37 +161,43 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             return np.zeros(len(X), dtype=bool)
         return (X[self.time_column] >= weeks[-n_val]).to_numpy()
 
-    def _train(self, X: pd.DataFrame, target: np.ndarray) -> int:
-        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net_`."""
+    def _train(self, net: _Net, X: pd.DataFrame, target: np.ndarray) -> int:
+        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net`."""
         is_val = self._validation_mask(X)
         codes, numeric = self._tensors(X)
         y = torch.from_numpy(target)
+        weights = torch.from_numpy(mape_weights(np.expm1(target.astype(np.float64))))
+
+        def loss_fn(pred: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            if self.objective == "mape":
+                return (weights[idx] * (pred - y[idx]).abs()).mean()
+            return ((pred - y[idx]) ** 2).mean()
+
         train_idx = torch.from_numpy(np.flatnonzero(~is_val))
         val_idx = torch.from_numpy(np.flatnonzero(is_val))
         optimizer = torch.optim.Adam(
-            self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        loss_fn = nn.MSELoss()
         best, best_epoch, best_state = np.inf, 0, None
         for epoch in range(1, self.max_epochs + 1):
-            self.net_.train()
+            net.train()
             for batch in train_idx[torch.randperm(len(train_idx))].split(self.batch_size):
                 optimizer.zero_grad()
-                loss_fn(self.net_(codes[batch], numeric[batch]), y[batch]).backward()
+                loss_fn(net(codes[batch], numeric[batch]), batch).backward()
                 optimizer.step()
             if len(val_idx) == 0:
                 best_epoch = epoch
                 continue
-            self.net_.eval()
+            net.eval()
             with torch.no_grad():
-                val = float(loss_fn(self.net_(codes[val_idx], numeric[val_idx]), y[val_idx]))
+                val = float(loss_fn(net(codes[val_idx], numeric[val_idx]), val_idx))
             if val < best - 1e-6:
                 best, best_epoch = val, epoch
-                best_state = {k: v.clone() for k, v in self.net_.state_dict().items()}
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
             elif epoch - best_epoch >= self.patience:
                 break
         if best_state is not None:
-            self.net_.load_state_dict(best_state)
+            net.load_state_dict(best_state)
         return best_epoch
 
 

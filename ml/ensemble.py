@@ -33,9 +33,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ml.features import DISPERSION_COLUMN
-from ml.metrics import bias, mape, wape
+from ml.metrics import bias, check_objective, mape, wape
 
-OBJECTIVES = ("wape", "mape")
 SCALES = np.round(np.arange(0.50, 1.5001, 0.01), 2)  # the factors `objective="mape"` may pick
 DISPERSION_COEFS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # and the shrinkages
 
@@ -64,8 +63,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EnsembleForecaster:
         if not self.estimators:
             raise ValueError("EnsembleForecaster needs at least one (name, estimator)")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective {self.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        check_objective(self.objective)
         y = np.asarray(y, dtype=float)
         weeks = np.sort(X[self.time_column].unique())
         if len(weeks) <= self.validation_weeks:
@@ -124,8 +122,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         objective gives (the members do not depend on it), without fitting them again.
         `members` (names) keeps only those members, as if the others had not been configured."""
         check_is_fitted(self, "estimators_")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        check_objective(objective)
         configured = list(self.estimators or [])
         names = [name for name, _ in configured]
         keep = names if members is None else list(members)

@@ -23,6 +23,22 @@ import pandas as pd
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 
 METRICS = ("mape", "wape", "rmse", "rmse0", "bias")
+OBJECTIVES = ("wape", "mape")  # what an ensemble and its members may aim at
+
+
+def check_objective(objective: str) -> None:
+    """A ValueError naming the choices unless `objective` is one of OBJECTIVES."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+
+
+def mape_weights(units: np.ndarray, wape_weight: float = 1.0) -> np.ndarray:
+    """Per row, 1/units (1 for a zero) + `wape_weight`/mean units, normalised to mean 1: the
+    absolute error weighted so is the row's percentage error plus its share of the total error,
+    and the best constant forecast for a set of rows, their weighted median, minimises MAPE +
+    `wape_weight` × WAPE (the same in logs as in units, medians being unchanged by logs)."""
+    weights = 1.0 / np.maximum(units, 1.0) + wape_weight / max(float(np.mean(units)), 1e-9)
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def _arrays(actual: ArrayLike, forecast: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from ml.boosting import MAX_CATEGORIES, BoostingForecaster
 from ml.members import DEFAULT_MEMBERS
-from ml.metrics import wape
+from ml.metrics import mape, wape
 from ml.train import TrainParams, ensemble
 
 
@@ -89,4 +89,26 @@ def test_boosting_is_a_member_named_in_configuration(data: tuple[pd.DataFrame, n
     blend = ensemble(params, ("promo", "noise")).fit(X, y)
     assert set(blend.named_estimators_) == {"lasso", "boosting"}
     assert blend.named_estimators_["boosting"].categorical == ("store_id", "product_id")
+    assert blend.named_estimators_["boosting"].objective == "wape"  # params.ensemble_objective
     assert (blend.predict(X) >= 0).all()
+
+
+def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncertain() -> None:
+    """Absolute error on log1p(units) weighted by 1/units + c/mean: a leaf's best constant is
+    the weighted median, below the median, and further below where sales scatter more."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    X = pd.DataFrame({"volatile": (np.arange(n) % 2).astype(float)})
+    sigma = np.where(X["volatile"] == 1.0, 0.8, 0.2)
+    y = np.round(np.exp(4.0 + sigma * rng.normal(size=n)))
+    by_wape = BoostingForecaster(features=("volatile",), max_iter=50).fit(X, y)
+    by_mape = BoostingForecaster(features=("volatile",), max_iter=50, objective="mape").fit(X, y)
+    calm, wild = pd.DataFrame({"volatile": [0.0]}), pd.DataFrame({"volatile": [1.0]})
+    ratio_calm = by_mape.predict(calm)[0] / by_wape.predict(calm)[0]
+    ratio_wild = by_mape.predict(wild)[0] / by_wape.predict(wild)[0]
+    assert ratio_wild < ratio_calm < 1.0
+    for model in (by_wape, by_mape):
+        assert model.get_params()["objective"] in ("wape", "mape")
+    assert mape(y, by_mape.predict(X)) < mape(y, by_wape.predict(X))
+    with pytest.raises(ValueError, match="objective 'rmse'"):
+        BoostingForecaster(features=("volatile",), objective="rmse").fit(X, y)
