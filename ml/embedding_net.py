@@ -135,6 +135,15 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Models pickled before `n_seeds` held one net in `net_`: they load as one seed."""
+        state = dict(state)
+        if "net_" in state:
+            state["nets_"], state["n_epochs_"] = [state.pop("net_")], (state["n_epochs_"],)
+            state.setdefault("n_seeds", 1)
+        state.setdefault("objective", "wape")
+        super().__setstate__(state)  # type: ignore[misc]
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "nets_")
         codes, numeric = self._tensors(X)

@@ -102,6 +102,13 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.validation_mape_ = _mape(actual, shrunk)
         self.validation_bias_ = bias(actual, shrunk)
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Models pickled before the dispersion shrinkage scale every row by `scale_` alone."""
+        if "scale_" in state:
+            state = {"uses_dispersion_": False, "dispersion_coef_": 0.0, **state}
+        state = {"dispersion_column": None, **state}
+        super().__setstate__(state)  # type: ignore[misc]
+
     def _dispersion(self, X: pd.DataFrame) -> np.ndarray:
         """Each row's `dispersion_column` (0 where the fit data had no such column)."""
         if not self.uses_dispersion_:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -260,3 +261,32 @@ def test_net_with_the_mape_objective_forecasts_lower_where_sales_scatter(
     assert mape(y, by_mape.predict(X)) < mape(y, by_wape.predict(X))
     with pytest.raises(ValueError, match="objective 'rmse': choose one of wape, mape"):
         EmbeddingNetForecaster(objective="rmse", **kw).fit(X, y)
+
+
+def test_models_pickled_before_the_seeds_and_the_shrinkage_still_predict(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """A champion registered by the previous version (one `net_`, no dispersion attributes)
+    loads and forecasts as it did: the registry keeps champions across upgrades."""
+    X, y = data
+    net = _net(max_epochs=3, n_seeds=1).fit(X, y)
+    old_net = dict(net.__getstate__())
+    old_net["net_"], old_net["n_epochs_"] = old_net.pop("nets_")[0], net.n_epochs_[0]
+    del old_net["n_seeds"], old_net["objective"]
+    members = [("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3))]
+    blend = EnsembleForecaster(members, objective="mape").fit(X, y)
+    old_blend = dict(blend.__getstate__())
+    for name in ("uses_dispersion_", "dispersion_coef_", "dispersion_column"):
+        del old_blend[name]
+    loaded_net = pickle.loads(pickle.dumps(_restored(EmbeddingNetForecaster, old_net)))
+    np.testing.assert_array_equal(loaded_net.predict(X), net.predict(X))
+    assert loaded_net.get_params()["n_seeds"] == 1
+    loaded_blend = pickle.loads(pickle.dumps(_restored(EnsembleForecaster, old_blend)))
+    np.testing.assert_allclose(loaded_blend.predict(X), blend.predict(X))
+    assert loaded_blend.get_params()["dispersion_column"] is None
+
+
+def _restored(cls: type, state: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
