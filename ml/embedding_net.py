@@ -16,7 +16,7 @@ The loss is squared error on log1p(units) (about the median) or, with `objective
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,21 @@ class _Net(nn.Module):
     def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         parts = [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
         return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
+
+
+class _TrainingData(NamedTuple):
+    codes: torch.Tensor
+    numeric: torch.Tensor
+    target: torch.Tensor  # log1p(units)
+    weights: torch.Tensor | None  # per row with objective "mape": absolute error, weighted
+    train: torch.Tensor  # row indices
+    val: torch.Tensor
+
+    def loss(self, pred: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Squared error, or with `weights` the weighted absolute error, over `rows`."""
+        if self.weights is None:
+            return ((pred - self.target[rows]) ** 2).mean()
+        return (self.weights[rows] * (pred - self.target[rows]).abs()).mean()
 
 
 class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
@@ -124,12 +139,13 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.scale_ = np.nanstd(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
         self.scale_ = np.where(self.scale_ > 0, self.scale_, 1.0)
         cardinalities = [len(v) for v in self.levels_.values()]
+        data = self._training_data(X, target)  # shared by every seed's net
         self.nets_, epochs = [], []
         for seed in range(self.random_state, self.random_state + self.n_seeds):
             with _deterministic(seed):
                 net = _Net(cardinalities, numeric.shape[1], self.hidden)
                 net.start_at(float(target.mean()))
-                epochs.append(self._train(net, X, target))
+                epochs.append(self._train(net, data))
             self.nets_.append(net)
         self.n_epochs_ = tuple(epochs)
         self.n_features_in_ = X.shape[1]
@@ -170,20 +186,25 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             return np.zeros(len(X), dtype=bool)
         return (X[self.time_column] >= weeks[-n_val]).to_numpy()
 
-    def _train(self, net: _Net, X: pd.DataFrame, target: np.ndarray) -> int:
-        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net`."""
+    def _training_data(self, X: pd.DataFrame, target: np.ndarray) -> _TrainingData:
+        """The tensors of a fit, its early-stopping split and, with "mape", the row weights."""
         is_val = self._validation_mask(X)
         codes, numeric = self._tensors(X)
-        y = torch.from_numpy(target)
-        weights = torch.from_numpy(mape_weights(np.expm1(target.astype(np.float64))))
+        weights = None
+        if self.objective == "mape":
+            weights = torch.from_numpy(mape_weights(np.expm1(target.astype(np.float64))))
+        return _TrainingData(
+            codes,
+            numeric,
+            torch.from_numpy(target),
+            weights,
+            torch.from_numpy(np.flatnonzero(~is_val)),
+            torch.from_numpy(np.flatnonzero(is_val)),
+        )
 
-        def loss_fn(pred: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            if self.objective == "mape":
-                return (weights[idx] * (pred - y[idx]).abs()).mean()
-            return ((pred - y[idx]) ** 2).mean()
-
-        train_idx = torch.from_numpy(np.flatnonzero(~is_val))
-        val_idx = torch.from_numpy(np.flatnonzero(is_val))
+    def _train(self, net: _Net, data: _TrainingData) -> int:
+        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net`."""
+        codes, numeric, train_idx, val_idx = data.codes, data.numeric, data.train, data.val
         optimizer = torch.optim.Adam(
             net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -192,14 +213,14 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             net.train()
             for batch in train_idx[torch.randperm(len(train_idx))].split(self.batch_size):
                 optimizer.zero_grad()
-                loss_fn(net(codes[batch], numeric[batch]), batch).backward()
+                data.loss(net(codes[batch], numeric[batch]), batch).backward()
                 optimizer.step()
             if len(val_idx) == 0:
                 best_epoch = epoch
                 continue
             net.eval()
             with torch.no_grad():
-                val = float(loss_fn(net(codes[val_idx], numeric[val_idx]), val_idx))
+                val = float(data.loss(net(codes[val_idx], numeric[val_idx]), val_idx))
             if val < best - 1e-6:
                 best, best_epoch = val, epoch
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
