@@ -5,7 +5,7 @@ APPLICATIONINSIGHTS_CONNECTION_STRING is set), nothing else."""
 import azure.durable_functions as df
 import azure.functions as func
 
-from demandops import telemetry
+from demandops.core import telemetry
 from functions.activities import bp as activities_bp
 from functions.blob_arrival import bp as blob_bp
 from functions.http_config import bp as config_bp

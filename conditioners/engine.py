@@ -2,10 +2,10 @@
 
 Steps, each sending a bad row to the rejects with a reason code (the first reason wins):
 read the raw records as text (pyarrow's CSV reader for CSV) → make every standard column
-(constant or raw column; sentinel and empty values are missing; parse numbers and dates;
-convert units) → check bounds → the source's own rules (conditioners/<source>.py) →
-duplicates within the file. What is left is sorted by the key and checked against the source's
-schema.
+(constant or raw column; sentinel and empty values are missing; parse numbers and dates with
+conditioners/values.py; convert units) → check bounds → the source's own rules
+(conditioners/<source>.py) → duplicates within the file. What is left is sorted by the key and
+checked against the source's schema.
 
 Columns stay Arrow-dictionary encoded (conditioners/columns.py): each distinct raw value is
 stripped, parsed and checked once, with pandas' own parsers, so the rules are the same as
@@ -26,13 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
-from conditioners.columns import Coded, Frame, bools, day_of_week
+from conditioners.columns import Coded, Frame, bools
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import Raw, decoded, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
-from demandops.errors import DataError
+from conditioners.values import parse_values
+from demandops.core.errors import DataError
 
 Rules = Callable[[Frame, RowSorter, Context], None]
 RULES: dict[str, Rules] = {
@@ -137,7 +138,7 @@ def _make(
     if col.kind == "str":
         values: pa.Array | np.ndarray = _text(cleaned, missing, spec)
     else:
-        values = _parse(cleaned, col, spec)
+        values = parse_values(cleaned, col, spec)
         unparsed = np.isnat(values) if col.kind == "date" else np.isnan(values)
         checks.append((unparsed & ~bools(missing), _bad(col), col.name))
     if not col.nullable:
@@ -184,79 +185,6 @@ def _raw_column(raw: Raw, source: str) -> pa.ChunkedArray:
         if name in raw.table.column_names:
             out = pc.if_else(pc.equal(names, name), raw.column(name), out)
     return out if isinstance(out, pa.ChunkedArray) else pa.chunked_array([out])
-
-
-def _parse(text: pa.Array, col: Column, spec: ColumnSpec) -> np.ndarray:
-    """Numbers (float64) or dates (datetime64[ns]) of the text values, NaN / NaT where they do
-    not parse, with pandas' parsers (`to_numeric` is given the values as Python strings, as
-    for a str Series)."""
-    if col.kind == "date":
-        return _parse_date(text, spec)
-    if spec.decimal != ".":
-        text = pc.replace_substring(text, spec.decimal, ".")
-    number = np.asarray(_numbers(text), dtype=float)
-    return np.exp(number) if spec.transform == "exp" else number
-
-
-def _numbers(text: pa.Array) -> np.ndarray:
-    return np.asarray(pd.to_numeric(text.to_numpy(zero_copy_only=False), errors="coerce"))
-
-
-def _parse_date(text: pa.Array, spec: ColumnSpec) -> np.ndarray:
-    fmt = spec.format or "iso"
-    if fmt in ("week_index", "excel"):
-        n = pd.Series(_numbers(text), dtype=float)
-        n = n.where(n == n.round())
-        if fmt == "week_index":
-            days = (n - 1) * 7
-            base = pd.Timestamp(str(spec.origin))
-        else:
-            days, base = n, pd.Timestamp("1899-12-30")
-        dates = base + pd.to_timedelta(days, unit="D")
-    else:
-        dates = _strptime(text, "%Y-%m-%d" if fmt == "iso" else fmt)
-        found = dates.to_numpy()
-        if ((found >= _DAYS[0]) & (found < _DAYS[1]) | np.isnat(found)).all():
-            return _shifted(found, spec)  # the same as below, without pandas' fixed costs
-    if spec.align == "monday":
-        dates = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
-    return (dates + pd.Timedelta(days=spec.offset_days)).astype("datetime64[ns]").to_numpy()
-
-
-def _shifted(days: np.ndarray, spec: ColumnSpec) -> np.ndarray:
-    """Days (midnights of 1900-2199, or NaT) moved to their Monday if asked, then by the
-    offset, as datetime64[ns]."""
-    if spec.align == "monday":
-        days = days - day_of_week(days).astype("timedelta64[D]")
-    return (days + np.timedelta64(spec.offset_days, "D")).astype("datetime64[ns]")
-
-
-_PLAIN_DATE = re.compile(r"(%[Ymd]|[^%])*")  # formats of days: numbers and literal characters
-_SHAPES = {"%Y": "(?:19|20|21)[0-9]{2}", "%m": "[0-9]{2}", "%d": "[0-9]{2}"}
-_DAYS = (np.datetime64("1900-01-01", "us"), np.datetime64("2200-01-01", "us"))
-
-
-def _strptime(text: pa.Array, fmt: str) -> pd.Series:
-    """What `pd.to_datetime(text, format=fmt, errors="coerce")` gives, as a Series; about 20
-    times faster for few values. A day of 1900-2199 that Arrow's strptime parses and its
-    strftime writes back as it was is taken from Arrow; a value of that shape (4-digit year
-    19xx-21xx, 2-digit month and day) that does not come back so is no day (NaT); pandas
-    parses the rest."""
-    if not _PLAIN_DATE.fullmatch(fmt):
-        return pd.to_datetime(pd.Series(text.to_pandas(), dtype="str"), format=fmt, errors="coerce")
-    parsed = pc.strptime(text, fmt, "us", error_is_null=True)
-    days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    same = bools(pc.equal(pc.strftime(parsed, fmt), text))
-    fast = same & (days >= _DAYS[0]) & (days < _DAYS[1])
-    shape = "^" + "".join(_SHAPES.get(p, re.escape(p)) for p in re.findall("%.|[^%]", fmt)) + "$"
-    slow = ~fast & ~bools(pc.match_substring_regex(text, shape))
-    days[~fast] = np.datetime64("NaT")
-    if slow.any():
-        rest = pd.Series(text.filter(pa.array(slow)).to_pandas(), dtype="str")
-        parsed_rest = pd.to_datetime(rest, format=fmt, errors="coerce")
-        days = days.astype(parsed_rest.dtype) if parsed_rest.dtype != days.dtype else days
-        days[slow] = parsed_rest.to_numpy()
-    return pd.Series(days)
 
 
 def _convert_units(

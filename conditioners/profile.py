@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from conditioners.schemas import SCHEMAS
-from demandops.errors import ConfigError
-from demandops.hashing import digest
+from demandops.core.errors import ConfigError
+from demandops.core.hashing import digest
 
 
 class _Strict(BaseModel):

@@ -29,7 +29,7 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from conditioners.profile import Profile
-from demandops.errors import DataError
+from demandops.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from demandops.errors import DataError
+from demandops.core.errors import DataError
 
 
 @dataclass(frozen=True)

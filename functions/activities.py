@@ -8,19 +8,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from demandops.activities import Activities
-from demandops.compute import ComputeBackend
-from demandops.settings import Settings, load_settings
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline.activities import Activities
+from demandops.pipeline.compute import ComputeBackend
 
 bp = df.Blueprint()
 
 
 def backend_for(settings: Settings) -> ComputeBackend:
     if settings.environment.compute == "azureml":
-        from demandops.compute.azureml import AzureMLBackend
+        from demandops.pipeline.compute.azureml import AzureMLBackend
 
         return AzureMLBackend.from_settings(settings)
-    from demandops.compute.local import LocalBackend
+    from demandops.pipeline.compute.local import LocalBackend
 
     return LocalBackend(settings)
 

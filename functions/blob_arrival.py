@@ -9,8 +9,8 @@ import logging
 
 import azure.functions as func
 
-from demandops.arrival import condition_arrival
-from demandops.settings import load_settings
+from demandops.core.settings import load_settings
+from demandops.pipeline.arrival import condition_arrival
 
 bp = func.Blueprint()
 CONTAINER = "lake"

@@ -6,8 +6,8 @@ import json
 
 import azure.functions as func
 
-from demandops.errors import ConfigError
-from demandops.settings import Settings, load_settings
+from demandops.core.errors import ConfigError
+from demandops.core.settings import Settings, load_settings
 
 bp = func.Blueprint()
 

@@ -8,10 +8,10 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from demandops.activities import RequestError, plan_run
-from demandops.errors import ConfigError, DemandOpsError
-from demandops.orchestration import RUN_ORCHESTRATOR
-from demandops.settings import Settings, load_settings
+from demandops.core.errors import ConfigError, DemandOpsError
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline.activities import RequestError, plan_run
+from demandops.pipeline.orchestration import RUN_ORCHESTRATOR
 
 bp = df.Blueprint()
 PIPELINES = ("train", "score", "weekly")

@@ -1,10 +1,10 @@
-"""Registers the orchestrators of `demandops.orchestration` with Durable Functions, as they are."""
+"""Registers the orchestrators of `demandops.pipeline.orchestration` with Durable Functions."""
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 
-from demandops import orchestration
+from demandops.pipeline import orchestration
 
 bp = df.Blueprint()
 bp.orchestration_trigger(context_name="context")(orchestration.run_orchestrator)

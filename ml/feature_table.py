@@ -1,7 +1,7 @@
 """The whole feature table of one partition from its conditioned feeds, in one call.
 
-The lake step (`demandops.steps.features_for_region`) and the Dominick's benchmark both build
-their features here, so a benchmark measures exactly what the product computes.
+The lake step (`demandops.pipeline.steps.features_for_region`) and the Dominick's benchmark
+both build their features here, so a benchmark measures exactly what the product computes.
 """
 
 from __future__ import annotations

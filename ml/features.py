@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from demandops.calendar import holiday_weeks
+from demandops.core.calendar import holiday_weeks
 from ml.exogenous import EXOGENOUS_FEATURES
 
 MIN_HISTORY_WEEKS = 13  # rows need this many weeks of lagged history to be used

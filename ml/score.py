@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from demandops import telemetry
+from demandops.core import telemetry
 from ml.models import ColumnBaseline
 from ml.segments import assign_segments
 from ml.train import TrainedRegion

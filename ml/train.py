@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from demandops import telemetry
+from demandops.core import telemetry
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.members import DEFAULT_MEMBERS, load_member

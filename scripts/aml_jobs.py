@@ -23,8 +23,8 @@ import yaml
 from azure.ai.ml import Input, MLClient, Output, command, dsl, load_environment, load_job
 from azure.ai.ml.entities import ManagedIdentityConfiguration, Model, PipelineJob
 
-from demandops.errors import DemandOpsError
-from demandops.settings import load_settings
+from demandops.core.errors import DemandOpsError
+from demandops.core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("train", "score")

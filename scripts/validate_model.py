@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from demandops.cli import main as demandops
-from demandops.lake import Lake
+from demandops.core.lake import Lake
 from ml.features import BASELINE_COLUMNS
 
 DATASET = Path(__file__).resolve().parent.parent / "tests" / "data" / "sample_lake"

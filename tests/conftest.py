@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, generate
-from demandops.settings import Settings, load_settings
-from ml.registry import Registry
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings, load_settings
+from demandops.lifecycle.registry import Registry
+from demandops.sample.data import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"

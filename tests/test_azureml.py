@@ -22,9 +22,9 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import BaseAdapter
 
 from demandops.cli import build_parser
-from demandops.compute import RegionJob
-from demandops.compute.azureml import COMPONENTS, AzureMLBackend, build_pipeline, job_name
-from demandops.settings import Settings, load_settings
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline.compute import RegionJob
+from demandops.pipeline.compute.azureml import COMPONENTS, AzureMLBackend, build_pipeline, job_name
 
 ROOT = Path(__file__).resolve().parent.parent
 WS = (
@@ -198,8 +198,8 @@ def test_the_orchestration_drives_azure_ml_jobs(
     settings: Settings, small_lake: Any, prod: Settings
 ) -> None:
     """The same orchestration as `demandops run`, with every region an Azure ML pipeline job."""
-    from demandops.activities import plan_run
-    from demandops.batch import orchestrate
+    from demandops.pipeline.activities import plan_run
+    from demandops.pipeline.batch import orchestrate
 
     cloud = settings.model_copy(
         update={"environment": settings.environment.model_copy(

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import steps
-from demandops.batch import run_batch
-from demandops.errors import DataError
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.errors import DataError
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.pipeline.batch import run_batch
+from demandops.pipeline.steps import modeling as steps
 from tests.conftest import SMALL, SMALL_REGIONS
 
 SEGMENT_FIELDS = {

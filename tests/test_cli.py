@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from demandops.cli import main
-from demandops.settings import Settings
+from demandops.core.settings import Settings
 
 COMMANDS = ["generate", "condition", "train", "score", "run"]
 

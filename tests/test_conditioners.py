@@ -14,7 +14,7 @@ from openpyxl import Workbook
 
 from conditioners.engine import condition
 from conditioners.schemas import ARROW_TYPES, SCHEMAS
-from demandops.errors import DataError
+from demandops.core.errors import DataError
 from tests.sources import CTX, profiles, reasons, run
 
 

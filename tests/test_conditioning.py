@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conditioners.quality import cross_source_checks
-from demandops import steps
-from demandops.batch import run_batch
 from demandops.cli import main
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.monitoring.quality import cross_source_checks
+from demandops.pipeline.batch import run_batch
+from demandops.pipeline.steps import conditioning as steps
 from tests.conftest import SMALL_REGIONS
 
 

@@ -12,8 +12,10 @@ import pyarrow as pa
 import pytest
 
 from conditioners.columns import Coded
-from conditioners.engine import _numbers, _parse_date, _strptime
 from conditioners.profile import ColumnSpec
+from conditioners.values import numbers as _numbers
+from conditioners.values import parse_date as _parse_date
+from conditioners.values import strptime as _strptime
 
 ODD_DATES = [
     *("", " 2020-01-06", "2020-1-6", "2020-01-06x", "+2020-01-06", "0999-01-06", "1899-12-31"),

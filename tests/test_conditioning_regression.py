@@ -24,9 +24,9 @@ from conditioners.context import Context
 from conditioners.engine import condition, condition_files
 from conditioners.profile import load_profiles, profile_for
 from conditioners.table import Conditioned
-from demandops.errors import DataError
-from demandops.lake import Lake, frame_to_csv_bytes
-from demandops.steps import condition_reference, condition_region
+from demandops.core.errors import DataError
+from demandops.core.lake import Lake, frame_to_csv_bytes
+from demandops.pipeline.steps import condition_reference, condition_region
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "tests" / "data" / "sample_lake" / "raw"

@@ -12,7 +12,7 @@ from conditioners.engine import condition, condition_files
 from conditioners.profile import load_profiles
 from conditioners.readers import _read_joined
 from conditioners.table import Conditioned
-from demandops.errors import DataError
+from demandops.core.errors import DataError
 from tests.test_conditioning_regression import AS_OF, RAW, ROOT
 
 ODD_FILES = {  # each makes the files be read one by one: they cannot be read as one CSV

@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import dashboard, monitoring
-from demandops.batch import run_batch
 from demandops.cli import main
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.monitoring import dashboard
+from demandops.monitoring import tables as monitoring
+from demandops.pipeline.batch import run_batch
 from tests.browser import Browser
 from tests.conftest import ROOT, SMALL_REGIONS
 

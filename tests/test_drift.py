@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from demandops import steps
-from demandops.lake import Lake
-from demandops.settings import DriftConfig, Settings
-from ml.drift import categorical_psi, feature_drift, ks, numeric_psi, psi
+from demandops.core.lake import Lake
+from demandops.core.settings import DriftConfig, Settings
+from demandops.monitoring.drift import categorical_psi, feature_drift, ks, numeric_psi, psi
+from demandops.pipeline import steps
 
 HALF_TO_QUARTER = 0.25 * math.log(2) + 0.25 * math.log(1.5)  # shares (.5, .5) -> (.25, .75)
 

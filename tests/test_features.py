@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, generate
-from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
-from demandops.steps import (
+from demandops.core.lake import Lake
+from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.pipeline.steps import (
     Reference,
     RegionInputs,
     condition_reference,
@@ -20,6 +19,7 @@ from demandops.steps import (
     read_features,
     read_table,
 )
+from demandops.sample.data import SampleSpec, generate
 from ml.exogenous import add_exogenous_features
 from ml.features import (
     BASELINE_COLUMNS,

@@ -14,8 +14,8 @@ import azure.functions as func
 import pytest
 from azure.durable_functions.models.utils import http_utils
 
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
 from functions.blob_arrival import raw_arrived
 from functions.http_runs import get_run, parse_run_request, start_run
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops.errors import DataError
-from demandops.lake import MANIFEST, Lake, frame_to_csv_bytes, versioned
+from demandops.core.errors import DataError
+from demandops.core.lake import MANIFEST, Lake, frame_to_csv_bytes, versioned
 
 
 def _exercise_commit_protocol(lake: Lake) -> None:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.lifecycle import GateConfig, evaluate_gates, is_stale, retrain_reasons
+from demandops.lifecycle.policy import GateConfig, evaluate_gates, is_stale, retrain_reasons
+from demandops.lifecycle.registry import Registry, RegistryError, model_name, resolve_uri
 from ml.models import ColumnBaseline
-from ml.registry import Registry, RegistryError, model_name, resolve_uri
 from ml.score import SegmentScorer, score_region
 from ml.train import TrainedRegion
 from tests.conftest import init_registry

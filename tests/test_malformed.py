@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from conditioners.context import Context
 from conditioners.table import Conditioned
-from demandops.errors import DataError
+from demandops.core.errors import DataError
 from tests.sources import CTX, STORES, run
 
 Rows = list[list[str]]

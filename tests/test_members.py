@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from demandops.batch import run_batch
-from demandops.errors import ConfigError
-from demandops.lake import Lake
-from demandops.settings import load_settings
+from demandops.core.errors import ConfigError
+from demandops.core.lake import Lake
+from demandops.core.settings import load_settings
+from demandops.pipeline.batch import run_batch
 from ml.members import load_member
 from scripts.validate_model import DATASET, DATASET_REGIONS, check_report, copy_dataset
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops import champions, promotion
-from demandops.batch import run_batch
 from demandops.cli import main
-from demandops.hashing import sha256_bytes
-from demandops.lake import Dataset, Lake
-from demandops.lineage import forecast_lineage
-from demandops.settings import Settings, load_settings
-from ml.registry import model_name
+from demandops.core.hashing import sha256_bytes
+from demandops.core.lake import Dataset, Lake
+from demandops.core.settings import Settings, load_settings
+from demandops.lifecycle import champions, promotion
+from demandops.lifecycle.lineage import forecast_lineage
+from demandops.lifecycle.registry import model_name
+from demandops.pipeline.batch import run_batch
 from tests.conftest import ROOT
 
 D0 = date(2026, 1, 5)

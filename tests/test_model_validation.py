@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demandops.batch import run_batch
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, sample_files
-from demandops.settings import Settings, load_settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline.batch import run_batch
+from demandops.sample.data import SampleSpec, sample_files
 from scripts.validate_model import DATASET, DATASET_REGIONS, check_report, copy_dataset
 
 SPEC = SampleSpec(products=6, weeks=80, store_scale=0.5)

@@ -7,10 +7,10 @@ import io
 import pandas as pd
 import pytest
 
-from demandops import monitoring
-from demandops.batch import run_batch
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.monitoring import tables as monitoring
+from demandops.pipeline.batch import run_batch
 from tests.conftest import SMALL_REGIONS
 
 

@@ -15,13 +15,13 @@ from azure.durable_functions.models import DurableOrchestrationContext
 from azure.durable_functions.models.Task import AtomicTask
 from azure.durable_functions.testing import orchestrator_generator_wrapper
 
-from demandops import orchestration as orch
-from demandops.activities import plan_run
-from demandops.batch import orchestrate
-from demandops.compute.local import LocalBackend
-from demandops.lake import Lake
-from demandops.runner import EVENT_TYPES, LocalRunner
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.pipeline import orchestration as orch
+from demandops.pipeline.activities import plan_run
+from demandops.pipeline.batch import orchestrate
+from demandops.pipeline.compute.local import LocalBackend
+from demandops.pipeline.runner import EVENT_TYPES, LocalRunner
 
 ORCHESTRATORS = {
     orch.RUN_ORCHESTRATOR: orch.run_orchestrator,
@@ -51,7 +51,7 @@ def test_one_failing_region_never_hides_the_others(settings: Settings, small_lak
     plan = plan_run(settings, ["pnw", "tx"], "train")
     statuses: list[Any] = []
     with LocalBackend(settings) as backend:
-        from demandops.activities import Activities
+        from demandops.pipeline.activities import Activities
 
         runner = LocalRunner(
             Activities(settings, backend).table(), ORCHESTRATORS, 0.05, statuses.append
@@ -286,7 +286,7 @@ def test_submission_failure_through_the_generator_wrapper() -> None:
 def test_plan_rejects_bad_requests(
     settings: Settings, regions: list[str] | None, pipeline: str, as_of: str | None, message: str
 ) -> None:
-    from demandops.errors import DemandOpsError
+    from demandops.core.errors import DemandOpsError
 
     with pytest.raises(DemandOpsError, match=message):
         plan_run(settings, regions, pipeline, as_of)
@@ -302,8 +302,8 @@ def test_fifty_regions_complete_with_bounded_history_per_instance(tmp_path: Path
     """The parent's history grows by 4 events per region and never with polls; a region's
     history depends only on its own polls (8 events each), whatever the number of regions."""
     from benchmarks.orchestration.experiment import SPEC, synthetic_settings
-    from demandops.activities import Activities
-    from demandops.sample_data import generate
+    from demandops.pipeline.activities import Activities
+    from demandops.sample.data import generate
 
     settings = synthetic_settings(tmp_path, 50, workers=2)
     generate(Lake(settings.environment.lake), settings.regions, SPEC)

@@ -14,8 +14,8 @@ from conditioners.context import Context
 from conditioners.engine import condition
 from conditioners.profile import load_profile, load_profiles, profile_for
 from conditioners.schemas import SCHEMAS
-from demandops.errors import ConfigError
-from demandops.lake import Lake, frame_to_csv_bytes
+from demandops.core.errors import ConfigError
+from demandops.core.lake import Lake, frame_to_csv_bytes
 from tests.sources import ROOT, profiles
 
 FEEDS = ("shipments", "weather", "shoppers", "returns", "events")

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demandops.errors import DataError
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, generate, sample_files
-from demandops.sample_shapes import LATE_WEEKS
-from demandops.settings import DEFAULT_CONFIG_DIR, Region, load_settings
+from demandops.core.errors import DataError
+from demandops.core.lake import Lake
+from demandops.core.settings import DEFAULT_CONFIG_DIR, Region, load_settings
+from demandops.sample.data import SampleSpec, generate, sample_files
+from demandops.sample.shapes import LATE_WEEKS
 
 SPEC = SampleSpec(products=6, weeks=70, store_scale=0.5)
 FAST = ["P001", "P003", "P005"]  # even-indexed products (0, 2, 4) are fast movers

@@ -12,15 +12,15 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, generate
-from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
-from demandops.steps import (
+from demandops.core.lake import Lake
+from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.pipeline.steps import (
     condition_reference,
     condition_region,
     features_for_region,
     read_features,
 )
+from demandops.sample.data import SampleSpec, generate
 from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
 from ml.models import ColumnBaseline, LassoForecaster, _slopes
 from ml.segments import (

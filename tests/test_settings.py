@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from demandops.errors import ConfigError
-from demandops.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.core.errors import ConfigError
+from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
 
 
 @pytest.fixture

@@ -26,11 +26,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from demandops import monitoring, telemetry
-from demandops.batch import run_batch
-from demandops.errors import DataError, DemandOpsError
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core import telemetry
+from demandops.core.errors import DataError, DemandOpsError
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
+from demandops.monitoring import tables as monitoring
+from demandops.pipeline.batch import run_batch
 from tests.conftest import ROOT
 
 SAS = "sv=2025-01-05&ss=b&srt=co&sp=rl&se=2030-01-01&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
@@ -351,7 +352,7 @@ def test_azure_monitor_exporter_sends_every_step_to_app_insights(
     dependencies = [_data(e) for e in spans if e["name"].endswith("RemoteDependency")]
     assert {d["type"] for d in dependencies} == {"InProc"}  # in-process steps
     train = next(_data(e) for e in spans if _data(e)["name"] == "train")
-    assert train["properties"]["demandops.region"] == "pnw"
+    assert train["properties"]["demandops.pipeline.region"] == "pnw"
     assert train["properties"]["demandops.status"] == "completed"
     metric_names = {m["name"] for e in envelopes if e["name"].endswith("Metric")
                     for m in _data(e)["metrics"]}  # fmt: skip

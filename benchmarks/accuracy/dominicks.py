@@ -29,7 +29,7 @@ from conditioners.context import Context
 from conditioners.engine import condition
 from conditioners.profile import load_profiles
 from conditioners.schemas import SCHEMAS
-from demandops.compute.local import one_native_thread
+from demandops.pipeline.compute.local import one_native_thread
 from ml.ensemble import EnsembleForecaster
 from ml.feature_table import ConditionedFeeds, feature_table
 from ml.features import CATEGORICAL_FEATURES

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.accuracy.training_cost import segment_costs
-from demandops.batch import run_batch
-from demandops.lake import Lake
-from demandops.sample_data import SampleSpec, generate
-from demandops.settings import Settings, load_settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline.batch import run_batch
+from demandops.sample.data import SampleSpec, generate
 from ml.features import BASELINE_COLUMNS
 
 BASELINES = BASELINE_COLUMNS  # the baselines are reported under their column names

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from demandops.lake import Lake
-from demandops.settings import Settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings
 from ml.segments import assign_segments, product_velocity, segments_of
 from ml.train import TrainParams, backtest_origins, backtest_segment, final_model
 

@@ -34,8 +34,8 @@ from conditioners.engine import condition, condition_files
 from conditioners.profile import Profile, load_profiles, profile_for
 from conditioners.schemas import SCHEMAS
 from conditioners.table import Conditioned
-from demandops.sample_data import SampleSpec, sample_files
-from demandops.settings import load_settings
+from demandops.core.settings import load_settings
+from demandops.sample.data import SampleSpec, sample_files
 
 ROOT = Path(__file__).resolve().parents[2]
 Group = list[tuple[str, bytes]]

@@ -1,8 +1,8 @@
 """Orchestration scale: events per durable instance and wall time, 14 vs 50 regions.
 
-Runs the real orchestration (`demandops.orchestration`) through the local runner with the local
-compute backend over generated sample data, and counts the history events each orchestration
-instance records (the parent and one sub-orchestration per region).
+Runs the real orchestration (`demandops.pipeline.orchestration`) through the local runner
+with the local compute backend over generated sample data, and counts the history events each
+orchestration instance records (the parent and one sub-orchestration per region).
 
     .venv/bin/python benchmarks/orchestration/experiment.py     # 14 and 50 regions, train, 3 runs
     .venv/bin/python benchmarks/orchestration/experiment.py --regions 14 50 --pipeline score
@@ -20,13 +20,13 @@ from typing import Any
 
 import yaml
 
-from demandops import orchestration as orch
-from demandops.activities import Activities, plan_run
-from demandops.compute.local import LocalBackend
-from demandops.lake import Lake
-from demandops.runner import LocalRunner
-from demandops.sample_data import SampleSpec, generate
-from demandops.settings import Settings, load_settings
+from demandops.core.lake import Lake
+from demandops.core.settings import Settings, load_settings
+from demandops.pipeline import orchestration as orch
+from demandops.pipeline.activities import Activities, plan_run
+from demandops.pipeline.compute.local import LocalBackend
+from demandops.pipeline.runner import LocalRunner
+from demandops.sample.data import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = SampleSpec(products=4, weeks=70, store_scale=0.4)  # small but real: every step runs

@@ -34,9 +34,9 @@ def child(mode: str, raw: Path, work: Path) -> dict[str, Any]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from demandops import telemetry
-    from demandops.batch import run_batch
-    from demandops.settings import load_settings
+    from demandops.core import telemetry
+    from demandops.core.settings import load_settings
+    from demandops.pipeline.batch import run_batch
 
     spans = InMemorySpanExporter()
     if mode == "memory":
@@ -77,9 +77,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]), Path(args.child[2]))))
         return
-    from demandops.lake import Lake
-    from demandops.sample_data import SampleSpec, generate
-    from demandops.settings import load_settings
+    from demandops.core.lake import Lake
+    from demandops.core.settings import load_settings
+    from demandops.sample.data import SampleSpec, generate
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,107 @@
+"""The `demandops models` and `demandops lineage` commands: the registry as a user meets it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from demandops.core.lake import Lake
+from demandops.core.settings import Environment, Settings, load_settings
+from demandops.lifecycle import champions, promotion
+from demandops.lifecycle.lineage import forecast_lineage, render, run_lineage
+from demandops.lifecycle.registry import PREFIX, model_name
+
+COMMANDS = ("models", "lineage")
+
+
+def add_commands(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: Callable[..., None],
+) -> None:
+    """Add `models list|show|promote|rollback` and `lineage` to the CLI's subcommands."""
+    models = sub.add_parser("models", help="the model registry: list, show, promote, rollback")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every segment model with its champion")
+    common(listing, regions=False)
+    show = actions.add_parser("show", help="every version of one model, with gates and lineage")
+    common(show, regions=False)
+    show.add_argument("name", help="demand.<region>.<format>.<velocity> (or without demand.)")
+    promote = actions.add_parser(
+        "promote", help="make a validated version champion, here or in another environment"
+    )
+    common(promote, regions=False)
+    promote.add_argument("name", nargs="?", help="one model (default: every champion)")
+    promote.add_argument("--version", help="the version to promote (default: the champion)")
+    promote.add_argument("--to", metavar="ENV", help="target environment, e.g. prod")
+    rollback = actions.add_parser("rollback", help="restore the previous champion")
+    common(rollback, regions=False)
+    rollback.add_argument("name", help="demand.<region>.<format>.<velocity>")
+
+    lineage = sub.add_parser(
+        "lineage", help="model version, training run, datasets and raw files behind a forecast"
+    )
+    common(lineage, regions=False)
+    lineage.add_argument("target", help="a forecasts file or folder, or a training run id")
+    lineage.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _name(text: str) -> str:
+    return text if text.startswith(PREFIX) else model_name(text)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    """Carry out a `models` or `lineage` command."""
+    env = settings.environment
+    registry = champions.open_registry(env)
+    today = datetime.now(UTC).date()
+    if args.command == "lineage":
+        lake = Lake(env.lake)
+        is_file = os.path.exists(args.target) or args.target.startswith(("forecasts/", lake.url))
+        found = (
+            forecast_lineage(lake, registry, args.target)
+            if is_file
+            else run_lineage(lake, registry, args.target)
+        )
+        print(json.dumps(found, indent=2, default=str) if args.json else render(found))
+    elif args.action == "list":
+        print(f"{'model':<30}{'champion':>9}{'trained on':>12}{'versions':>9}  latest")
+        for name in registry.names():
+            champ = registry.champion(name)
+            versions = registry.versions(name)
+            latest = versions[-1]
+            print(
+                f"{name:<30}{'v' + str(champ.version) if champ else '-':>9}"
+                f"{champ.tags.get('trained_on', '') if champ else '':>12}{len(versions):>9}"
+                f"  v{latest.version} {latest.tags.get('status', '')}"
+            )
+    elif args.action == "show":
+        name = _name(args.name)
+        champ = registry.champion(name)
+        for v in registry.versions(name):
+            flag = " (champion)" if champ is not None and champ.version == v.version else ""
+            print(f"{name} v{v.version}{flag}: {v.tags.get('status', '')}")
+            for key in ("trained_on", "run_id", "model_dataset", "dataset_version", "git_commit"):
+                print(f"  {key}: {v.tags.get(key, '')}")
+            print(f"  gates: {v.tags.get('gate_reasons', '')}")
+    elif args.action == "promote":
+        target = _target(args, env)
+        names = [_name(args.name)] if args.name else registry.names()
+        for name in names:
+            print(promotion.promote(env, target, name, args.version, today))
+    else:
+        print(promotion.rollback(env, _name(args.name), today))
+
+
+def _target(args: argparse.Namespace, env: Environment) -> Environment:
+    """The environment to promote into: its own lake, not a --lake given for the source."""
+    if not args.to or args.to == env.name:
+        return env
+    override = os.environ.pop("DEMANDOPS_LAKE", None)
+    try:
+        return load_settings(args.config, args.to).environment
+    finally:
+        if override is not None:
+            os.environ["DEMANDOPS_LAKE"] = override

@@ -1,0 +1,236 @@
+"""Settings: regions, environments and pipeline parameters, from `config/` and the environment.
+
+Environment variables override the files:
+  DEMANDOPS_CONFIG  folder holding regions.yaml, pipeline.yaml and environments/ (default: ./config
+                    of the project)
+  DEMANDOPS_ENV     environment name, a file in environments/ (default: dev)
+  DEMANDOPS_LAKE    lake location, overriding the environment's `lake`
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from demandops.core.errors import ConfigError
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreCounts(_Strict):
+    """Stores of each format in a region (sizes the sample data)."""
+
+    large: int = Field(ge=0)
+    small: int = Field(ge=0)
+
+
+class Region(_Strict):
+    """A region: the unit of parallel work."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    name: str = Field(min_length=1)
+    zip_codes: list[str] = Field(min_length=1)
+    stores: StoreCounts
+
+    @field_validator("zip_codes")
+    @classmethod
+    def _five_digit_zips(cls, zips: list[str]) -> list[str]:
+        bad = [z for z in zips if not (len(z) == 5 and z.isdigit())]
+        if bad:
+            raise ValueError(f"zip codes must be 5 digits, got {bad}")
+        return zips
+
+
+class Orchestration(_Strict):
+    """How the orchestrator waits on each region's run and retries failed submissions."""
+
+    poll_seconds: float = Field(gt=0, le=3600)
+    timeout_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    submit_attempts: int = Field(ge=1, le=20)
+    retry_seconds: float = Field(gt=0, le=3600)
+
+
+class AzureML(_Strict):
+    """The Azure ML workspace that runs the train and score components."""
+
+    subscription_id: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1)
+    workspace: str = Field(min_length=1)
+    compute: str = Field(min_length=1, description="compute cluster name")
+    environment: str = Field(
+        pattern=r"^azureml:[^:@]+:[^:@]+$", description="azureml:<name>:<version>"
+    )
+
+
+class Environment(_Strict):
+    """Where the lake, registry and compute of one environment (dev, prod) live."""
+
+    name: str
+    lake: str = Field(min_length=1)
+    registry_uri: str
+    compute: Literal["local", "azureml"]
+    max_workers: int = Field(ge=1, le=64)
+    # auto: the batch promotes candidates that pass the gates; manual: only
+    # `demandops models promote --to <env>` sets this environment's champions
+    promotion: Literal["auto", "manual"] = "auto"
+
+    orchestration: Orchestration
+    azureml: AzureML | None = None
+
+    @model_validator(mode="after")
+    def _azureml_needs_a_workspace(self) -> Environment:
+        if self.compute == "azureml" and self.azureml is None:
+            raise ValueError("compute: azureml needs an `azureml:` section (workspace, cluster)")
+        return self
+
+
+class LifecycleConfig(_Strict):
+    """Promotion gates and staleness (see demandops/lifecycle/policy.py and docs/lifecycle.md)."""
+
+    gate_metric: Literal["mape", "wape"] = "wape"
+    max_error: float = Field(default=0.45, gt=0)
+    min_improvement_over_baseline: float = Field(default=0.20, ge=0, lt=1)
+    champion_tolerance: float = Field(default=0.05, ge=0)
+    stale_after_days: int = Field(default=60, ge=1)
+
+
+class DriftConfig(_Strict):
+    """Drift between the training window and the scoring batch (demandops/monitoring/drift.py)."""
+
+    reference_weeks: int = Field(default=13, ge=1, le=260)
+    bins: int = Field(default=10, ge=2, le=100)
+    psi_alert: float = Field(default=0.25, gt=0)
+    ks_alert: float = Field(default=0.3, gt=0, le=1)
+    exclude: list[str] = []
+    # seasonal features: compared with the same weeks a year earlier (± seasonal_window_weeks),
+    # alerting on the standardized mean shift, not on PSI / KS
+    seasonal: list[str] = []
+    seasonal_window_weeks: int = Field(default=2, ge=0, le=13)
+    shift_alert: float = Field(default=1.5, gt=0)
+
+
+class PipelineConfig(_Strict):
+    """How the weekly batch forecasts."""
+
+    horizon_weeks: int = Field(ge=1, le=52)
+    backtest_origins: int = Field(ge=1, le=26)
+    baseline_window_weeks: int = Field(ge=1, le=104)
+    velocity_threshold: float = Field(gt=0)
+    lasso_cv_folds: int = Field(ge=2, le=20)
+    # "module:Class" of each member (imported by the training step: ml/members.py)
+    ensemble: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
+        min_length=1
+    )
+    # what the blend's weights minimise on the validation window (ml/ensemble.py)
+    ensemble_objective: Literal["wape", "mape"] = "wape"
+    ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
+    # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
+    lasso_calendar_slopes: bool = True
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    drift: DriftConfig = DriftConfig()
+
+
+class Settings(_Strict):
+    """Everything the pipeline needs to know about where and what to run."""
+
+    config_dir: Path
+    environment: Environment
+    regions: list[Region]
+    pipeline: PipelineConfig
+
+    def region_ids(self) -> list[str]:
+        return [r.id for r in self.regions]
+
+    def select_regions(self, ids: list[str] | None) -> list[Region]:
+        """The regions named by `ids` (all when empty); an unknown id is a ConfigError."""
+        if not ids:
+            return list(self.regions)
+        known = {r.id: r for r in self.regions}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ConfigError(
+                str(self.config_dir / "regions.yaml"),
+                "regions",
+                f"unknown region {', '.join(unknown)!s}; known: {', '.join(known)}",
+            )
+        return [known[i] for i in dict.fromkeys(ids)]
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(str(path), "", "file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
+
+
+def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), prefix, f"expected a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
+        key = (prefix + "." + key if prefix else key).replace(".[", "[")
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ConfigError(str(path), key, first["msg"] + more) from exc
+
+
+def _load_regions(path: Path) -> list[Region]:
+    data = _read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("regions"), list):
+        raise ConfigError(str(path), "regions", "expected a list of regions under `regions:`")
+    regions = [_validated(Region, r, path, f"regions[{i}]") for i, r in enumerate(data["regions"])]
+    if not regions:
+        raise ConfigError(str(path), "regions", "at least one region is required")
+    seen: set[str] = set()
+    for i, region in enumerate(regions):
+        if region.id in seen:
+            raise ConfigError(str(path), f"regions[{i}].id", f"duplicate region id {region.id!r}")
+        seen.add(region.id)
+    return regions
+
+
+def load_settings(config_dir: str | Path | None = None, env: str | None = None) -> Settings:
+    """Read the configuration, apply environment-variable overrides, validate everything."""
+    root = Path(config_dir or os.environ.get("DEMANDOPS_CONFIG") or DEFAULT_CONFIG_DIR)
+    env_name = env or os.environ.get("DEMANDOPS_ENV") or "dev"
+    env_path = root / "environments" / f"{env_name}.yaml"
+    if not env_path.is_file():
+        available = sorted(p.stem for p in (root / "environments").glob("*.yaml"))
+        raise ConfigError(
+            str(env_path), "", f"unknown environment {env_name!r}; known: {available}"
+        )
+    env_data = _read_yaml(env_path)
+    if isinstance(env_data, dict) and os.environ.get("DEMANDOPS_LAKE"):
+        env_data = {**env_data, "lake": os.environ["DEMANDOPS_LAKE"]}
+    environment = _validated(Environment, env_data, env_path)
+    pipeline_path = root / "pipeline.yaml"
+    pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
+    return Settings(
+        config_dir=root,
+        environment=environment,
+        regions=_load_regions(root / "regions.yaml"),
+        pipeline=pipeline,
+    )

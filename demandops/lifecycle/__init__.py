@@ -1,0 +1,1 @@
+"""The model lifecycle: the MLflow registry, promotion gates, champions, lineage."""

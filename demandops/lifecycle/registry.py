@@ -1,0 +1,234 @@
+"""The model registry: MLflow tracking runs and registered models, one per segment.
+
+Every segment's model is registered as `demand.<region>.<format>.<velocity>`. A new version is a
+candidate (tag `status=candidate`); the alias `champion` points at the version that forecasts.
+The registered model's tag `champion_history` lists every version that was champion, oldest
+first, so that a rollback can restore the previous one.
+
+Locally the store is sqlite in the lake folder (`sqlite:///{lake}/mlflow.db`, artefacts in
+`{lake}/mlflow-artifacts`); in Azure it is the Azure ML workspace's MLflow tracking URI. Only
+the URI differs. Writers in several processes share one sqlite file: a write that finds the
+database locked is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from demandops.core.errors import DemandOpsError
+
+EXPERIMENT = "demandops-training"
+CHAMPION = "champion"
+HISTORY_TAG = "champion_history"
+PREFIX = "demand."
+
+T = TypeVar("T")
+
+for _noisy in ("mlflow.store.db.utils", "alembic.runtime.migration", "mlflow.store"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+class RegistryError(DemandOpsError):
+    """The registry refused or could not complete an operation."""
+
+
+def model_name(segment: str) -> str:
+    """The registered model name of a segment `<region>.<format>.<velocity>`."""
+    return PREFIX + segment
+
+
+def resolve_uri(uri: str, lake_url: str, lake_is_local: bool) -> tuple[str, str | None]:
+    """The tracking URI with `{lake}` substituted, and the artefact root for a sqlite store."""
+    if "{lake}" not in uri:
+        return uri, None
+    if not lake_is_local:
+        raise ValueError(
+            f"registry_uri {uri!r} puts the registry in the lake, which needs a local lake "
+            f"(the lake is {lake_url}); set registry_uri to the Azure ML workspace's MLflow URI"
+        )
+    root = str(Path(lake_url.removeprefix("file://")).resolve())
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return uri.replace("{lake}", root), Path(root, "mlflow-artifacts").as_uri()
+
+
+def _retry(fn: Callable[[], T], attempts: int = 30) -> T:
+    """Run `fn`, retrying while another process holds the sqlite write lock."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except MlflowException as exc:
+            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class Registry:
+    """A thin layer over `MlflowClient` for segment models."""
+
+    def __init__(self, uri: str, artifact_root: str | None = None) -> None:
+        self.uri = uri
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self._experiment_id: str | None = None
+
+    def experiment_id(self) -> str:
+        """The training experiment's id, created on first use (this also creates the store)."""
+        if self._experiment_id is None:
+            found = _retry(lambda: self.client.get_experiment_by_name(EXPERIMENT))
+            if found is None:
+                try:
+                    self._experiment_id = _retry(
+                        lambda: self.client.create_experiment(
+                            EXPERIMENT, artifact_location=self.artifact_root
+                        )
+                    )
+                except MlflowException as exc:  # created meanwhile by another process
+                    found = self.client.get_experiment_by_name(EXPERIMENT)
+                    if found is None:
+                        raise RegistryError(f"cannot create experiment {EXPERIMENT}") from exc
+            if found is not None:
+                self._experiment_id = found.experiment_id
+        assert self._experiment_id is not None
+        return self._experiment_id
+
+    # -- writing ------------------------------------------------------------------------
+    def log_run(
+        self,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        artefacts: dict[str, bytes],
+    ) -> str:
+        """One finished tracking run with its parameters, metrics, tags and files; its id."""
+        run = _retry(
+            lambda: self.client.create_run(self.experiment_id(), run_name=run_name, tags=tags)
+        )
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        _retry(
+            lambda: self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())],
+                params=[Param(k, str(v)) for k, v in sorted(params.items())],
+                tags=[RunTag(k, v) for k, v in sorted(tags.items())],
+            )
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp, "model")
+            folder.mkdir()
+            for name, data in artefacts.items():
+                (folder / name).write_bytes(data)
+            _retry(lambda: self.client.log_artifacts(run_id, str(folder), "model"))
+        _retry(lambda: self.client.set_terminated(run_id))
+        return run_id
+
+    def register(self, name: str, run_id: str, tags: dict[str, str]) -> ModelVersion:
+        """A new version of `name` from the run's `model/` artefacts, tagged a candidate."""
+        try:
+            _retry(lambda: self.client.create_registered_model(name))
+        except MlflowException as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        source = f"runs:/{run_id}/model"
+        return _retry(
+            lambda: self.client.create_model_version(
+                name, source, run_id=run_id, tags={**tags, "status": "candidate"}
+            )
+        )
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            _retry(lambda k=key, v=value: self.client.set_model_version_tag(name, version, k, v))  # type: ignore[misc]
+
+    def set_champion(self, name: str, version: str) -> None:
+        """Point the champion alias at `version` and append it to the champion history."""
+        history = [*self.champion_history(name), version]
+        current = self.champion(name)
+        if current is not None and str(current.version) != version:
+            self.tag_version(name, str(current.version), {"status": "retired"})
+        _retry(lambda: self.client.set_registered_model_alias(name, CHAMPION, version))
+        _retry(lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history)))
+        self.tag_version(name, version, {"status": "champion"})
+
+    def rollback(self, name: str) -> tuple[str, str]:
+        """Make the previous champion the champion again; (from version, to version)."""
+        history = self.champion_history(name)
+        current = self.champion(name)
+        if current is None or len(history) < 2:
+            raise RegistryError(f"{name}: no previous champion to roll back to")
+        previous = history[-2]
+        _retry(lambda: self.client.set_registered_model_alias(name, CHAMPION, previous))
+        _retry(
+            lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history[:-1]))
+        )
+        self.tag_version(name, current.version, {"status": "rolled_back"})
+        self.tag_version(name, previous, {"status": "champion"})
+        return str(current.version), previous
+
+    # -- reading ------------------------------------------------------------------------
+    def champion(self, name: str) -> ModelVersion | None:
+        try:
+            return _retry(lambda: self.client.get_model_version_by_alias(name, CHAMPION))
+        except MlflowException as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                return None
+            raise
+
+    def champion_history(self, name: str) -> list[str]:
+        try:
+            model = _retry(lambda: self.client.get_registered_model(name))
+        except MlflowException:
+            return []
+        text = model.tags.get(HISTORY_TAG, "")
+        return [v for v in text.split(",") if v]
+
+    def version(self, name: str, version: str) -> ModelVersion:
+        try:
+            return _retry(lambda: self.client.get_model_version(name, version))
+        except MlflowException as exc:
+            raise RegistryError(f"no version {version} of {name} in {self.uri}") from exc
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        found = _retry(lambda: self.client.search_model_versions(f"name = '{name}'"))
+        return sorted(found, key=lambda v: int(v.version))
+
+    def find(self, name: str, **tags: str) -> ModelVersion | None:
+        """The newest version of `name` whose tags include `tags`."""
+        hits = [v for v in self.versions(name) if _has(v.tags, tags.items())]
+        return hits[-1] if hits else None
+
+    def names(self, prefix: str = PREFIX) -> list[str]:
+        models = _retry(
+            lambda: self.client.search_registered_models(
+                filter_string=f"name LIKE '{prefix}%'", max_results=1000
+            )
+        )
+        return sorted(m.name for m in models)
+
+    def run(self, run_id: str) -> Any:
+        try:
+            return _retry(lambda: self.client.get_run(run_id))
+        except MlflowException as exc:
+            raise RegistryError(f"no training run {run_id} in {self.uri}") from exc
+
+    def artefact(self, run_id: str, name: str) -> bytes:
+        """The bytes of one file of a run's `model/` artefacts."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.client.download_artifacts(run_id, f"model/{name}", tmp)
+            return Path(path).read_bytes()
+
+
+def _has(tags: dict[str, str], wanted: Iterable[tuple[str, str]]) -> bool:
+    return all(tags.get(k) == v for k, v in wanted)

@@ -1,0 +1,101 @@
+"""The Azure ML compute backend: one pipeline job per region, built from the command components
+in `ml/components/` (train, then score), on the compute cluster named in the settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from azure.ai.ml import MLClient, dsl, load_component
+from azure.ai.ml.entities import PipelineJob
+
+from demandops.core.settings import AzureML, Settings
+from demandops.pipeline.compute import RegionJob, RunState, RunStatus
+
+COMPONENTS = Path(__file__).resolve().parents[3] / "ml" / "components"
+STATES: dict[str, RunState] = {"Completed": "Completed", "Failed": "Failed", "Canceled": "Canceled"}
+
+
+def job_name(job: RegionJob) -> str:
+    """A deterministic job name, so a retried submission updates the same job."""
+    return re.sub(r"[^a-z0-9_-]", "_", f"demandops-{job.run}-{job.region}".lower())[:250]
+
+
+def build_pipeline(job: RegionJob, lake: str, workspace: AzureML) -> PipelineJob:
+    """The region's pipeline job: train, then (for score and weekly) score."""
+    if job.stage == "condition":
+        raise ValueError("conditioning runs in the Function App, not as an Azure ML job")
+    train: Any = load_component(source=COMPONENTS / "train.yml")
+    score: Any = load_component(source=COMPONENTS / "score.yml")
+    for component in (train, score):
+        component.environment = workspace.environment
+
+    @dsl.pipeline(  # type: ignore[call-overload]
+        name=f"demandops_{job.pipeline}",
+        description=f"demandops {job.pipeline} for region {job.region}",
+        default_compute=workspace.compute,
+    )
+    def region_pipeline(region, lake):  # type: ignore[no-untyped-def]  # annotations break dsl
+        trained = train(region=region, lake=lake)
+        if job.stage == "train":
+            return {"report": trained.outputs.report}
+        scored = score(region=region, lake=lake, trained=trained.outputs.report)
+        return {"report": scored.outputs.report}
+
+    pipeline: PipelineJob = region_pipeline(region=job.region, lake=lake)
+    pipeline.name = job_name(job)
+    pipeline.experiment_name = "demandops"
+    pipeline.tags = {"region": job.region, "run": job.run, "pipeline": job.pipeline}
+    if job.as_of:
+        pipeline.tags["as_of"] = job.as_of
+    return pipeline
+
+
+class AzureMLBackend:
+    """Submits and follows region pipeline jobs through an `MLClient`."""
+
+    def __init__(self, client: MLClient, settings: Settings) -> None:
+        if settings.environment.azureml is None:
+            raise ValueError("the environment has no `azureml:` section")
+        self.client = client
+        self.settings = settings
+        self.workspace = settings.environment.azureml
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **client_kwargs: Any) -> AzureMLBackend:
+        """A backend on the configured workspace, signed in with the default Azure credential
+        (the Function App's managed identity in Azure)."""
+        from azure.identity import DefaultAzureCredential
+
+        ws = settings.environment.azureml
+        if ws is None:
+            raise ValueError("the environment has no `azureml:` section")
+        client = MLClient(
+            DefaultAzureCredential(), ws.subscription_id, ws.resource_group, ws.workspace,
+            **client_kwargs,
+        )  # fmt: skip
+        return cls(client, settings)
+
+    def submit(self, job: RegionJob) -> str:
+        pipeline = build_pipeline(job, self.settings.environment.lake, self.workspace)
+        created = self.client.jobs.create_or_update(pipeline)
+        return str(created.name)
+
+    def status(self, run_id: str) -> RunStatus:
+        status = _status(self.client.jobs.get(run_id))
+        state = STATES.get(status, "Running")
+        detail = "" if state == "Running" else f"Azure ML job {run_id}: {status}"
+        return RunStatus(state, detail)
+
+    def cancel(self, run_id: str) -> None:
+        self.client.jobs.begin_cancel(run_id)
+
+    def outputs(self, run_id: str) -> dict[str, Any]:
+        job = self.client.jobs.get(run_id)
+        return {"job": job.name, "status": _status(job), "studio_url": job.studio_url}
+
+
+def _status(job: Any) -> str:
+    """A job's status as Azure ML names it (an enum member or a string, by SDK version)."""
+    return str(getattr(job.status, "value", job.status))

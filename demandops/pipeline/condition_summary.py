@@ -1,0 +1,82 @@
+"""`demandops condition`: condition the raw feeds and summarize what happened to every row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from demandops.core.hashing import digest
+from demandops.core.lake import Dataset, Lake
+from demandops.core.settings import Settings
+from demandops.pipeline import steps
+from demandops.pipeline.batch import run_batch
+
+CONDITION_SOURCES = (*steps.REFERENCE_SOURCES, *steps.REGION_SOURCES)
+
+
+def condition_summary(
+    settings: Settings,
+    region_ids: list[str],
+    profiles: Path,
+    source: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Condition every source (or only `source`) and return per dataset its row counts and
+    version, the files that could not be read, and the failing data-quality checks."""
+    lake = Lake(settings.environment.lake)
+    if source is None:
+        report = run_batch(settings, region_ids, "condition", progress, profiles_dir=profiles)
+        paths = list(report["reference"].values()) + [
+            path
+            for r in report["regions"].values()
+            for name, path in r["paths"].items()
+            if name in steps.REGION_SOURCES
+        ]
+        datasets = [d for d in (lake.dataset(p) for p in paths) if d is not None]
+        quality, version = report["data_quality"], report["dataset_version"]
+    else:
+        ref = steps.condition_reference(lake, settings.region_ids(), profiles, only=source)
+        datasets = [d for n, d in ref.datasets().items() if n == source]
+        if source in steps.REGION_SOURCES:
+            horizon = settings.pipeline.horizon_weeks
+            for region in region_ids:
+                inputs = steps.condition_region(lake, region, ref, horizon, only=source)
+                datasets.append(getattr(inputs, source))
+        quality, version = [], digest([d.version for d in datasets])
+    return {
+        "dataset_version": version,
+        "sources": [_row(d) for d in datasets],
+        "unreadable": [u for d in datasets for u in d.manifest.get("unreadable", [])],
+        "data_quality": quality,
+    }
+
+
+def _row(dataset: Dataset) -> dict[str, Any]:
+    m = dataset.manifest
+    return {
+        "source": m["source"],
+        "path": dataset.path,
+        "version": m["version"],
+        "files": len(m["inputs"]),
+        "rows_in": m["rows_in"],
+        "rows_out": m["rows_out"],
+        "rows_rejected": m["rows_rejected"],
+        "rejected_by_reason": m["rejected_by_reason"],
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"{'dataset':<34}{'files':>6}{'rows in':>10}{'rows out':>10}{'rejected':>10}  version")
+    for s in summary["sources"]:
+        name = s["path"].removeprefix("conditioned/").rsplit("/v=", 1)[0]
+        print(
+            f"{name:<34}{s['files']:>6}{s['rows_in']:>10}{s['rows_out']:>10}"
+            f"{s['rows_rejected']:>10}  {s['version']}"
+        )
+    print(f"dataset version {summary['dataset_version']}")
+    for q in summary["data_quality"]:
+        print(
+            f"data quality {q['status']}: {q['region']} {q['check']} ({q['failing']}) {q['detail']}"
+        )
+    for u in summary["unreadable"]:
+        print(f"unreadable: {u['file']}: {u['problem']}")
