@@ -54,7 +54,9 @@ class LocalBackend:
             ThreadPoolExecutor(1)
             if workers <= 1
             else ProcessPoolExecutor(
-                workers, mp_context=telemetry.pool_context(), initializer=one_native_thread
+                workers,
+                mp_context=telemetry.pool_context([run_region.__module__]),
+                initializer=one_native_thread,
             )
         )
         self._runs: dict[str, Future[Any]] = {}
