@@ -279,6 +279,3 @@ def main(argv: list[str] | None = None) -> int:
         telemetry.flush()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
