@@ -11,8 +11,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from ml.embedding_net import EmbeddingNetForecaster
 from ml.blend import _best_weights
+from ml.embedding_net import EmbeddingNetForecaster
 from ml.ensemble import EnsembleForecaster
 from ml.metrics import mape, wape
 from ml.models import ColumnBaseline, LassoForecaster
