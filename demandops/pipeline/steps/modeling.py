@@ -89,7 +89,7 @@ def train_for_region(
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
         trained = train_region(read_features(lake, features), params)
         segments = {
-            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note}
+            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note, "members": m.members}
             for name, m in trained.models.items()
         }
         manifest = {
