@@ -99,7 +99,8 @@ def score_region(
 
 def _intervals(future: pd.DataFrame, holdout: pd.DataFrame) -> np.ndarray:
     """rows × (P10, P50, P90) of the forecasts, from the backtest residuals of each row's
-    segment and kind of model; that kind over every segment where the segment has none."""
+    segment and kind of model; that kind over every segment where the segment has none, and
+    every model's residuals for a kind the backtest has not seen."""
     table = intervals.table(holdout)
     keys = future[["region", "store_format", "velocity"]].assign(
         model=future["model"].map(BACKTEST_MODEL).fillna(future["model"])
@@ -111,6 +112,9 @@ def _intervals(future: pd.DataFrame, holdout: pd.DataFrame) -> np.ndarray:
         pooled = _pooled(holdout[holdout["model"] == model]) if missing.size else None
         if pooled is not None:
             found.iloc[missing] = pooled
+    still = found["q10"].isna().to_numpy()
+    if still.any() and (everything := _pooled(holdout)) is not None:
+        found.iloc[np.flatnonzero(still)] = everything  # a kind never backtested: every model's
     values = np.full((len(future), 3), np.nan)
     known = found["q10"].notna().to_numpy()
     forecast = future["forecast"].to_numpy(dtype=float)

@@ -9,6 +9,7 @@ import pytest
 
 from ml import intervals
 from ml.metrics import metrics_by
+from ml.score import _intervals
 
 
 def test_offsets_are_the_conformal_order_statistics() -> None:
@@ -69,3 +70,29 @@ def test_the_table_has_one_row_per_segment_and_model() -> None:
     width = table["q90"] - table["q10"]
     assert width["lasso"] > 3 * width["ensemble"]  # six times the noise: a wider interval
     assert table["n"].tolist() == [360, 360]
+
+
+def test_forecast_rows_take_their_segment_and_kind_else_the_kind_else_every_model() -> None:
+    holdout = pd.concat(
+        [
+            _holdout(30, 3, 0.1, 50.0, seed=5),  # r.large.fast, ensemble: narrow
+            _holdout(30, 3, 0.6, 50.0, seed=6).assign(model="hist_avg", velocity="slow"),
+        ]
+    )
+    future = pd.DataFrame(
+        {
+            "region": "r",
+            "store_format": ["large", "small", "large"],
+            "velocity": ["fast", "fast", "fast"],
+            "model": ["ensemble", "baseline", "lasso"],
+            "forecast": [100.0, 100.0, 100.0],
+        }
+    )
+    values = _intervals(future, holdout)
+    assert np.isfinite(values).all()
+    table = intervals.table(holdout).set_index("model")
+    expected = intervals.apply(np.array([100.0]), table.loc["ensemble", ["q10", "q50", "q90"]])
+    np.testing.assert_allclose(values[0], expected[0])
+    hist = intervals.apply(np.array([100.0]), table.loc["hist_avg", ["q10", "q50", "q90"]])
+    np.testing.assert_allclose(values[1], hist[0])  # the unseen segment: hist_avg's, pooled
+    assert values[1, 2] - values[1, 0] > values[2, 2] - values[2, 0] > values[0, 2] - values[0, 0]
