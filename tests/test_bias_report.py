@@ -9,7 +9,7 @@ import pytest
 
 from demandops.cli.main import _print_summary
 from demandops.core.lake import Lake
-from demandops.pipeline.batch import bias_warnings
+from demandops.pipeline.batch import bias_warnings, member_warnings
 
 
 def _segment(region: str, value: float) -> dict[str, object]:
@@ -42,3 +42,14 @@ def test_run_prints_bias_coverage_and_the_warning(
     assert "bias" in out.splitlines()[2] and "P10-P90" in out.splitlines()[2]
     assert " -31.0%" in out and "  81.0%" in out
     assert "warning: ensemble backtest bias -31.0 %" in out
+
+
+def test_a_degenerate_member_is_a_warning_with_its_reason() -> None:
+    members = [
+        {"name": "lasso", "status": "used", "reason": "best member on validation"},
+        {"name": "nn", "status": "degenerate", "reason": "median forecast / actual 0.0012"},
+    ]
+    segments = [_segment("a", 0.0) | {"members": members}, _segment("b", 0.0)]
+    assert member_warnings(segments) == [
+        "a.large.fast: member nn excluded, median forecast / actual 0.0012"
+    ]

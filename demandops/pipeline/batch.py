@@ -207,6 +207,7 @@ def _report(
         report["overall"] = overall.set_index("model").round(6).to_dict("index")
         report["segments"] = segments
         report["warnings"] = bias_warnings(report["overall"], segments)
+        report["warnings"] += member_warnings(segments)
         report["metrics_path"] = _write_metrics(lake, results, segments, overall)
     return report
 
@@ -261,6 +262,18 @@ def bias_warnings(overall: dict[str, Any], segments: list[dict[str, Any]]) -> li
     return [
         f"ensemble backtest bias {value * 100:+.1f} % (beyond {BIAS_ALERT * 100:.0f} %): it "
         f"forecasts {-value * 100:.0f} % fewer units than sold{where if low else ''}"
+    ]
+
+
+def member_warnings(segments: list[dict[str, Any]]) -> list[str]:
+    """A line per segment whose blend excluded a degenerate member (forecasts far off the
+    actuals' level on validation), with the reason."""
+    return [
+        f"{s['region']}.{s['store_format']}.{s['velocity']}: member {m['name']} excluded, "
+        f"{m['reason']}"
+        for s in segments
+        for m in s.get("members", [])
+        if m.get("status") == "degenerate"
     ]
 
 
