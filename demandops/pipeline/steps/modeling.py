@@ -81,6 +81,8 @@ def train_for_region(
         lasso_calendar_slopes=cfg.lasso_calendar_slopes,
         ensemble_objective=cfg.ensemble_objective,
         ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
+        ensemble_validation_windows=cfg.ensemble_validation_windows,
+        ensemble_validation_weeks=cfg.ensemble_validation_weeks,
         ensemble_members=tuple(cfg.ensemble),
     )
     inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}
