@@ -100,7 +100,9 @@ def score_region(
 def _intervals(future: pd.DataFrame, holdout: pd.DataFrame) -> np.ndarray:
     """rows × (P10, P50, P90) of the forecasts, from the backtest residuals of each row's
     segment and kind of model; that kind over every segment where the segment has none, and
-    every model's residuals for a kind the backtest has not seen."""
+    every model's residuals for a kind the backtest has not seen; NaN without a backtest."""
+    if holdout.empty:
+        return np.full((len(future), 3), np.nan)
     table = intervals.table(holdout)
     keys = future[["region", "store_format", "velocity"]].assign(
         model=future["model"].map(BACKTEST_MODEL).fillna(future["model"])

@@ -96,3 +96,9 @@ def test_forecast_rows_take_their_segment_and_kind_else_the_kind_else_every_mode
     hist = intervals.apply(np.array([100.0]), table.loc["hist_avg", ["q10", "q50", "q90"]])
     np.testing.assert_allclose(values[1], hist[0])  # the unseen segment: hist_avg's, pooled
     assert values[1, 2] - values[1, 0] > values[2, 2] - values[2, 0] > values[0, 2] - values[0, 0]
+
+
+def test_without_a_backtest_the_interval_is_unknown() -> None:
+    future = pd.DataFrame({"region": ["r"], "store_format": ["large"], "velocity": ["fast"],
+                           "model": ["ensemble"], "forecast": [10.0]})  # fmt: skip
+    assert np.isnan(_intervals(future, pd.DataFrame())).all()
