@@ -133,14 +133,15 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     segments = report.get("segments", [])
     if segments:
         print(
-            f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
-            f"{'RMSE0':>7}  {'base MAPE':>9}{'base WAPE':>10}"
+            f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'bias':>7}"
+            f"{'RMSE':>8}{'RMSE0':>7}{'P10-P90':>8}  {'base MAPE':>9}{'base WAPE':>10}"
         )
         for s in segments:
             name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
             print(
                 f"{name:<22}{s['n_rows']:>8}  {s['model']:<8}{_pct(s['mape'])}{_pct(s['wape'])}"
-                f"{_num(s['rmse'], 8)}{_num(s['rmse0'], 7)}  {_pct(s['baseline_mape'], 9)}"
+                f"{_pct(s.get('bias'))}{_num(s['rmse'], 8)}{_num(s['rmse0'], 7)}"
+                f"{_pct(s.get('coverage80'), 8)}  {_pct(s['baseline_mape'], 9)}"
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
@@ -149,9 +150,11 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     for model, m in report.get("overall", {}).items():
         print(
             f"overall {model:<13} MAPE {_pct(m['mape'])}  WAPE {_pct(m['wape'])}"
-            f"  RMSE {_num(m['rmse'], 7)}  RMSE0 {_num(m['rmse0'], 7)}"
+            f"  bias {_pct(m.get('bias'))}  RMSE {_num(m['rmse'], 7)}  RMSE0 {_num(m['rmse0'], 7)}"
             f"  ({m['n_rows']} holdout rows)"
         )
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
     if "metrics_path" in report:
         print(f"metrics:   {report['metrics_path']}")
     if any("forecasts" in r["paths"] for r in report["regions"].values()):

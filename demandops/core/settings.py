@@ -139,6 +139,9 @@ class PipelineConfig(_Strict):
     # what the blend's weights minimise on the validation window (ml/ensemble.py)
     ensemble_objective: Literal["wape", "mape"] = "wape"
     ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
+    # the blend's own backtest: windows of weeks at the end of the training data (ml/ensemble.py)
+    ensemble_validation_windows: int = Field(default=3, ge=1, le=12)
+    ensemble_validation_weeks: int = Field(default=4, ge=1, le=26)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
