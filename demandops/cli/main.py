@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demandops.cli import faults
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
@@ -224,8 +226,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         path = Path(args.report_json)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
         print(f"json:      {args.report_json}")
@@ -274,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DemandOpsError as exc:
         print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError, sqlite3.Error) as exc:  # a disk, not a bug: one line
+        print(f"demandops: error: {telemetry.redact(faults.describe(exc))}", file=sys.stderr)
         return 2
     finally:
         telemetry.flush()

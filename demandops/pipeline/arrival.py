@@ -44,7 +44,12 @@ def _condition(settings: Settings, lake: Lake, path: str) -> list[Dataset]:
     if source not in REFERENCE_SOURCES + REGION_SOURCES:
         known = ", ".join(REFERENCE_SOURCES + REGION_SOURCES)
         raise DataError(f"{path}: unknown source {source!r}; known: {known}")
-    ref = steps.condition_reference(lake, settings.region_ids(), settings.config_dir / "sources")
+    ref = steps.condition_reference(
+        lake,
+        settings.region_ids(),
+        settings.config_dir / "sources",
+        limits=settings.pipeline.limits,
+    )
     if source in REFERENCE_SOURCES:
         return list(ref.datasets().values())
     region = parts[2].removeprefix("region=")
