@@ -27,7 +27,7 @@ PIPELINES = ("train", "score", "weekly")
 FIELDS = ("regions", "pipeline", "as_of")
 MAX_BODY = 64 * 1024  # bytes; a run request is a few hundred
 MAX_DEPTH = 8  # nesting of arrays and objects in a run request
-MAX_ERROR = 2000  # characters of an error message, at most
+MAX_ERROR = 6000  # characters of an error message, at most (20 names of 100 and more)
 # Durable Functions instance ids: 1-100 characters, not starting with @, without / \ # ? or
 # control characters; also without % (no escapes to decode twice) and not "." or ".."
 INSTANCE_ID = re.compile(r"(?!\.{1,2}$)[^@/\\#?%\x00-\x1f\x7f][^/\\#?%\x00-\x1f\x7f]{0,99}")

@@ -122,12 +122,19 @@ def _target(args: argparse.Namespace, env: Environment) -> Environment:
     finally:
         if override is not None:
             os.environ["DEMANDOPS_LAKE"] = override
+    uri = target.registry_uri
+    if "://" not in uri and not uri.startswith("sqlite:"):  # e.g. the shipped placeholder
+        raise RegistryError(
+            f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
+            f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "
+            "(az ml workspace show --query mlflow_tracking_uri)"
+        )
     try:
         champions.open_registry(target).names()
-    except (MlflowException, ValueError, OSError) as exc:  # unreachable, unknown scheme...
+    except Exception as exc:  # whatever stops listing it: unreachable, not a store...
         problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RegistryError(
-            f"cannot promote to {args.to}: its registry {clip(target.registry_uri)} is not "
-            f"usable from here ({clip(problem, 200)})"
+            f"cannot promote to {args.to}: its registry {clip(uri)} is not usable from here "
+            f"({clip(problem, 200)})"
         ) from None
     return target

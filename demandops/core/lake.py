@@ -115,9 +115,11 @@ class Lake:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
                 os.replace(tmp, path)
-            except BaseException:  # a full disk: no partial file is left behind
+            except BaseException as exc:  # a full disk: no partial file is left behind
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+                if isinstance(exc, OSError) and exc.filename is None:  # say where
+                    raise OSError(exc.errno, exc.strerror, path) from exc
                 raise
         else:  # a blob upload becomes visible only when complete
             self.fs.pipe_file(path, data)
