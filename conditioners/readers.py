@@ -290,7 +290,9 @@ def _ragged(body: bytes, names: list[str], delimiter: str) -> pa.Table:
 
 
 def _read_json(data: bytes, file: str, profile: Profile, limits: InputLimits) -> Raw:
-    doc = load_json(data.decode(profile.encoding), f"cannot read {file}: it", limits.json_depth)
+    doc = load_json(
+        data.decode(profile.encoding), f"cannot read {file}: the document", limits.json_depth
+    )
     records: Any = doc
     for step in (profile.records or "").split(".") if profile.records else []:
         if not isinstance(records, dict) or step not in records:

@@ -26,15 +26,6 @@ import pytest
 from demandops.cli import main
 
 CLONE_NEWNS = 0x00020000
-TINY = ["--products", "2", "--weeks", "60", "--store-scale", "0.1", "--region", "pnw"]
-
-
-@pytest.fixture(scope="module")
-def raw_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny lake of raw sample data (one region, two products), generated once."""
-    lake = tmp_path_factory.mktemp("faults") / "lake"
-    assert main(["generate", "--lake", str(lake), "--quiet", *TINY]) == 0
-    return lake
 
 
 def _forked(setup: Callable[[], None], argv: list[str], after: Callable[[], object]) -> dict:
@@ -119,16 +110,18 @@ def _committed(lake: Path) -> dict[str, object]:
 
 
 def test_a_full_disk_is_one_line_and_nothing_half_committed(
-    can_mount: None, raw_lake: Path, tmp_path: Path
+    can_mount: None, tiny_raw_lake: Path, tmp_path: Path
 ) -> None:
     disk = tmp_path / "disk"
-    pages = sum(-(-p.stat().st_size // 4096) * 4096 for p in raw_lake.rglob("*") if p.is_file())
+    pages = sum(
+        -(-p.stat().st_size // 4096) * 4096 for p in tiny_raw_lake.rglob("*") if p.is_file()
+    )
     size = pages + 96 * 1024  # the raw files and a little more: conditioning runs out
 
     def setup() -> None:
         _private_mounts()
         _tmpfs(disk, size)
-        shutil.copytree(raw_lake, disk / "lake")
+        shutil.copytree(tiny_raw_lake, disk / "lake")
 
     result = _forked(
         setup, ["condition", "--lake", str(disk / "lake"), "--quiet"], lambda: _committed(disk)
@@ -139,13 +132,13 @@ def test_a_full_disk_is_one_line_and_nothing_half_committed(
     assert result["after"]["temps"] == [] and result["after"]["broken"] == []
 
 
-def test_a_read_only_lake_is_one_line(can_mount: None, raw_lake: Path, tmp_path: Path) -> None:
+def test_a_read_only_lake_is_one_line(can_mount: None, tiny_raw_lake: Path, tmp_path: Path) -> None:
     disk = tmp_path / "ro"
 
     def setup() -> None:
         _private_mounts()
         _tmpfs(disk, 8 * 2**20)
-        shutil.copytree(raw_lake, disk / "lake")
+        shutil.copytree(tiny_raw_lake, disk / "lake")
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
 
     result = _forked(
@@ -157,12 +150,12 @@ def test_a_read_only_lake_is_one_line(can_mount: None, raw_lake: Path, tmp_path:
     assert result["after"] == {"temps": [], "broken": [], "datasets": 0}
 
 
-def test_a_lake_without_write_permission_is_one_line(raw_lake: Path) -> None:
+def test_a_lake_without_write_permission_is_one_line(tiny_raw_lake: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop to user nobody")
     base = Path(tempfile.mkdtemp(prefix="faults-lake-"))
     try:
-        shutil.copytree(raw_lake, base / "lake")
+        shutil.copytree(tiny_raw_lake, base / "lake")
         for folder in [base, *(p for p in base.rglob("*") if p.is_dir())]:
             folder.chmod(0o555)  # readable by everyone, writable by no one but root
 

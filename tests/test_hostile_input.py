@@ -46,7 +46,9 @@ def test_json_nested_100000_deep_is_unreadable_and_the_other_files_go_on() -> No
     files.append(("raw/weather/observations/ok.json", _weather([DAY])))
     bad, good = condition_files(files, profiles()["weather_observations_json"], CTX)
     assert isinstance(bad, DataError) and "\n" not in str(bad)
-    assert str(bad).startswith("cannot read raw/weather/observations/deep.json: it is nested")
+    assert str(bad).startswith(
+        "cannot read raw/weather/observations/deep.json: the document is nested"
+    )
     assert isinstance(good, Conditioned) and len(good.frame) == 1
 
 

@@ -49,9 +49,8 @@ class InputLimits(BaseModel):
     xlsx_columns: int = Field(default=1_000, ge=1)  # columns read of each row
     first_date: date = date(1950, 1, 1)  # dates before are `bad_date`
     last_date: date = date(2100, 12, 31)  # ... and after
-    bounds: dict[str, tuple[float | None, float | None]] = Field(
-        default_factory=lambda: dict(PLAUSIBLE)
-    )
+    # per standard column, (low, high) replacing the default in PLAUSIBLE; None: no bound
+    bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ordered(self) -> InputLimits:
