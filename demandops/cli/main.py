@@ -286,4 +286,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         telemetry.flush()
     return 0
-
