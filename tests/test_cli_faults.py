@@ -201,3 +201,16 @@ def test_a_config_file_that_is_not_utf8_is_one_line(
     assert main(["condition", "--config", str(config), "--lake", "/nonexistent"]) == 2
     line = _one_line(capsys.readouterr().err)
     assert f"{path}: not UTF-8 text (byte 0xe9 at offset" in line
+
+
+def test_a_registry_file_that_is_not_a_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    garbage = b"not a database\n" * 100
+    (lake / "mlflow.db").write_bytes(garbage)
+    assert main(["models", "list", "--lake", str(lake)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "registry" in line and "file is not a database" in line
+    assert (lake / "mlflow.db").read_bytes() == garbage

@@ -15,6 +15,7 @@ from conditioners.context import Context
 from demandops.cli import main
 from demandops.core.errors import DataError
 from demandops.core.lake import Lake
+from demandops.core.settings import Settings
 from demandops.pipeline.steps.conditioning import condition_source
 from tests.sources import profiles
 
@@ -97,3 +98,11 @@ def test_a_batch_with_hostile_files_goes_on_and_says_what_it_refused(
     [data] = [f for f in lake.list_files("conditioned/shipments/region=pnw") if f.endswith(".csv")]
     assert lake.read_csv(data)["units"].max() < 1e6  # and the region was conditioned
     assert {p: p.read_bytes() for p in before} == before  # raw files unchanged
+
+
+def test_an_arrival_outside_the_lake_is_refused_and_writes_nothing(settings: Settings) -> None:
+    from demandops.pipeline.arrival import condition_arrival
+
+    outcome = condition_arrival(settings, "raw/shipments/../../../../etc/passwd")
+    assert outcome["status"] == "refused" and outcome["reason"] == "the path leaves the lake"
+    assert not Path(settings.environment.lake).exists()

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -280,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     except DemandOpsError as exc:
         print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
         return 2
-    except (OSError, UnicodeDecodeError, sqlite3.Error) as exc:  # a disk, not a bug: one line
+    except (OSError, UnicodeDecodeError, *faults.REGISTRY_ERRORS) as exc:  # a fault, not a bug
         print(f"demandops: error: {telemetry.redact(faults.describe(exc))}", file=sys.stderr)
         return 2
     finally:

@@ -8,8 +8,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from mlflow.exceptions import MlflowException
-
+from demandops.cli import faults
 from demandops.core.lake import Lake
 from demandops.core.limits import clip, clip_list
 from demandops.core.settings import Environment, Settings, load_settings
@@ -60,10 +59,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     registry, refusing) is one RegistryError line, not MLflow's traceback."""
     try:
         _run(args, settings)
-    except MlflowException as exc:
-        message = str(exc.message if hasattr(exc, "message") else exc).strip()
-        first = message.splitlines()[0] if message else type(exc).__name__
-        raise RegistryError(f"the model registry failed: {clip(first, 300)}") from None
+    except faults.REGISTRY_ERRORS as exc:
+        raise RegistryError(
+            f"the model registry failed: {clip(faults.registry_problem(exc), 300)}"
+        ) from None
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:

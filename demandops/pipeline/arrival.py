@@ -15,6 +15,7 @@ from typing import Any
 from demandops.core.errors import DataError
 from demandops.core.hashing import sha256_bytes
 from demandops.core.lake import Dataset, Lake, versioned
+from demandops.core.limits import clip
 from demandops.core.settings import Settings
 from demandops.pipeline import steps
 
@@ -25,6 +26,8 @@ REGION_SOURCES = steps.REGION_SOURCES
 def condition_arrival(settings: Settings, path: str) -> dict[str, Any]:
     """Condition what the raw file at `path` (lake-relative, `raw/…`) feeds; say what happened."""
     lake = Lake(settings.environment.lake)
+    if ".." in path.replace("\\", "/").split("/"):  # nothing is read or written for it
+        return {"status": "refused", "path": clip(path), "reason": "the path leaves the lake"}
     try:
         datasets = _condition(settings, lake, path)
     except DataError as exc:
