@@ -65,7 +65,7 @@ class Extension(BaseHTTPRequestHandler):
 @pytest.fixture
 def client_json() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Extension)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}/runtime/webhooks/durabletask/"
     mgmt = base + "instances/INSTANCEID"
