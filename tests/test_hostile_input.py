@@ -193,3 +193,8 @@ def test_duplicates_across_files_are_resolved_by_content_not_name() -> None:
     first = combine_parts([("raw/x.csv", twin), ("raw/y.csv", weekly)], "shipments").frame
     second = combine_parts([("raw/y.csv", twin), ("raw/x.csv", weekly)], "shipments").frame
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_brackets_in_strings_do_not_make_a_document_too_deep() -> None:
+    text = json.dumps({"daily": [{"note": "[" * 100}]})
+    assert load_json(text, "f", 3) == {"daily": [{"note": "[" * 100}]}
