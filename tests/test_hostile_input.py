@@ -198,3 +198,13 @@ def test_duplicates_across_files_are_resolved_by_content_not_name() -> None:
 def test_brackets_in_strings_do_not_make_a_document_too_deep() -> None:
     text = json.dumps({"daily": [{"note": "[" * 100}]})
     assert load_json(text, "f", 3) == {"daily": [{"note": "[" * 100}]}
+
+
+def test_every_numeric_standard_column_has_plausible_bounds() -> None:
+    from conditioners.schemas import SCHEMAS
+    from demandops.core.limits import PLAUSIBLE
+
+    numeric = {c.name for s in SCHEMAS.values() for c in s.columns if c.kind in ("int", "float")}
+    assert numeric == set(PLAUSIBLE)
+    with pytest.raises(ValueError, match=r"bounds of unknown columns \['unit'\]"):
+        InputLimits(bounds={"unit": (0, 1)})

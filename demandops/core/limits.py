@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from demandops.core.errors import DataError
 
-# per standard column: the lowest and highest plausible value (None: no bound); the schemas'
-# own bounds (e.g. temperatures in °C, shares 0..1) hold as well
+# per numeric standard column: the lowest and highest plausible value (None: no bound); the
+# schemas' own bounds hold as well
 PLAUSIBLE: dict[str, tuple[float | None, float | None]] = {
     "units": (0, 1e6),  # retail units of one product in one store-week
     "units_returned": (0, 1e6),
@@ -30,6 +30,9 @@ PLAUSIBLE: dict[str, tuple[float | None, float | None]] = {
     "promo_price": (0, 1e5),
     "population": (0, 1e8),
     "median_income": (0, 1e6),
+    "share_age_under_18": (0, 1),
+    "share_age_60_plus": (0, 1),
+    "household_size": (1, 10),
     "value": (0, 1e6),
     "tmax_c": (-60, 60),
     "tmin_c": (-70, 50),
@@ -56,6 +59,9 @@ class InputLimits(BaseModel):
     def _ordered(self) -> InputLimits:
         if self.first_date > self.last_date:
             raise ValueError("first_date must not be after last_date")
+        unknown = sorted(set(self.bounds) - set(PLAUSIBLE))
+        if unknown:
+            raise ValueError(f"bounds of unknown columns {unknown}; known: {sorted(PLAUSIBLE)}")
         return self
 
     def bounds_of(self, column: str) -> tuple[float | None, float | None]:
