@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demandops.cli import faults
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
@@ -227,8 +228,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         path = Path(args.report_json)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
         print(f"json:      {args.report_json}")
@@ -278,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     except DemandOpsError as exc:
         print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeDecodeError, *faults.REGISTRY_ERRORS) as exc:  # a fault, not a bug
+        print(f"demandops: error: {telemetry.redact(faults.describe(exc))}", file=sys.stderr)
+        return 2
     finally:
         telemetry.flush()
     return 0
-

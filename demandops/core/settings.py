@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from demandops.core.errors import ConfigError
+from demandops.core.limits import InputLimits, clip_list
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
@@ -146,6 +147,7 @@ class PipelineConfig(_Strict):
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
+    limits: InputLimits = InputLimits()  # what a raw file may hold (demandops/core/limits.py)
 
 
 class Settings(_Strict):
@@ -169,7 +171,7 @@ class Settings(_Strict):
             raise ConfigError(
                 str(self.config_dir / "regions.yaml"),
                 "regions",
-                f"unknown region {', '.join(unknown)!s}; known: {', '.join(known)}",
+                f"unknown region {clip_list(unknown)}; known: {clip_list(list(known))}",
             )
         return [known[i] for i in dict.fromkeys(ids)]
 
@@ -179,6 +181,11 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(str(path), "", "file not found")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise ConfigError(str(path), "", problem) from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""

@@ -119,7 +119,7 @@ def _run(
         ]
         profiles = profiles_dir or settings.config_dir / "sources"
         ref = steps.condition_reference(
-            lake, settings.region_ids(), profiles
+            lake, settings.region_ids(), profiles, limits=settings.pipeline.limits
         )  # committed: read only
         report = _report(lake, settings, ref, results, until, started, run_id)
         for region, (error, failed) in failures.items():

@@ -79,6 +79,7 @@ class LocalBackend:
             **{k: self._dataset(lake, job.reference[k]) for k in steps.REFERENCE_SOURCES},
             profiles=load_profiles(Path(job.reference["profiles"])),
             as_of=job.reference["as_of"],
+            limits=self.settings.pipeline.limits,
         )
         self._runs[run_id] = self._pool.submit(
             telemetry.call, telemetry.current(), telemetry.carrier(),
