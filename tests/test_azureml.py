@@ -22,19 +22,23 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import BaseAdapter
 
 from demandops.cli import build_parser
+from demandops.core.errors import ConfigError
 from demandops.core.settings import Settings, load_settings
 from demandops.pipeline.compute import RegionJob
 from demandops.pipeline.compute.azureml import COMPONENTS, AzureMLBackend, build_pipeline, job_name
 
 ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIPTION = "5f1c2e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
 WS = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/demandops-prod"
-    "/providers/Microsoft.MachineLearningServices/workspaces/demandops-prod"
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/demandops-prod-rg"
+    "/providers/Microsoft.MachineLearningServices/workspaces/demandops-prod-mlw"
 )
 
 
 @pytest.fixture
-def prod() -> Settings:
+def prod(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The project's prod environment, its subscription given as the Function App gives it."""
+    monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUBSCRIPTION)
     return load_settings(ROOT / "config", "prod")
 
 
@@ -74,8 +78,10 @@ class Workspace(BaseAdapter):
 
     def _answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == WS:
-            return 200, {"id": WS, "name": "demandops-prod", "location": "westeurope"}
+            return 200, {"id": WS, "name": "demandops-prod-mlw", "location": "westeurope"}
         name = path.rsplit("/", 1)[-1]
+        if method == "GET" and "/codes/" in path:  # the code snapshot, uploaded before
+            return 200, self._code(path)
         if method == "PUT":  # create or update: echo the resource with its id
             resource = json.loads(body) | {"id": path, "name": name}
             if "/jobs/" in path:
@@ -94,6 +100,20 @@ class Workspace(BaseAdapter):
         if method == "POST" and path.endswith("/cancel"):
             return 200, {}
         return 404, {"error": {"code": "NotFound", "message": f"{method} {path}"}}
+
+    def _code(self, path: str) -> dict[str, Any]:
+        """The components' code (the repository) as a snapshot the workspace already holds,
+        found by its content hash: the SDK then uploads nothing."""
+        asset = path.split("/codes/", 1)[1].split("/")[0]
+        version = {
+            "id": f"{WS}/codes/{asset}/versions/1",
+            "name": "1",
+            "properties": {
+                "codeUri": f"https://demandopsprodaml.blob.core.windows.net/code/{asset}",
+                "isAnonymous": True,
+            },
+        }
+        return version if path.endswith("/versions/1") else {"value": [version]}
 
     def close(self) -> None:
         pass
@@ -168,18 +188,32 @@ def test_unknown_job_is_an_error(prod: Settings) -> None:
 def test_job_specs_validate_offline(prod: Settings, pipeline: str, nodes: set[str]) -> None:
     ws = prod.environment.azureml
     assert ws is not None
-    job = build_pipeline(RegionJob(run="r", region="tx", pipeline=pipeline), "abfs://lake", ws)
+    env = prod.environment
+    job = build_pipeline(RegionJob(run="r", region="tx", pipeline=pipeline), env, ws)
     assert job._validate().passed
     assert set(job.jobs) == nodes
     assert job.settings.default_compute == "cpu-cluster"
     assert all(node.component.environment == ws.environment for node in job.jobs.values())
+    assert job.identity is not None and job.identity.type == "managed_identity"
+    registry = f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"
+    wanted = {"region": "tx", "env": "prod", "lake": env.lake, "registry": registry}
+    assert {k: v for k, v in job._to_dict()["inputs"].items()} == wanted
+
+
+def test_a_registry_in_the_lake_cannot_be_given_to_a_job(prod: Settings) -> None:
+    env = prod.environment.model_copy(update={"registry_uri": "sqlite:///{lake}/mlflow.db"})
+    assert env.azureml is not None
+    with pytest.raises(ConfigError, match="an Azure ML job cannot share"):
+        build_pipeline(RegionJob(run="r", region="tx", pipeline="train"), env, env.azureml)
 
 
 def test_conditioning_is_not_an_azure_ml_job(prod: Settings) -> None:
     assert prod.environment.azureml is not None
     with pytest.raises(ValueError, match="conditioning runs in the Function App"):
         build_pipeline(
-            RegionJob(run="r", region="tx", pipeline="condition"), "x", prod.environment.azureml
+            RegionJob(run="r", region="tx", pipeline="condition"),
+            prod.environment,
+            prod.environment.azureml,
         )
 
 
@@ -189,9 +223,10 @@ def test_component_commands_are_valid_demandops_commands(name: str) -> None:
     assert component._validate().passed
     command = re.sub(r"\$\{\{[^}]+\}\}", "X", component.command)
     argv = shlex.split(command.split("&&")[-1])
-    assert argv[0] == "demandops"
-    args = build_parser().parse_args(argv[1:])
+    assert argv[:3] == ["python", "-m", "demandops.cli"]
+    args = build_parser().parse_args(argv[3:])
     assert args.command == name and args.local and args.region == ["X"] and args.lake == "X"
+    assert args.env == "X" and args.registry_uri == "X"
 
 
 def test_the_orchestration_drives_azure_ml_jobs(
@@ -203,7 +238,8 @@ def test_the_orchestration_drives_azure_ml_jobs(
 
     cloud = settings.model_copy(
         update={"environment": settings.environment.model_copy(
-            update={"compute": "azureml", "azureml": prod.environment.azureml}
+            update={"compute": "azureml", "azureml": prod.environment.azureml,
+                    "registry_uri": "azureml"}
         )}
     )  # fmt: skip
     workspace = Workspace([], {"pnw": ["Queued", "Running", "Completed"], "tx": ["Failed"]})

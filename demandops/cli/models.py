@@ -95,13 +95,17 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         print(promotion.rollback(env, _name(args.name), today))
 
 
+# set by --lake and --registry-uri for the source environment, not for the target
+SOURCE_ONLY = ("DEMANDOPS_LAKE", "DEMANDOPS_REGISTRY_URI")
+
+
 def _target(args: argparse.Namespace, env: Environment) -> Environment:
-    """The environment to promote into: its own lake, not a --lake given for the source."""
+    """The environment to promote into: its own lake and registry, not a --lake or
+    --registry-uri given for the source."""
     if not args.to or args.to == env.name:
         return env
-    override = os.environ.pop("DEMANDOPS_LAKE", None)
+    given = {n: os.environ.pop(n) for n in SOURCE_ONLY if n in os.environ}
     try:
         return load_settings(args.config, args.to).environment
     finally:
-        if override is not None:
-            os.environ["DEMANDOPS_LAKE"] = override
+        os.environ.update(given)
