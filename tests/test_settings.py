@@ -149,8 +149,8 @@ def test_prod_names_its_registry_by_its_workspace(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUB)
     uri = load_settings(env="prod").environment.tracking_uri()
     assert uri.startswith(f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{SUB}/")
-    assert uri.endswith("/resourceGroups/demandops-prod-rg/providers/"
-                        "Microsoft.MachineLearningServices/workspaces/demandops-prod-mlw")  # fmt: skip
+    workspace = "Microsoft.MachineLearningServices/workspaces/demandops-prod-mlw"
+    assert uri.endswith(f"/resourceGroups/demandops-prod-rg/providers/{workspace}")
 
 
 def test_on_a_job_node_the_registry_is_the_one_azure_ml_gives(
@@ -171,7 +171,7 @@ def test_a_workspace_without_its_region_says_so(
     prod.write_text(prod.read_text().replace("  location: westeurope", ""))
     monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUB)
     env = load_settings(config, "prod").environment
-    with pytest.raises(ValueError, match="set AZURE_ML_LOCATION or azureml.location"):
+    with pytest.raises(ValueError, match=r"set AZURE_ML_LOCATION or azureml\.location"):
         env.tracking_uri()
 
 
@@ -179,5 +179,7 @@ def test_a_partial_workspace_from_settings_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AZURE_ML_WORKSPACE", "ws-x")  # and nothing else of the section
-    with pytest.raises(ConfigError, match=r"azureml\.subscription_id"):
+    with pytest.raises(
+        ConfigError, match=r"azureml\.subscription_id.*set AZURE_ML_SUBSCRIPTION_ID"
+    ):
         load_settings(env="dev")

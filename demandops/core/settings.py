@@ -245,7 +245,9 @@ def _read_yaml(path: Path) -> Any:
         ) from exc
 
 
-def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") -> Any:
+def _validated(
+    model: type[_Strict], data: Any, path: Path, prefix: str = "", hints: bool = False
+) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(str(path), prefix, f"expected a mapping, got {type(data).__name__}")
     try:
@@ -255,7 +257,9 @@ def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") ->
         key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
         key = (prefix + "." + key if prefix else key).replace(".[", "[")
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(str(path), key, first["msg"] + more) from exc
+        setting = {".".join(k): n for n, k in OVERRIDES.items()}.get(key) if hints else None
+        also = f" (or set {setting})" if setting else ""
+        raise ConfigError(str(path), key, first["msg"] + also + more) from exc
 
 
 def _load_regions(path: Path) -> list[Region]:
@@ -301,7 +305,7 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
             str(env_path), "", f"unknown environment {env_name!r}; known: {available}"
         )
     env_data = _overridden(_read_yaml(env_path))
-    environment = _validated(Environment, env_data, env_path)
+    environment = _validated(Environment, env_data, env_path, hints=True)
     pipeline_path = root / "pipeline.yaml"
     pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
     return Settings(
