@@ -4,6 +4,7 @@ control plane served at the HTTP layer (azure-core RequestsTransport, a mounted 
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -135,6 +136,17 @@ def _backend(prod: Settings, workspace: Workspace) -> AzureMLBackend:
 JOB = RegionJob(run="20261123T060000Z-ab12cd34", region="pnw", pipeline="weekly")
 
 
+@pytest.fixture(scope="module")
+def submitted() -> dict[str, Any]:
+    """JOB as the workspace holds it once submitted (submitting hashes the code snapshot, which
+    walks the whole working tree: seconds, so once per module)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AZURE_ML_SUBSCRIPTION_ID", SUBSCRIPTION)
+        workspace = Workspace(statuses=[])
+        _backend(load_settings(ROOT / "config", "prod"), workspace).submit(JOB)
+    return workspace.jobs[job_name(JOB)]
+
+
 def test_submit_creates_the_components_and_one_pipeline_job(prod: Settings) -> None:
     workspace = Workspace(statuses=["Running", "Completed"])
     backend = _backend(prod, workspace)
@@ -166,11 +178,13 @@ def test_submit_creates_the_components_and_one_pipeline_job(prod: Settings) -> N
     [("Queued", "Running"), ("Finalizing", "Running"), ("Failed", "Failed"),
      ("Canceled", "Canceled")],
 )  # fmt: skip
-def test_azure_ml_statuses_map_to_run_states(prod: Settings, status: str, state: str) -> None:
+def test_azure_ml_statuses_map_to_run_states(
+    prod: Settings, submitted: dict[str, Any], status: str, state: str
+) -> None:
     workspace = Workspace(statuses=[status])
-    backend = _backend(prod, workspace)
-    run_id = backend.submit(JOB)
-    result = backend.status(run_id)
+    run_id = job_name(JOB)
+    workspace.jobs[run_id] = copy.deepcopy(submitted)
+    result = _backend(prod, workspace).status(run_id)
     assert result.state == state
     assert (status in result.detail) == (state != "Running")
 
