@@ -74,12 +74,12 @@ deploy-app: package
 	az functionapp deployment source config-zip --resource-group $(RG) \
 		--name $(PREFIX)-$(ENV)-func --src dist/functionapp.zip --build-remote true
 
-# Data Factory pipelines and triggers are kept as JSON in adf/ (see docs/deploy.md).
+# Data Factory's pipeline and triggers (adf/) are deployed by infra/ (Bicep loads the JSON); ARM
+# creates triggers stopped, so this starts them (docs/deploy.md).
 deploy-adf:
-	@for kind in pipeline trigger; do for f in $$(ls adf/$${kind}s/*.json 2>/dev/null); do \
-		echo "$$kind $$(basename $$f .json)"; \
-		az datafactory $$kind create --resource-group $(RG) --factory-name $(PREFIX)-$(ENV)-adf \
-			--name $$(basename $$f .json) --$$kind @$$f -o none || exit 1; done; done
+	@for f in adf/trigger/*.json; do name=$$(basename $$f .json); echo "start trigger $$name"; \
+		az datafactory trigger start --resource-group $(RG) --factory-name $(PREFIX)-$(ENV)-adf \
+			--name $$name -o none || exit 1; done
 
 # Model-validation CD: train in Azure ML, wait, register each region's candidate (awaiting promotion).
 aml-train: $(VENV)/.installed-test

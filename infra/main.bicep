@@ -70,6 +70,7 @@ var names = {
   workspace: '${prefix}-${env}-mlw'
   dataFactory: '${prefix}-${env}-adf'
 }
+var lakeUrl = 'abfs://${lakeContainers[0]}@${names.lakeStorage}.dfs.${environment().suffixes.storage}'
 var tags = {
   app: 'demandops'
   env: env
@@ -136,12 +137,21 @@ module functionApp 'modules/functionapp.bicep' = {
     maxInstances: functionMaxInstances
     instanceMemoryMB: functionInstanceMemoryMB
     appSettings: {
+      // demandops/core/settings.py: the environment, its lake, registry and Azure ML workspace
       DEMANDOPS_ENV: env
-      DEMANDOPS_LAKE: 'abfs://${lakeContainers[0]}@${names.lakeStorage}.dfs.${environment().suffixes.storage}'
-      KEY_VAULT_URI: keyVault.outputs.uri
+      DEMANDOPS_LAKE: lakeUrl
+      DEMANDOPS_COMPUTE: 'azureml'
+      DEMANDOPS_REGISTRY_URI: 'azureml'
       AZURE_ML_SUBSCRIPTION_ID: subscription().subscriptionId
       AZURE_ML_RESOURCE_GROUP: resourceGroup().name
       AZURE_ML_WORKSPACE: names.workspace
+      AZURE_ML_LOCATION: location
+      AZURE_ML_COMPUTE: aml.outputs.computeName
+      AZURE_ML_ENVIRONMENT: 'azureml:${aml.outputs.environmentName}:${aml.outputs.environmentVersion}'
+      // the blob trigger's connection `LakeStorage` (functions/blob_arrival.py), as the identity
+      LakeStorage__blobServiceUri: storage.outputs.lakeBlobUrl
+      LakeStorage__queueServiceUri: storage.outputs.lakeQueueUrl
+      LakeStorage__credential: 'managedidentity'
     }
   }
 }
@@ -156,6 +166,7 @@ module dataFactory 'modules/datafactory.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     functionAppUrl: functionApp.outputs.url
     workspaceName: names.workspace
+    lakeId: storage.outputs.lakeId
   }
 }
 
@@ -179,7 +190,7 @@ module roles 'modules/roles.bicep' = {
   ]
 }
 
-output lakeUrl string = 'abfs://${lakeContainers[0]}@${names.lakeStorage}.dfs.${environment().suffixes.storage}'
+output lakeUrl string = lakeUrl
 output functionAppName string = names.functionApp
 output functionAppUrl string = functionApp.outputs.url
 output workspaceName string = names.workspace

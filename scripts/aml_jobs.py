@@ -3,8 +3,11 @@ run side by side), submit it to a workspace, wait, and register each region's ca
 `stage=awaiting-promotion`.
 
     python -m scripts.aml_jobs build  --kind train --env dev --lake abfs://lake@acct.dfs.core.windows.net
-    python -m scripts.aml_jobs submit --kind train --env dev --lake ... \\
+    python -m scripts.aml_jobs submit --kind train --env dev --lake ... [--registry-uri URI] \\
         --subscription SUB --resource-group RG --workspace WS [--wait] [--register]
+
+Every node gets the environment, the lake and the registry's MLflow tracking URI (default
+`azureml`: the workspace's, which Azure ML gives the job's node).
 
 `build` is offline (no credentials, no network): it prints the job as Azure ML YAML, so CI checks
 that the job can be built. When `ml/components/pipeline_<kind>.yml` exists, that file is the job
@@ -29,6 +32,9 @@ from demandops.core.settings import load_settings
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("train", "score")
 AWAITING = "awaiting-promotion"
+AZUREML = (
+    "azureml"  # registry_uri: the workspace's MLflow tracking URI (demandops/core/settings.py)
+)
 
 
 def pipeline_file(root: Path, kind: str) -> Path:
@@ -40,6 +46,7 @@ def build_job(
     env: str,
     lake: str,
     regions: list[str],
+    registry: str = AZUREML,
     compute: str = "cpu-cluster",
     root: Path = ROOT,
     git_sha: str = "unknown",
@@ -62,10 +69,11 @@ def build_job(
         display_name=f"{kind} one region",
         code=str(root),
         command=(
-            f"python -m demandops.cli {kind} --env ${{{{inputs.env}}}} --lake ${{{{inputs.lake}}}}"
+            f"python -m demandops.cli {kind} --local --env ${{{{inputs.env}}}}"
+            " --lake ${{inputs.lake}} --registry-uri ${{inputs.registry}}"
             " --region ${{inputs.region}} --quiet --report-json ${{outputs.report}}/report.json"
         ),
-        inputs={name: Input(type="string") for name in ("env", "lake", "region")},
+        inputs={name: Input(type="string") for name in ("env", "lake", "registry", "region")},
         outputs={"report": Output(type="uri_folder")},
         environment=load_environment(root / "ml" / "environment" / "environment.yml"),
         identity=ManagedIdentityConfiguration(),
@@ -79,15 +87,15 @@ def build_job(
         compute=compute,
         tags=tags,
     )
-    def batch(lake, env):  # type: ignore[no-untyped-def]  # azure-ai-ml reads no string annotations
+    def batch(lake, env, registry):  # type: ignore[no-untyped-def]  # azure-ai-ml reads no string annotations
         reports = {}
         for region in regions:
-            node = step(env=env, lake=lake, region=region)
+            node = step(env=env, lake=lake, registry=registry, region=region)
             node.name = f"{kind}_{region}"
             reports[f"report_{region}"] = node.outputs.report
         return reports
 
-    job = batch(lake=lake, env=env)
+    job = batch(lake=lake, env=env, registry=registry)
     assert isinstance(job, PipelineJob)
     return job
 
@@ -128,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--kind", choices=KINDS, required=True)
         p.add_argument("--env", default="dev", help="environment in config/environments")
         p.add_argument("--lake", required=True, help="abfs:// URL of the environment's lake")
+        p.add_argument(
+            "--registry-uri", default=AZUREML, help="MLflow tracking URI (default: the workspace's)"
+        )
         p.add_argument("--region", action="append", metavar="ID", help="default: all regions")
         p.add_argument("--compute", default="cpu-cluster")
         p.add_argument("--code", type=Path, default=ROOT, help="source tree to upload")
@@ -166,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.code / "config", args.env)
         regions = [r.id for r in settings.select_regions(args.region)]
         job = build_job(
-            args.kind, args.env, args.lake, regions, args.compute, args.code, _git_sha(args.code)
-        )
+            args.kind, args.env, args.lake, regions, args.registry_uri, args.compute, args.code,
+            _git_sha(args.code),
+        )  # fmt: skip
     except (DemandOpsError, ValueError) as exc:
         print(f"aml_jobs: error: {exc}", file=sys.stderr)
         return 2

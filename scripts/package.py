@@ -19,7 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("demandops", "conditioners", "ml", "config")
 ARTEFACTS: dict[str, tuple[str, ...]] = {
-    "functionapp.zip": ("function_app.py", "host.json", "requirements.txt", "functions", *CODE),
+    "functionapp.zip": (
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        ".amlignore",
+        "functions",
+        *CODE,
+    ),
     "aml.zip": (*CODE, "pyproject.toml", "README.md", "scripts/aml_jobs.py"),
 }
 SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}

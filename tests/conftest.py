@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from demandops.core.lake import Lake
-from demandops.core.settings import Settings, load_settings
+from demandops.core.settings import AML_TRACKING_ENV, OVERRIDES, Settings, load_settings
 from demandops.lifecycle.registry import Registry
 from demandops.sample.data import SampleSpec, generate
 
@@ -28,8 +28,8 @@ SMALL_REGIONS = ["pnw", "tx"]
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DEMANDOPS_LAKE", "DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY",
-                 "APPLICATIONINSIGHTS_CONNECTION_STRING"):  # fmt: skip
+    for name in ("DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY", AML_TRACKING_ENV,
+                 "APPLICATIONINSIGHTS_CONNECTION_STRING", *OVERRIDES):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,4 +1,5 @@
-"""Data Factory JSON: well formed, every reference defined, and in step with the Function App."""
+"""Data Factory JSON: valid against the Data Factory schema (tests/data/, vendored), every
+reference defined, and in step with the Function App."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from typing import Any
 
 import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus
+from jsonschema import Draft7Validator
 
 from functions.http_runs import FIELDS, PIPELINES
 from tests.test_function_app import FUNCTIONS
 
 ADF = Path(__file__).resolve().parent.parent / "adf"
+SCHEMA = json.loads(
+    (Path(__file__).parent / "data" / "datafactory-2018-06-01.schema.json").read_text()
+)
+DEFINITION = {"pipeline": "Pipeline", "trigger": "Trigger", "linkedService": "LinkedService"}
 CONTAINERS = ("activities", "ifTrueActivities", "ifFalseActivities")
 
 
@@ -29,6 +35,48 @@ def _load(kind: str) -> dict[str, dict[str, Any]]:
 PIPELINES_JSON = _load("pipeline")
 TRIGGERS = _load("trigger")
 LINKED = _load("linkedService")
+
+
+def _validator(kind: str) -> Draft7Validator:
+    """The schema of one `adf/<kind>/*.json` file: a named resource with its properties."""
+    resource = {
+        "allOf": [{"$ref": "#/definitions/resource"}],
+        "properties": {"properties": {"$ref": f"#/definitions/{DEFINITION[kind]}"}},
+        "definitions": SCHEMA["definitions"],
+    }
+    Draft7Validator.check_schema(resource)
+    return Draft7Validator(resource)
+
+
+def _errors(kind: str, doc: Any) -> list[str]:
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in _validator(kind).iter_errors(doc)
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(DEFINITION))
+def test_every_file_validates_against_the_data_factory_schema(kind: str) -> None:
+    docs = {"pipeline": PIPELINES_JSON, "trigger": TRIGGERS, "linkedService": LINKED}[kind]
+    for name, doc in docs.items():
+        assert _errors(kind, doc) == [], f"adf/{kind}/{name}.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "wrong"),
+    [
+        (lambda p: p["parameters"]["pipeline"].update(type="string"), "parameters/pipeline/type"),
+        (lambda p: p["parameters"]["poll_seconds"].update(type="int"), "poll_seconds/type"),
+        (lambda p: p["activities"][0].update(type="SetVariables"), "activities/0"),
+        (lambda p: p["activities"][1]["typeProperties"].pop("method"), "activities/1"),
+        (lambda p: p["activities"][1]["policy"].update(timeout="5 minutes"), "activities/1"),
+    ],
+)
+def test_the_schema_catches_what_the_service_rejects(change: Any, wrong: str) -> None:
+    doc = json.loads(json.dumps(PIPELINES_JSON["demandops_run"]))
+    change(doc["properties"])
+    errors = _errors("pipeline", doc)
+    assert errors and any(wrong in e for e in errors), errors
 
 
 def _scopes(activities: list[dict[str, Any]], outer: frozenset[str]) -> Iterator[Any]:
@@ -103,6 +151,11 @@ def test_run_pipeline_starts_polls_and_fails_like_the_function_app() -> None:
 
     poll = activities["GetRunStatus"]["typeProperties"]
     assert poll["method"] == "GET" and "statusUrl" in poll["url"]["value"]
+    # the status URL answers 202 while the run goes on and 200 once it ended, the status in the
+    # body of both: the activity must return the 202 rather than follow its Location header
+    assert poll["turnOffAsync"] is True
+    keep_status = activities["KeepRuntimeStatus"]["typeProperties"]["value"]["value"]
+    assert keep_status == "@activity('GetRunStatus').output.runtimeStatus"
     keep = activities["KeepStatusUrl"]["typeProperties"]["value"]["value"]
     assert "statusQueryGetUri" in keep  # a key of the durable check-status response
 

@@ -4,6 +4,7 @@ control plane served at the HTTP layer (azure-core RequestsTransport, a mounted 
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -22,19 +23,23 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import BaseAdapter
 
 from demandops.cli import build_parser
+from demandops.core.errors import ConfigError
 from demandops.core.settings import Settings, load_settings
 from demandops.pipeline.compute import RegionJob
 from demandops.pipeline.compute.azureml import COMPONENTS, AzureMLBackend, build_pipeline, job_name
 
 ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIPTION = "5f1c2e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
 WS = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/demandops-prod"
-    "/providers/Microsoft.MachineLearningServices/workspaces/demandops-prod"
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/demandops-prod-rg"
+    "/providers/Microsoft.MachineLearningServices/workspaces/demandops-prod-mlw"
 )
 
 
 @pytest.fixture
-def prod() -> Settings:
+def prod(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The project's prod environment, its subscription given as the Function App gives it."""
+    monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUBSCRIPTION)
     return load_settings(ROOT / "config", "prod")
 
 
@@ -74,8 +79,10 @@ class Workspace(BaseAdapter):
 
     def _answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == WS:
-            return 200, {"id": WS, "name": "demandops-prod", "location": "westeurope"}
+            return 200, {"id": WS, "name": "demandops-prod-mlw", "location": "westeurope"}
         name = path.rsplit("/", 1)[-1]
+        if method == "GET" and "/codes/" in path:  # the code snapshot, uploaded before
+            return 200, self._code(path)
         if method == "PUT":  # create or update: echo the resource with its id
             resource = json.loads(body) | {"id": path, "name": name}
             if "/jobs/" in path:
@@ -95,6 +102,20 @@ class Workspace(BaseAdapter):
             return 200, {}
         return 404, {"error": {"code": "NotFound", "message": f"{method} {path}"}}
 
+    def _code(self, path: str) -> dict[str, Any]:
+        """The components' code (the repository) as a snapshot the workspace already holds,
+        found by its content hash: the SDK then uploads nothing."""
+        asset = path.split("/codes/", 1)[1].split("/")[0]
+        version = {
+            "id": f"{WS}/codes/{asset}/versions/1",
+            "name": "1",
+            "properties": {
+                "codeUri": f"https://demandopsprodaml.blob.core.windows.net/code/{asset}",
+                "isAnonymous": True,
+            },
+        }
+        return version if path.endswith("/versions/1") else {"value": [version]}
+
     def close(self) -> None:
         pass
 
@@ -113,6 +134,17 @@ def _backend(prod: Settings, workspace: Workspace) -> AzureMLBackend:
 
 
 JOB = RegionJob(run="20261123T060000Z-ab12cd34", region="pnw", pipeline="weekly")
+
+
+@pytest.fixture(scope="module")
+def submitted() -> dict[str, Any]:
+    """JOB as the workspace holds it once submitted (submitting hashes the code snapshot, which
+    walks the whole working tree: seconds, so once per module)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AZURE_ML_SUBSCRIPTION_ID", SUBSCRIPTION)
+        workspace = Workspace(statuses=[])
+        _backend(load_settings(ROOT / "config", "prod"), workspace).submit(JOB)
+    return workspace.jobs[job_name(JOB)]
 
 
 def test_submit_creates_the_components_and_one_pipeline_job(prod: Settings) -> None:
@@ -146,11 +178,13 @@ def test_submit_creates_the_components_and_one_pipeline_job(prod: Settings) -> N
     [("Queued", "Running"), ("Finalizing", "Running"), ("Failed", "Failed"),
      ("Canceled", "Canceled")],
 )  # fmt: skip
-def test_azure_ml_statuses_map_to_run_states(prod: Settings, status: str, state: str) -> None:
+def test_azure_ml_statuses_map_to_run_states(
+    prod: Settings, submitted: dict[str, Any], status: str, state: str
+) -> None:
     workspace = Workspace(statuses=[status])
-    backend = _backend(prod, workspace)
-    run_id = backend.submit(JOB)
-    result = backend.status(run_id)
+    run_id = job_name(JOB)
+    workspace.jobs[run_id] = copy.deepcopy(submitted)
+    result = _backend(prod, workspace).status(run_id)
     assert result.state == state
     assert (status in result.detail) == (state != "Running")
 
@@ -168,18 +202,32 @@ def test_unknown_job_is_an_error(prod: Settings) -> None:
 def test_job_specs_validate_offline(prod: Settings, pipeline: str, nodes: set[str]) -> None:
     ws = prod.environment.azureml
     assert ws is not None
-    job = build_pipeline(RegionJob(run="r", region="tx", pipeline=pipeline), "abfs://lake", ws)
+    env = prod.environment
+    job = build_pipeline(RegionJob(run="r", region="tx", pipeline=pipeline), env, ws)
     assert job._validate().passed
     assert set(job.jobs) == nodes
     assert job.settings.default_compute == "cpu-cluster"
     assert all(node.component.environment == ws.environment for node in job.jobs.values())
+    assert job.identity is not None and job.identity.type == "managed_identity"
+    registry = f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"
+    wanted = {"region": "tx", "env": "prod", "lake": env.lake, "registry": registry}
+    assert {k: v for k, v in job._to_dict()["inputs"].items()} == wanted
+
+
+def test_a_registry_in_the_lake_cannot_be_given_to_a_job(prod: Settings) -> None:
+    env = prod.environment.model_copy(update={"registry_uri": "sqlite:///{lake}/mlflow.db"})
+    assert env.azureml is not None
+    with pytest.raises(ConfigError, match="an Azure ML job cannot share"):
+        build_pipeline(RegionJob(run="r", region="tx", pipeline="train"), env, env.azureml)
 
 
 def test_conditioning_is_not_an_azure_ml_job(prod: Settings) -> None:
     assert prod.environment.azureml is not None
     with pytest.raises(ValueError, match="conditioning runs in the Function App"):
         build_pipeline(
-            RegionJob(run="r", region="tx", pipeline="condition"), "x", prod.environment.azureml
+            RegionJob(run="r", region="tx", pipeline="condition"),
+            prod.environment,
+            prod.environment.azureml,
         )
 
 
@@ -189,9 +237,10 @@ def test_component_commands_are_valid_demandops_commands(name: str) -> None:
     assert component._validate().passed
     command = re.sub(r"\$\{\{[^}]+\}\}", "X", component.command)
     argv = shlex.split(command.split("&&")[-1])
-    assert argv[0] == "demandops"
-    args = build_parser().parse_args(argv[1:])
+    assert argv[:3] == ["python", "-m", "demandops.cli"]
+    args = build_parser().parse_args(argv[3:])
     assert args.command == name and args.local and args.region == ["X"] and args.lake == "X"
+    assert args.env == "X" and args.registry_uri == "X"
 
 
 def test_the_orchestration_drives_azure_ml_jobs(
@@ -203,7 +252,8 @@ def test_the_orchestration_drives_azure_ml_jobs(
 
     cloud = settings.model_copy(
         update={"environment": settings.environment.model_copy(
-            update={"compute": "azureml", "azureml": prod.environment.azureml}
+            update={"compute": "azureml", "azureml": prod.environment.azureml,
+                    "registry_uri": "azureml"}
         )}
     )  # fmt: skip
     workspace = Workspace([], {"pnw": ["Queued", "Running", "Completed"], "tx": ["Failed"]})

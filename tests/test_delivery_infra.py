@@ -230,8 +230,9 @@ def test_least_privilege_role_assignments() -> None:
         return {(g["principalId"], g["role"]["operator"]["operands"]["operand_2"]) for g in value}
 
     lake = grants("lakeGrants")
-    for principal in ("functionAppPrincipalId", "amlComputePrincipalId", "dataFactoryPrincipalId"):
+    for principal in ("amlComputePrincipalId", "dataFactoryPrincipalId"):
         assert (principal, "storageBlobDataContributor") in lake
+    assert ("functionAppPrincipalId", "storageBlobDataOwner") in lake  # its blob trigger
     assert grants("runtimeGrants") == {
         ("functionAppPrincipalId", "storageBlobDataOwner"),
         ("functionAppPrincipalId", "storageQueueDataContributor"),

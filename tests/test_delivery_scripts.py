@@ -139,7 +139,7 @@ def test_aml_build_command_prints_the_job(capsys: pytest.CaptureFixture[str]) ->
     assert aml_jobs.main(["build", "--kind", "score", "--lake", LAKE, "--region", "mtn"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["type"] == "pipeline" and list(printed["jobs"]) == ["score_mtn"]
-    assert printed["inputs"] == {"lake": LAKE, "env": "dev"}
+    assert printed["inputs"] == {"lake": LAKE, "env": "dev", "registry": "azureml"}
 
 
 def test_aml_unknown_region_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,6 +127,13 @@ def test_registry_uri_needs_a_local_lake_for_sqlite() -> None:
     assert resolve_uri("azureml://x/mlflow", "abfs://lake", False) == ("azureml://x/mlflow", None)
 
 
+def test_a_sqlite_store_outside_the_lake_keeps_its_artefacts_beside_it(tmp_path: Path) -> None:
+    """Not in the working directory's ./mlruns, where MLflow would put them."""
+    uri = f"sqlite:///{tmp_path}/registry/mlflow.db"
+    found = resolve_uri(uri, "abfs://lake", False)
+    assert found == (uri, (tmp_path / "registry" / "mlflow-artifacts").as_uri())
+
+
 def test_register_champion_and_rollback(registry: Registry) -> None:
     name = model_name("pnw.large.fast")
     v1, v2 = _candidate(registry, name, 1), _candidate(registry, name, 2)

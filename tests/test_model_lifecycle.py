@@ -391,3 +391,52 @@ def test_a_registry_in_an_abfs_lake_is_a_config_error(dev: Settings, azure_lake_
     env = dev.environment.model_copy(update={"lake": azure_lake_url})
     with pytest.raises(champions.ConfigError, match=r"registry_uri: .* needs a local lake"):
         champions.open_registry(env)
+
+
+def test_promotion_copies_a_champion_between_two_registries(
+    dev: Settings, small_lake_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dev's registry is the sqlite store in its lake; prod's is a separate tracking URI, outside
+    both lakes, as a workspace gives one. The champion's run (parameters, metrics, artefacts)
+    is copied; a --registry-uri given for the source does not redirect the target."""
+    store = tmp_path / "prod-workspace" / "mlflow.db"
+    store.parent.mkdir()
+    shutil.copy(small_lake_template / "mlflow.db", store)  # an empty store
+    prod_yaml = dev.config_dir / "environments" / "prod.yaml"
+    text = prod_yaml.read_text().replace("sqlite:///{lake}/mlflow.db", f"sqlite:///{store}")
+    prod_yaml.write_text(text)
+    source = f"sqlite:///{Path(dev.environment.lake).resolve()}/mlflow.db"
+    argv = ["models", "promote", "--to", "prod", "--registry-uri", source]
+    assert main([*argv, "--config", str(dev.config_dir)]) == 0
+    monkeypatch.delenv("DEMANDOPS_REGISTRY_URI")  # what --registry-uri left in this process
+
+    prod = load_settings(dev.config_dir, "prod").environment
+    src, dst = champions.open_registry(dev.environment), champions.open_registry(prod)
+    assert dst.uri == f"sqlite:///{store}" and src.uri == source
+    copies = {}
+    for segment in SEGMENTS:
+        theirs, ours = src.champion(model_name(segment)), dst.champion(model_name(segment))
+        assert theirs is not None and ours is not None
+        assert ours.tags["source_run_id"] == theirs.tags["run_id"] != ours.tags["run_id"]
+        mine, origin = dst.run(ours.tags["run_id"]), src.run(theirs.tags["run_id"])
+        assert mine.data.metrics == origin.data.metrics and mine.data.params == origin.data.params
+        for name in ("segment_model.pkl", "lineage.json"):
+            assert dst.artefact(ours.tags["run_id"], name) == src.artefact(origin.info.run_id, name)
+        copies[segment] = ours.version
+    assert (store.parent / "mlflow-artifacts").is_dir()  # artefacts beside the store
+    assert not (Path(prod.lake) / "mlflow.db").exists()  # and nothing in prod's lake
+
+    assert main([*argv, "--config", str(dev.config_dir)]) == 0  # again: nothing new
+    assert {s: dst.champion(model_name(s)).version for s in SEGMENTS} == copies  # type: ignore[union-attr]
+
+
+def test_promoting_to_an_unnamed_workspace_fails_in_one_line(
+    dev: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project's prod.yaml names its registry `azureml`: without the workspace's subscription
+    (AZURE_ML_SUBSCRIPTION_ID) promotion stops with what to set, not an MLflow traceback."""
+    shutil.copy(ROOT / "config" / "environments" / "prod.yaml", dev.config_dir / "environments")
+    assert main(["models", "promote", "--to", "prod", "--config", str(dev.config_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demandops: error: ") and err.count("\n") == 1
+    assert "registry_uri" in err and "AZURE_ML_SUBSCRIPTION_ID" in err

@@ -112,3 +112,74 @@ def test_select_regions_keeps_order_and_rejects_unknown_ids() -> None:
     assert len(settings.select_regions(None)) == 14
     with pytest.raises(ConfigError, match="unknown region atlantis"):
         settings.select_regions(["pnw", "atlantis"])
+
+
+SUB = "5f1c2e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+WORKSPACE_URI = (
+    f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{SUB}/resourceGroups/rg-x"
+    "/providers/Microsoft.MachineLearningServices/workspaces/ws-x"
+)
+
+
+def test_app_settings_make_dev_an_azure_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the Function App's settings (infra/main.bicep) do to dev.yaml."""
+    for name, value in {
+        "DEMANDOPS_LAKE": "abfs://lake@acct.dfs.core.windows.net",
+        "DEMANDOPS_COMPUTE": "azureml",
+        "DEMANDOPS_REGISTRY_URI": "azureml",
+        "AZURE_ML_SUBSCRIPTION_ID": SUB,
+        "AZURE_ML_RESOURCE_GROUP": "rg-x",
+        "AZURE_ML_WORKSPACE": "ws-x",
+        "AZURE_ML_LOCATION": "westeurope",
+        "AZURE_ML_COMPUTE": "cpu-cluster",
+        "AZURE_ML_ENVIRONMENT": "azureml:demandops:abc123",
+    }.items():
+        monkeypatch.setenv(name, value)
+    env = load_settings(env="dev").environment
+    assert env.compute == "azureml" and env.lake.startswith("abfs://")
+    assert env.azureml is not None and env.azureml.environment == "azureml:demandops:abc123"
+    assert env.tracking_uri() == WORKSPACE_URI
+
+
+def test_prod_names_its_registry_by_its_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    prod = load_settings(env="prod").environment
+    assert prod.registry_uri == "azureml"
+    with pytest.raises(ValueError, match="set AZURE_ML_SUBSCRIPTION_ID"):
+        prod.tracking_uri()  # the file's subscription is a placeholder
+    monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUB)
+    uri = load_settings(env="prod").environment.tracking_uri()
+    assert uri.startswith(f"azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/{SUB}/")
+    workspace = "Microsoft.MachineLearningServices/workspaces/demandops-prod-mlw"
+    assert uri.endswith(f"/resourceGroups/demandops-prod-rg/providers/{workspace}")
+
+
+def test_on_a_job_node_the_registry_is_the_one_azure_ml_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEMANDOPS_REGISTRY_URI", "azureml")
+    env = load_settings(env="dev").environment  # no `azureml:` section
+    with pytest.raises(ValueError, match="needs the workspace"):
+        env.tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", WORKSPACE_URI)
+    assert env.tracking_uri() == WORKSPACE_URI
+
+
+def test_a_workspace_without_its_region_says_so(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod = config / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("  location: westeurope", ""))
+    monkeypatch.setenv("AZURE_ML_SUBSCRIPTION_ID", SUB)
+    env = load_settings(config, "prod").environment
+    with pytest.raises(ValueError, match=r"set AZURE_ML_LOCATION or azureml\.location"):
+        env.tracking_uri()
+
+
+def test_a_partial_workspace_from_settings_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AZURE_ML_WORKSPACE", "ws-x")  # and nothing else of the section
+    with pytest.raises(
+        ConfigError, match=r"azureml\.subscription_id.*set AZURE_ML_SUBSCRIPTION_ID"
+    ):
+        load_settings(env="dev")

@@ -32,6 +32,11 @@ class DataQualityFailure(Exception):
 def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
     parser.add_argument("--env", help="environment in config/environments (default: dev)")
     parser.add_argument("--lake", help="lake location, a folder or abfs:// URL (default: from env)")
+    parser.add_argument(
+        "--registry-uri",
+        metavar="URI",
+        help="MLflow tracking URI of the model registry (default: the environment's registry_uri)",
+    )
     parser.add_argument("--config", help="configuration folder (default: the project's config/)")
     if regions:
         parser.add_argument(
@@ -106,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     if args.lake:
         os.environ["DEMANDOPS_LAKE"] = args.lake
+    if args.registry_uri:
+        os.environ["DEMANDOPS_REGISTRY_URI"] = args.registry_uri
     return load_settings(args.config, args.env)
 
 

@@ -111,18 +111,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         print(promotion.rollback(env, _name(args.name), today))
 
 
+# set by --lake and --registry-uri for the source environment, not for the target
+SOURCE_ONLY = ("DEMANDOPS_LAKE", "DEMANDOPS_REGISTRY_URI")
+
+
 def _target(args: argparse.Namespace, env: Environment) -> Environment:
-    """The environment to promote into: its own lake, not a --lake given for the source."""
+    """The environment to promote into: its own lake and registry, not a --lake or
+    --registry-uri given for the source."""
     if not args.to or args.to == env.name:
         return env
-    override = os.environ.pop("DEMANDOPS_LAKE", None)
+    given = {n: os.environ.pop(n) for n in SOURCE_ONLY if n in os.environ}
     try:
         target = load_settings(args.config, args.to).environment
     finally:
-        if override is not None:
-            os.environ["DEMANDOPS_LAKE"] = override
+        os.environ.update(given)
     uri = target.registry_uri
-    if "://" not in uri and not uri.startswith("sqlite:"):  # e.g. the shipped placeholder
+    if uri != "azureml" and "://" not in uri and not uri.startswith("sqlite:"):
         raise RegistryError(
             f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
             f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "

@@ -1,10 +1,19 @@
 """Settings: regions, environments and pipeline parameters, from `config/` and the environment.
 
-Environment variables override the files:
-  DEMANDOPS_CONFIG  folder holding regions.yaml, pipeline.yaml and environments/ (default: ./config
-                    of the project)
-  DEMANDOPS_ENV     environment name, a file in environments/ (default: dev)
-  DEMANDOPS_LAKE    lake location, overriding the environment's `lake`
+Environment variables override the files (the Function App's app settings, infra/):
+  DEMANDOPS_CONFIG        folder holding regions.yaml, pipeline.yaml and environments/ (default:
+                          ./config of the project)
+  DEMANDOPS_ENV           environment name, a file in environments/ (default: dev)
+  DEMANDOPS_LAKE          the environment's `lake`
+  DEMANDOPS_REGISTRY_URI  its `registry_uri`
+  DEMANDOPS_COMPUTE       its `compute`
+  AZURE_ML_SUBSCRIPTION_ID, AZURE_ML_RESOURCE_GROUP, AZURE_ML_WORKSPACE, AZURE_ML_LOCATION,
+  AZURE_ML_COMPUTE, AZURE_ML_ENVIRONMENT   the fields of its `azureml:` section
+
+`registry_uri: azureml` names the MLflow tracking URI of the Azure ML workspace: on a job's node
+the one Azure ML sets (MLFLOW_TRACKING_URI), elsewhere built from the `azureml:` section's
+subscription, resource group, workspace and location (what `az ml workspace show --query
+mlflow_tracking_uri` prints). Any other value is the tracking URI itself.
 """
 
 from __future__ import annotations
@@ -27,6 +36,20 @@ from demandops.core.errors import ConfigError
 from demandops.core.limits import InputLimits, clip_list
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+# environment variable -> the key of the environment file it overrides
+OVERRIDES: dict[str, tuple[str, ...]] = {
+    "DEMANDOPS_LAKE": ("lake",),
+    "DEMANDOPS_REGISTRY_URI": ("registry_uri",),
+    "DEMANDOPS_COMPUTE": ("compute",),
+    "AZURE_ML_SUBSCRIPTION_ID": ("azureml", "subscription_id"),
+    "AZURE_ML_RESOURCE_GROUP": ("azureml", "resource_group"),
+    "AZURE_ML_WORKSPACE": ("azureml", "workspace"),
+    "AZURE_ML_LOCATION": ("azureml", "location"),
+    "AZURE_ML_COMPUTE": ("azureml", "compute"),
+    "AZURE_ML_ENVIRONMENT": ("azureml", "environment"),
+}
+AZUREML_REGISTRY = "azureml"
+AML_TRACKING_ENV = "MLFLOW_TRACKING_URI"  # set by Azure ML on a job's node
 
 
 class _Strict(BaseModel):
@@ -76,6 +99,28 @@ class AzureML(_Strict):
     environment: str = Field(
         pattern=r"^azureml:[^:@]+:[^:@]+$", description="azureml:<name>:<version>"
     )
+    location: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]+$", description="the workspace's Azure region"
+    )
+
+    def tracking_uri(self) -> str:
+        """The workspace's MLflow tracking URI; a ValueError saying what is missing."""
+        if set(self.subscription_id) <= {"0", "-"}:
+            raise ValueError(
+                "registry_uri: azureml needs the workspace's subscription: set "
+                "AZURE_ML_SUBSCRIPTION_ID or azureml.subscription_id (it is a placeholder)"
+            )
+        if self.location is None:
+            raise ValueError(
+                "registry_uri: azureml needs the workspace's region: set AZURE_ML_LOCATION or "
+                "azureml.location (e.g. westeurope); or set registry_uri to the workspace's "
+                "MLflow tracking URI (az ml workspace show --query mlflow_tracking_uri)"
+            )
+        return (
+            f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0/subscriptions/"
+            f"{self.subscription_id}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.MachineLearningServices/workspaces/{self.workspace}"
+        )
 
 
 class Environment(_Strict):
@@ -83,7 +128,7 @@ class Environment(_Strict):
 
     name: str
     lake: str = Field(min_length=1)
-    registry_uri: str
+    registry_uri: str = Field(min_length=1)
     compute: Literal["local", "azureml"]
     max_workers: int = Field(ge=1, le=64)
     # auto: the batch promotes candidates that pass the gates; manual: only
@@ -98,6 +143,22 @@ class Environment(_Strict):
         if self.compute == "azureml" and self.azureml is None:
             raise ValueError("compute: azureml needs an `azureml:` section (workspace, cluster)")
         return self
+
+    def tracking_uri(self) -> str:
+        """The registry's MLflow tracking URI; for `azureml`, the workspace's: the one Azure ML
+        gives a job's node (MLFLOW_TRACKING_URI), else built from the `azureml:` section. A
+        ValueError says what is missing."""
+        if self.registry_uri != AZUREML_REGISTRY:
+            return self.registry_uri
+        given = os.environ.get(AML_TRACKING_ENV, "")
+        if given.startswith("azureml://"):
+            return given
+        if self.azureml is None:
+            raise ValueError(
+                "registry_uri: azureml needs the workspace: an `azureml:` section (or the "
+                f"AZURE_ML_* settings), or {AML_TRACKING_ENV} as Azure ML sets it on a job's node"
+            )
+        return self.azureml.tracking_uri()
 
 
 class LifecycleConfig(_Strict):
@@ -194,7 +255,9 @@ def _read_yaml(path: Path) -> Any:
         ) from exc
 
 
-def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") -> Any:
+def _validated(
+    model: type[_Strict], data: Any, path: Path, prefix: str = "", hints: bool = False
+) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(str(path), prefix, f"expected a mapping, got {type(data).__name__}")
     try:
@@ -204,7 +267,9 @@ def _validated(model: type[_Strict], data: Any, path: Path, prefix: str = "") ->
         key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
         key = (prefix + "." + key if prefix else key).replace(".[", "[")
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(str(path), key, first["msg"] + more) from exc
+        setting = {".".join(k): n for n, k in OVERRIDES.items()}.get(key) if hints else None
+        also = f" (or set {setting})" if setting else ""
+        raise ConfigError(str(path), key, first["msg"] + also + more) from exc
 
 
 def _load_regions(path: Path) -> list[Region]:
@@ -222,6 +287,23 @@ def _load_regions(path: Path) -> list[Region]:
     return regions
 
 
+def _overridden(data: Any) -> Any:
+    """The environment file's data with the set environment variables of OVERRIDES applied."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for name, key in OVERRIDES.items():
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if len(key) == 1:
+            data[key[0]] = value
+        else:
+            section = data.get(key[0])
+            data[key[0]] = {**(section if isinstance(section, dict) else {}), key[1]: value}
+    return data
+
+
 def load_settings(config_dir: str | Path | None = None, env: str | None = None) -> Settings:
     """Read the configuration, apply environment-variable overrides, validate everything."""
     root = Path(config_dir or os.environ.get("DEMANDOPS_CONFIG") or DEFAULT_CONFIG_DIR)
@@ -232,10 +314,8 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
         raise ConfigError(
             str(env_path), "", f"unknown environment {env_name!r}; known: {available}"
         )
-    env_data = _read_yaml(env_path)
-    if isinstance(env_data, dict) and os.environ.get("DEMANDOPS_LAKE"):
-        env_data = {**env_data, "lake": os.environ["DEMANDOPS_LAKE"]}
-    environment = _validated(Environment, env_data, env_path)
+    env_data = _overridden(_read_yaml(env_path))
+    environment = _validated(Environment, env_data, env_path, hints=True)
     pipeline_path = root / "pipeline.yaml"
     pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
     return Settings(

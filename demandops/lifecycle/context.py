@@ -48,7 +48,7 @@ def open_registry(env: Environment) -> Registry:
     """The environment's registry, `{lake}` substituted; a bad URI is a ConfigError."""
     lake = Lake(env.lake)
     try:
-        uri, artifacts = resolve_uri(env.registry_uri, lake.location(), lake.is_local)
+        uri, artifacts = resolve_uri(env.tracking_uri(), lake.location(), lake.is_local)
     except ValueError as exc:
         raise ConfigError(f"environments/{env.name}.yaml", "registry_uri", str(exc)) from exc
     return Registry(uri, artifacts)

@@ -31,6 +31,7 @@ EXPERIMENT = "demandops-training"
 CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
 PREFIX = "demand."
+SQLITE = "sqlite:///"
 
 T = TypeVar("T")
 
@@ -48,17 +49,23 @@ def model_name(segment: str) -> str:
 
 
 def resolve_uri(uri: str, lake_url: str, lake_is_local: bool) -> tuple[str, str | None]:
-    """The tracking URI with `{lake}` substituted, and the artefact root for a sqlite store."""
-    if "{lake}" not in uri:
+    """The tracking URI with `{lake}` substituted, and the artefact root of a sqlite store
+    (`mlflow-artifacts` beside the database file; a tracking server keeps its own)."""
+    if "{lake}" in uri:
+        if not lake_is_local:
+            raise ValueError(
+                f"registry_uri {uri!r} puts the registry in the lake, which needs a local lake "
+                f"(the lake is {lake_url}); set registry_uri to the Azure ML workspace's MLflow "
+                "URI (registry_uri: azureml) or another tracking URI outside the lake"
+            )
+        root = str(Path(lake_url.removeprefix("file://")).resolve())
+        Path(root).mkdir(parents=True, exist_ok=True)
+        uri = uri.replace("{lake}", root)
+    if not uri.startswith(SQLITE):
         return uri, None
-    if not lake_is_local:
-        raise ValueError(
-            f"registry_uri {uri!r} puts the registry in the lake, which needs a local lake "
-            f"(the lake is {lake_url}); set registry_uri to the Azure ML workspace's MLflow URI"
-        )
-    root = str(Path(lake_url.removeprefix("file://")).resolve())
-    Path(root).mkdir(parents=True, exist_ok=True)
-    return uri.replace("{lake}", root), Path(root, "mlflow-artifacts").as_uri()
+    folder = Path(uri.removeprefix(SQLITE)).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return uri, (folder / "mlflow-artifacts").as_uri()
 
 
 def _retry(fn: Callable[[], T], attempts: int = 30) -> T:

@@ -89,3 +89,5 @@ output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
 output computeName string = compute.name
 output computePrincipalId string = compute.identity.principalId
+output environmentName string = environmentContainer.name
+output environmentVersion string = environmentVersion.name

@@ -1,7 +1,8 @@
 // Data Factory with a system-assigned identity and its linked services, all authenticating as
 // that identity: the lake (ADLS Gen2), Key Vault, Azure ML and the Function App (whose key it reads
-// from Key Vault). Pipelines and triggers are kept as JSON in adf/ and deployed from there
-// (docs/deploy.md), so that they are edited in one place.
+// from Key Vault). Its pipeline and triggers are the JSON files in adf/ (edited in the factory's
+// own format, validated by tests/test_adf.py), loaded here; the storage-event trigger's scope is
+// set to this deployment's lake. ARM creates triggers stopped: `make deploy-adf` starts them.
 param location string
 param tags object
 param dataFactoryName string
@@ -9,6 +10,11 @@ param lakeDfsUrl string
 param keyVaultUri string
 param functionAppUrl string
 param workspaceName string
+param lakeId string
+
+var runPipeline = loadJsonContent('../../adf/pipeline/demandops_run.json')
+var weeklyTrigger = loadJsonContent('../../adf/trigger/weekly.json')
+var arrivalTrigger = loadJsonContent('../../adf/trigger/raw_arrival.json')
 
 resource factory 'Microsoft.DataFactory/factories@2018-06-01' = {
   name: dataFactoryName
@@ -75,6 +81,35 @@ resource functionLink 'Microsoft.DataFactory/factories/linkedservices@2018-06-01
       }
     }
   }
+}
+
+resource pipeline 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = {
+  parent: factory
+  name: runPipeline.name
+  properties: runPipeline.properties
+  dependsOn: [
+    functionLink
+  ]
+}
+
+resource weekly 'Microsoft.DataFactory/factories/triggers@2018-06-01' = {
+  parent: factory
+  name: weeklyTrigger.name
+  properties: weeklyTrigger.properties
+  dependsOn: [
+    pipeline
+  ]
+}
+
+resource arrival 'Microsoft.DataFactory/factories/triggers@2018-06-01' = {
+  parent: factory
+  name: arrivalTrigger.name
+  properties: union(arrivalTrigger.properties, {
+    typeProperties: union(arrivalTrigger.properties.typeProperties, { scope: lakeId })
+  })
+  dependsOn: [
+    pipeline
+  ]
 }
 
 output principalId string = factory.identity.principalId

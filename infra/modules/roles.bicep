@@ -1,7 +1,10 @@
 // Least privilege: each identity gets data-plane roles on exactly the resources it uses.
-//   Function App: lake (read/write data), its runtime account (host blobs, Durable queues and
-//     tables), App Insights (publish telemetry), Key Vault (read secrets), Azure ML (submit jobs).
-//   Azure ML compute cluster: lake (read/write data). Workspace: lake (read, to browse datastores).
+//   Function App: lake (read/write data; the blob trigger's connection `LakeStorage` needs Blob
+//     Data Owner and Queue Data Contributor on it), its runtime account (host blobs, Durable queues
+//     and tables), App Insights (publish telemetry), Key Vault (read secrets), Azure ML (submit
+//     jobs).
+//   Azure ML compute cluster: lake (read/write data), workspace (its MLflow registry: the jobs
+//     log runs and register models). Workspace: lake (read, to browse datastores).
 //   Data Factory: lake (read/write, ingestion), Key Vault (read the function key), Azure ML (run).
 param lakeStorageName string
 param runtimeStorageName string
@@ -25,7 +28,8 @@ var role = {
 }
 
 var lakeGrants = [
-  { principalId: functionAppPrincipalId, role: role.storageBlobDataContributor }
+  { principalId: functionAppPrincipalId, role: role.storageBlobDataOwner }
+  { principalId: functionAppPrincipalId, role: role.storageQueueDataContributor }
   { principalId: amlComputePrincipalId, role: role.storageBlobDataContributor }
   { principalId: amlWorkspacePrincipalId, role: role.storageBlobDataReader }
   { principalId: dataFactoryPrincipalId, role: role.storageBlobDataContributor }
@@ -41,6 +45,7 @@ var vaultGrants = [
 ]
 var workspaceGrants = [
   { principalId: functionAppPrincipalId, role: role.azureMLDataScientist }
+  { principalId: amlComputePrincipalId, role: role.azureMLDataScientist }
   { principalId: dataFactoryPrincipalId, role: role.azureMLDataScientist }
 ]
 

@@ -68,6 +68,9 @@ resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@
   }
 }
 
+output lakeId string = lake.id
 output lakeDfsUrl string = lake.properties.primaryEndpoints.dfs
+output lakeBlobUrl string = lake.properties.primaryEndpoints.blob
+output lakeQueueUrl string = lake.properties.primaryEndpoints.queue
 output runtimeName string = runtime.name
 output deploymentContainerUrl string = '${runtime.properties.primaryEndpoints.blob}${deploymentContainer}'

@@ -1,5 +1,7 @@
 """The Azure ML compute backend: one pipeline job per region, built from the command components
-in `ml/components/` (train, then score), on the compute cluster named in the settings."""
+in `ml/components/` (train, then score), on the compute cluster named in the settings. Each step
+gets the environment's name, lake and registry tracking URI as inputs, and runs as the compute
+cluster's managed identity."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import MLClient, dsl, load_component
-from azure.ai.ml.entities import PipelineJob
+from azure.ai.ml.entities import ManagedIdentityConfiguration, PipelineJob
 
-from demandops.core.settings import AzureML, Settings
+from demandops.core.errors import ConfigError
+from demandops.core.settings import AzureML, Environment, Settings
 from demandops.pipeline.compute import RegionJob, RunState, RunStatus
 
 COMPONENTS = Path(__file__).resolve().parents[3] / "ml" / "components"
@@ -22,7 +25,22 @@ def job_name(job: RegionJob) -> str:
     return re.sub(r"[^a-z0-9_-]", "_", f"demandops-{job.run}-{job.region}".lower())[:250]
 
 
-def build_pipeline(job: RegionJob, lake: str, workspace: AzureML) -> PipelineJob:
+def step_inputs(env: Environment) -> dict[str, str]:
+    """The inputs every step gets besides its region: environment, lake, registry."""
+    try:
+        registry = env.tracking_uri()
+    except ValueError as exc:
+        raise ConfigError(f"environments/{env.name}.yaml", "registry_uri", str(exc)) from exc
+    if "{lake}" in registry:
+        raise ConfigError(
+            f"environments/{env.name}.yaml", "registry_uri",
+            f"{registry!r} is in the lake, which an Azure ML job cannot share: set "
+            "registry_uri (or DEMANDOPS_REGISTRY_URI) to azureml or another tracking URI",
+        )  # fmt: skip
+    return {"env": env.name, "lake": env.lake, "registry": registry}
+
+
+def build_pipeline(job: RegionJob, env: Environment, workspace: AzureML) -> PipelineJob:
     """The region's pipeline job: train, then (for score and weekly) score."""
     if job.stage == "condition":
         raise ValueError("conditioning runs in the Function App, not as an Azure ML job")
@@ -36,14 +54,16 @@ def build_pipeline(job: RegionJob, lake: str, workspace: AzureML) -> PipelineJob
         description=f"demandops {job.pipeline} for region {job.region}",
         default_compute=workspace.compute,
     )
-    def region_pipeline(region, lake):  # type: ignore[no-untyped-def]  # annotations break dsl
-        trained = train(region=region, lake=lake)
+    def region_pipeline(region, env, lake, registry):  # type: ignore[no-untyped-def]  # annotations break dsl
+        common = {"region": region, "env": env, "lake": lake, "registry": registry}
+        trained = train(**common)
         if job.stage == "train":
             return {"report": trained.outputs.report}
-        scored = score(region=region, lake=lake, trained=trained.outputs.report)
+        scored = score(**common, trained=trained.outputs.report)
         return {"report": scored.outputs.report}
 
-    pipeline: PipelineJob = region_pipeline(region=job.region, lake=lake)
+    pipeline: PipelineJob = region_pipeline(region=job.region, **step_inputs(env))
+    pipeline.identity = ManagedIdentityConfiguration()
     pipeline.name = job_name(job)
     pipeline.experiment_name = "demandops"
     pipeline.tags = {"region": job.region, "run": job.run, "pipeline": job.pipeline}
@@ -78,7 +98,7 @@ class AzureMLBackend:
         return cls(client, settings)
 
     def submit(self, job: RegionJob) -> str:
-        pipeline = build_pipeline(job, self.settings.environment.lake, self.workspace)
+        pipeline = build_pipeline(job, self.settings.environment, self.workspace)
         created = self.client.jobs.create_or_update(pipeline)
         return str(created.name)
 
