@@ -352,7 +352,7 @@ def test_azure_monitor_exporter_sends_every_step_to_app_insights(
     dependencies = [_data(e) for e in spans if e["name"].endswith("RemoteDependency")]
     assert {d["type"] for d in dependencies} == {"InProc"}  # in-process steps
     train = next(_data(e) for e in spans if _data(e)["name"] == "train")
-    assert train["properties"]["demandops.pipeline.region"] == "pnw"
+    assert train["properties"]["demandops.region"] == "pnw"
     assert train["properties"]["demandops.status"] == "completed"
     metric_names = {m["name"] for e in envelopes if e["name"].endswith("Metric")
                     for m in _data(e)["metrics"]}  # fmt: skip
@@ -399,7 +399,7 @@ def test_a_fresh_worker_logs_to_stderr_redacted_when_telemetry_is_on() -> None:
     """A forkserver pool worker starts without the CLI's log handler: configuring telemetry
     gives it one, with the CLI's format and the redaction."""
     code = (
-        "import logging; from demandops import telemetry\n"
+        "import logging; from demandops.core import telemetry\n"
         "telemetry.configure(telemetry.Setup('console'))\n"
         f"logging.getLogger('ml.score').warning('segment failed: AccountKey={ACCOUNT_KEY}')\n"
     )
