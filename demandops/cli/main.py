@@ -144,6 +144,13 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    feeds = report.get("feeds", {})
+    used = [n for n, state in feeds.items() if state != "absent"]
+    absent = [n for n, state in feeds.items() if state == "absent"]
+    if feeds:
+        print(
+            f"feeds used: {', '.join(used)}" + (f"; absent: {', '.join(absent)}" if absent else "")
+        )
     if "scoring_date" in report:
         _print_registry(report, segments)
     for model, m in report.get("overall", {}).items():
@@ -160,11 +167,14 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
 
 
 def _print_quality(results: list[dict[str, Any]]) -> None:
-    """Failed data-quality checks one per line, warnings counted (details in the report)."""
+    """Failed data-quality checks one per line, files with too many rejected rows loudly on
+    stderr, other warnings counted (details in the report)."""
     for q in results:
         if q["status"] == "fail":
             print(f"data quality fail: {q['region']} {q['check']} ({q['failing']}) {q['detail']}")
-    warnings = sum(q["status"] == "warn" for q in results)
+        if q["check"] == "rejected_share":
+            print(f"WARNING: {q['region']}: {q['detail']}", file=sys.stderr)
+    warnings = sum(q["status"] == "warn" and q["check"] != "rejected_share" for q in results)
     if warnings:
         print(f"data quality: {warnings} warning(s), see data_quality in the report")
 

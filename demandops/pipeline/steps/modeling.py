@@ -18,6 +18,12 @@ from demandops.core.hashing import code_version, digest
 from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_bytes, versioned
 from demandops.core.settings import PipelineConfig
 from demandops.pipeline.steps.conditioning import Reference, RegionInputs, read_table
+from demandops.pipeline.steps.feeds import (
+    derived_products,
+    derived_stores,
+    is_absent,
+    with_booked_returns,
+)
 from ml.artifacts import load_model, read_features
 from ml.feature_table import ConditionedFeeds, feature_table
 from ml.score import SegmentScorer, score_region
@@ -41,15 +47,22 @@ def features_for_region(
         ship = read_table(lake, shipments, "shipments.csv")
         if ship.empty:
             raise DataError(f"region {region}: no usable shipments in {shipments.path}")
+        stores, products = ref.stores, ref.products
         feeds = ConditionedFeeds(
             shipments=ship,
-            stores=read_table(lake, ref.stores, "stores.csv"),
-            products=read_table(lake, ref.products, "products.csv"),
+            stores=derived_stores(ship, region)
+            if is_absent(stores)
+            else read_table(lake, stores, "stores.csv"),
+            products=derived_products(ship)
+            if is_absent(products)
+            else read_table(lake, products, "products.csv"),
             promotions=read_table(lake, promotions, "promotions.csv"),
             shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
             weather=read_table(lake, ref.weather, "weather.csv"),
             events=read_table(lake, ref.events, "events.csv"),
-            returns=read_table(lake, inputs.returns, "returns.csv"),
+            returns=with_booked_returns(
+                read_table(lake, inputs.returns, "returns.csv"), lake, shipments
+            ),
         )
         frame, panel = feature_table(feeds, cfg.horizon_weeks, cfg.baseline_window_weeks)
         buf = io.BytesIO()
@@ -60,6 +73,11 @@ def features_for_region(
             "rows": len(frame),
             "series": len(panel.keys),
             "last_week": panel.weeks[panel.n_history - 1],
+        }
+        manifest["feeds"] = {  # which feeds the features were made of
+            n: "absent" if is_absent(d) else f"{d.manifest.get('rows_out', 0)} rows"
+            for n, d in {**ref.datasets(), **inputs.datasets()}.items()
+            if n != "quality"
         }
         return {"features.parquet": buf.getvalue()}, manifest
 
