@@ -16,20 +16,32 @@ import pandas as pd
 from conditioners.columns import Coded, Frame, day_of_week
 from conditioners.options import WEEKDAYS, Aggregate
 from conditioners.schemas import Schema
+from conditioners.table import RowSorter
 from conditioners.transforms import RETURNED
 
 
-def align_weeks(frame: Frame, aggregate: Aggregate | None, schema: Schema) -> None:
-    """Move the dates of a weekly feed's `week_start` to the Monday labelling their week."""
+def align_weeks(
+    frame: Frame, aggregate: Aggregate | None, schema: Schema, rows: RowSorter, file_no: np.ndarray
+) -> None:
+    """Move the dates of a weekly feed's `week_start` to the Monday labelling their week, and
+    reject the rows of weeks their file covers only in part (`partial_week`)."""
     if aggregate is None or "week_start" not in schema.key:
         return
     column = frame.coded("week_start")
     days = column.values.astype("datetime64[D]")
     first = WEEKDAYS.index(aggregate.week_start or "monday")
-    back = (day_of_week(column.values) - first) % 7  # days since the week began
-    to_monday = (0 - first) % 7
-    aligned = days - back.astype("timedelta64[D]") + np.timedelta64(to_monday, "D")
+    begins = days - ((day_of_week(column.values) - first) % 7).astype("timedelta64[D]")
+    aligned = begins + np.timedelta64((0 - first) % 7, "D")
     frame.columns["week_start"] = Coded(column.codes, aligned.astype("datetime64[ns]"))
+    if aggregate.partial_weeks == "keep" or not len(file_no):
+        return
+    per_row = pd.Series(column.spread(days))
+    span = per_row.groupby(file_no).agg(["min", "max"])
+    low, high = span["min"].to_numpy()[file_no], span["max"].to_numpy()[file_no]
+    start = column.spread(begins)
+    with np.errstate(invalid="ignore"):
+        partial = (start < low) | (start + np.timedelta64(6, "D") > high)
+    rows.reject(partial & ~np.isnat(start), "partial_week", "week_start")
 
 
 def aggregate_rows(
@@ -39,10 +51,11 @@ def aggregate_rows(
     columns hold each key's combined values at those rows. `key`: one int64 per row, equal
     exactly where the file and key columns are."""
     order = good[np.argsort(key[good], kind="stable")]  # by key, raw order within a key
+    if not order.size:
+        return order
     in_order = key[order]
-    starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
-    group = np.cumsum(np.r_[False, in_order[1:] != in_order[:-1]]) if order.size else order
-    kept = order[starts]
+    new = np.r_[True, in_order[1:] != in_order[:-1]]
+    group, kept = np.cumsum(new) - 1, order[new]
     hows = {c.name: "last" for c in schema.columns if c.name not in schema.key}
     hows |= dict(aggregate.columns)
     if RETURNED in frame:

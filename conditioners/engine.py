@@ -33,7 +33,7 @@ from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import Raw, decoded, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
-from conditioners.transforms import RETURNED, apply_transforms, mapped, path_values
+from conditioners.transforms import RETURNED, apply_transforms, mapped, path_values, skip_rows
 from conditioners.values import parse_values
 from demandops.core.errors import DataError
 
@@ -89,17 +89,18 @@ def _condition(
     rows = RowSorter(int(sizes.sum()))
     frame = Frame(int(sizes.sum()))
     texts = _encoded(raws, profile)
+    skip_rows(texts, rows, profile)
     for col in schema.columns:
         spec = profile.columns.get(col.name)
         if spec is not None and spec.from_path is not None:
             texts[f"path:{spec.from_path}"] = path_values(files, spec.from_path, sizes)
         frame.columns[col.name] = _make(texts, rows, profile, col, spec)
-    align_weeks(frame, profile.aggregate, schema)
+    file_no = np.repeat(np.arange(len(raws)), sizes)
+    align_weeks(frame, profile.aggregate, schema, rows, file_no)
     _convert_units(texts, rows, frame, profile, schema, ctx)
     apply_transforms(texts, rows, frame, profile)
     _check_bounds(rows, frame, schema)
     RULES[profile.source](frame, rows, ctx)
-    file_no = np.repeat(np.arange(len(raws)), sizes)
     if profile.aggregate is None:
         order = _reject_duplicates(rows, frame, schema, file_no)
     else:

@@ -25,11 +25,14 @@ class Aggregate(BaseModel):
     """Rows of the same key (days, transactions) folded into one row per key.
 
     Weekly feeds: each date is first moved to its week (weeks begin on `week_start`), labelled
-    by the Monday inside that week. `columns` says per non-key column how its values combine;
+    by the Monday inside that week; rows of a week that begins before the file's first day or
+    ends after its last are rejected as `partial_week` (unless `partial_weeks: keep`).
+    `columns` says per non-key column how its values combine (in raw order for first and last);
     text columns default to `last`, numbers must be named.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     week_start: Weekday | None = None  # weekly feeds: the first day of a week (default monday)
+    partial_weeks: Literal["reject", "keep"] = "reject"  # weeks the file covers only in part
     columns: dict[str, How] = {}

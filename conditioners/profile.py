@@ -82,6 +82,7 @@ class Profile(_Strict):
     meta: list[str] = Field(default_factory=list)  # json: top-level fields copied to records
     sentinels: list[str] = Field(default_factory=lambda: ["-9999"])  # mean "missing"
     columns: dict[str, ColumnSpec]
+    skip: dict[str, list[str]] = Field(default_factory=dict)  # raw column -> values not wanted
     aggregate: Aggregate | None = None  # fold rows of one key (days, transactions) into one
     warn_rejected_share: float = Field(default=0.5, ge=0, le=1)  # warn above this share
 
@@ -125,6 +126,7 @@ class Profile(_Strict):
         ]
         names += [s.unit_from for s in self.columns.values() if s.unit_from is not None]
         names += [s.price_from for s in self.columns.values() if s.price_from is not None]
+        names += list(self.skip)
         return list(dict.fromkeys(names))
 
 

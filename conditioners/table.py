@@ -36,11 +36,12 @@ class Conditioned:
 
     def rejected_share(self) -> float:
         """The share of the rows rejected for what they hold: every reason but `future_date`
-        (rows that are not due yet, not bad)."""
+        (rows not due yet), `skipped` (rows the profile does not want) and `partial_week`."""
         if not self.rows_in:
             return 0.0
         reasons = self.reject_table.column("reason").to_numpy(zero_copy_only=False)
-        return float(np.count_nonzero(reasons != "future_date")) / self.rows_in
+        bad = ~np.isin(reasons, ["future_date", "skipped", "partial_week"])
+        return float(np.count_nonzero(bad)) / self.rows_in
 
     @cached_property
     def frame(self) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 - `map` replaces raw values (after stripping) before they are parsed: `A: large`, `TRUE: "1"`;
   values it does not name pass unchanged.
+- `skip: {COLUMN: [values]}` rejects the rows holding those raw values as `skipped`.
 - `from_path: region` takes each row's value from its raw file's path (`…/region=pnw/…`).
 - Numbers, after the unit conversion: times `scale`, divided by a price (`price_from` a raw
   column, or `price` a constant: money to units), rounded to whole units (`round`), and then
@@ -41,6 +42,14 @@ def path_values(files: list[str], key: str, sizes: np.ndarray) -> Coded:
     found = [m.group(1) if (m := pattern.search(f)) else "" for f in files]
     codes = np.repeat(np.arange(len(files), dtype=np.int32), sizes)
     return Coded(codes, pa.array(found, pa.string()))
+
+
+def skip_rows(texts: dict[str, Coded], rows: RowSorter, profile: Profile) -> None:
+    """Reject as `skipped` the rows whose raw column holds a value the profile skips (e.g. the
+    days that are no holiday in an events profile reading a sales export)."""
+    for column, values in profile.skip.items():
+        text = texts[column]
+        rows.reject_values(text, (text.isin(values), "skipped", f"{column} skipped"))
 
 
 def _numeric(spec: ColumnSpec) -> bool:

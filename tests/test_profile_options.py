@@ -106,11 +106,15 @@ def test_days_aggregate_into_weeks_with_a_configurable_week_start() -> None:
     text = "\n".join(rows) + "\n"
     columns = {**SHIP, "week_start": {"from": "Day"}, "units": {"from": "Units"}}
     monday = _run(text, _profile(columns=columns, aggregate={"columns": {"units": "sum"}}))
-    assert monday.frame["week_start"].dt.strftime("%Y-%m-%d").tolist() == [
-        "2024-01-01", "2024-01-08", "2024-01-15"
-    ]  # fmt: skip
-    assert monday.frame["units"].tolist() == [7, sum(range(8, 15)), sum(range(15, 21))]
-    assert monday.rows_aggregated == 14 - 3 and monday.rejects["reason"].tolist() == ["bad_number"]
+    assert monday.frame["week_start"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-08"]
+    assert monday.frame["units"].tolist() == [sum(range(8, 15))]
+    assert monday.rows_aggregated == 6  # the first and last weeks lie partly outside the file:
+    assert monday.rejects["reason"].value_counts().to_dict() == {"partial_week": 7, "bad_number": 1}
+    kept = _run(
+        text,
+        _profile(columns=columns, aggregate={"columns": {"units": "sum"}, "partial_weeks": "keep"}),
+    )
+    assert kept.frame["units"].tolist() == [7, sum(range(8, 15)), sum(range(15, 21))]
     sunday = _run(
         text,
         _profile(columns=columns, aggregate={"week_start": "sunday", "columns": {"units": "max"}}),
@@ -118,9 +122,17 @@ def test_days_aggregate_into_weeks_with_a_configurable_week_start() -> None:
     assert sunday.frame["week_start"].dt.strftime("%Y-%m-%d").tolist() == [
         "2024-01-08", "2024-01-15"
     ]  # fmt: skip  # Sunday-to-Saturday weeks, labelled by their Monday
-    assert sunday.frame["units"].tolist() == [13, 20]
-    last = _run(text, _profile(columns=columns, aggregate={"columns": {"units": "last"}}))
-    assert last.frame["units"].tolist() == [7, 14, 20]
+    assert sunday.frame["units"].tolist() == [13, 20] and sunday.rows_aggregated == 12
+    last = _run(
+        text,
+        _profile(columns=columns, aggregate={"week_start": "sunday", "columns": {"units": "last"}}),
+    )
+    assert last.frame["units"].tolist() == [13, 20]
+    mean = _run(
+        text,
+        _profile(columns=columns, aggregate={"week_start": "sunday", "columns": {"units": "mean"}}),
+    )
+    assert mean.frame["units"].tolist() == [10, 17]  # means of whole numbers, rounded
 
 
 def test_transactions_aggregate_and_store_attributes_come_from_the_sales_file() -> None:
@@ -133,7 +145,7 @@ def test_transactions_aggregate_and_store_attributes_come_from_the_sales_file() 
             "week_start": {"from": "ts", "format": "%Y-%m-%d %H:%M:%S"},
             "units": {"from": "qty"},
         },
-        aggregate={"columns": {"units": "sum"}},
+        aggregate={"columns": {"units": "sum"}, "partial_weeks": "keep"},
     )  # fmt: skip
     weekly = _run(log, shipments)
     assert weekly.frame[["store_id", "units"]].values.tolist() == [["S1", 3], ["S1", 3], ["S2", 4]]
@@ -195,3 +207,26 @@ def test_returns_booking_is_for_shipments_units_only() -> None:
     columns["units_returned"]["negative"] = "returns"
     with pytest.raises(ValidationError, match="for shipments units only"):
         _profile("returns", columns=columns)
+
+
+def test_skipped_rows_are_rejected_with_their_reason_and_not_counted_as_bad() -> None:
+    text = "Store,Date,StateHoliday\n1,2024-01-01,a\n2,2024-01-01,a\n1,2024-01-02,0\n"
+    text += "1,2024-03-29,b\n"
+    profile = _profile(
+        "events",
+        skip={"StateHoliday": ["0"]},
+        columns={
+            "start_date": {"from": "Date"}, "end_date": {"from": "Date"},
+            "scope": {"value": "region"}, "scope_id": {"from_path": "region"},
+            "kind": {"value": "holiday"},
+            "name": {"from": "StateHoliday", "map": {"a": "public holiday", "b": "Easter"}},
+            "value": {"value": "1"},
+        },
+        aggregate={"columns": {"value": "max", "end_date": "max"}},
+    )  # fmt: skip
+    result = _run(text, profile, "shipments/region=rhein/sales.csv")
+    assert result.frame[["name", "scope_id"]].values.tolist() == [
+        ["Easter", "rhein"], ["public holiday", "rhein"]
+    ]  # fmt: skip
+    assert result.rows_aggregated == 1 and result.rejects["reason"].tolist() == ["skipped"]
+    assert result.rejected_share() == 0.0

@@ -1,4 +1,5 @@
-"""The `demandops` command line: generate, condition, train, score, run, models, dashboard."""
+"""The `demandops` command line: generate, condition, train, score, run, backtest, models,
+dashboard, init, profile suggest."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demandops.cli import deploy
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     models_cli.add_commands(sub, _common)
     dashboard.add_command(sub, _common)
+    deploy.add_commands(sub)
     return parser
 
 
@@ -267,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=telemetry.LOG_FORMAT)
     try:
+        if args.command in deploy.COMMANDS:  # no configuration needed
+            deploy.run(args)
+            return 0
         telemetry.configure(telemetry.Setup.resolve(args.telemetry))
         settings = _settings(args)
         if args.command == "generate":

@@ -218,13 +218,17 @@ def _feeds(lake: Lake, ref: steps.Reference, results: list[RegionResult]) -> dic
         for name in steps.REGION_SOURCES:
             dataset = lake.dataset(r.paths[name]) if name in r.paths else None
             found.setdefault(name, []).extend([dataset] if dataset is not None else [])
-    return {
+    states = {
         name: "absent"
         if all(d.manifest.get("absent") for d in sets)
         else f"used ({sum(int(d.manifest.get('rows_out', 0)) for d in sets)} rows)"
         for name, sets in found.items()
         if sets
     }
+    booked = sum(int(d.manifest.get("returns_booked", 0)) for d in found.get("shipments", []))
+    if booked and states.get("returns") == "absent":
+        states["returns"] = f"used ({booked} rows booked from negative shipments)"
+    return states
 
 
 def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
