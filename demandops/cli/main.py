@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from demandops.cli import backtest as backtest_cli
 from demandops.cli import deploy
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     models_cli.add_commands(sub, _common)
     dashboard.add_command(sub, _common)
+    backtest_cli.add_command(sub, _common)
     deploy.add_commands(sub)
     return parser
 
@@ -279,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             _generate(args, settings)
         elif args.command == "condition":
             return _condition(args, settings)
+        elif args.command in backtest_cli.COMMANDS:
+            backtest_cli.run(args, settings)
         elif args.command in models_cli.COMMANDS:
             models_cli.run(args, settings)
         elif args.command in dashboard.COMMANDS:

@@ -38,32 +38,12 @@ def features_for_region(
     cfg: PipelineConfig,
 ) -> Dataset:
     """Build the feature table (history and the coming H weeks) of one region."""
-    shipments, promotions = inputs.shipments, inputs.promotions
     depends = {n: d.version for n, d in {**ref.datasets(), **inputs.datasets()}.items()}
     params = {"horizon": cfg.horizon_weeks, "baseline_window": cfg.baseline_window_weeks}
     version = digest({"depends": depends, "params": params, "code": code_version()})
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
-        ship = read_table(lake, shipments, "shipments.csv")
-        if ship.empty:
-            raise DataError(f"region {region}: no usable shipments in {shipments.path}")
-        stores, products = ref.stores, ref.products
-        feeds = ConditionedFeeds(
-            shipments=ship,
-            stores=derived_stores(ship, region)
-            if is_absent(stores)
-            else read_table(lake, stores, "stores.csv"),
-            products=derived_products(ship)
-            if is_absent(products)
-            else read_table(lake, products, "products.csv"),
-            promotions=read_table(lake, promotions, "promotions.csv"),
-            shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
-            weather=read_table(lake, ref.weather, "weather.csv"),
-            events=read_table(lake, ref.events, "events.csv"),
-            returns=with_booked_returns(
-                read_table(lake, inputs.returns, "returns.csv"), lake, shipments
-            ),
-        )
+        feeds = region_feeds(lake, region, ref, inputs)
         frame, panel = feature_table(feeds, cfg.horizon_weeks, cfg.baseline_window_weeks)
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
@@ -82,6 +62,31 @@ def features_for_region(
         return {"features.parquet": buf.getvalue()}, manifest
 
     return commit_or_reuse(lake, versioned(f"features/region={region}", version), build)
+
+
+def region_feeds(lake: Lake, region: str, ref: Reference, inputs: RegionInputs) -> ConditionedFeeds:
+    """The conditioned tables of one region's features: absent stores and products derived from
+    the shipments, returns booked from negative shipments added to the returns."""
+    ship = read_table(lake, inputs.shipments, "shipments.csv")
+    if ship.empty:
+        raise DataError(f"region {region}: no usable shipments in {inputs.shipments.path}")
+    stores, products = ref.stores, ref.products
+    return ConditionedFeeds(
+        shipments=ship,
+        stores=derived_stores(ship, region)
+        if is_absent(stores)
+        else read_table(lake, stores, "stores.csv"),
+        products=derived_products(ship)
+        if is_absent(products)
+        else read_table(lake, products, "products.csv"),
+        promotions=read_table(lake, inputs.promotions, "promotions.csv"),
+        shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
+        weather=read_table(lake, ref.weather, "weather.csv"),
+        events=read_table(lake, ref.events, "events.csv"),
+        returns=with_booked_returns(
+            read_table(lake, inputs.returns, "returns.csv"), lake, inputs.shipments
+        ),
+    )
 
 
 def train_for_region(
