@@ -74,8 +74,9 @@ def test_three_foreign_exports_go_from_raw_files_to_forecasts_and_a_backtest(
     out = capsys.readouterr().out
     assert "feeds used: stores, events, shipments, returns; absent: products, shoppers" in out
     report = json.loads(report_path.read_text())
-    assert report["feeds"]["returns"].startswith("used (") and "negative shipments" in (
-        report["feeds"]["returns"]
+    assert (
+        report["feeds"]["returns"].startswith("used (")
+        and "negative shipments" in (report["feeds"]["returns"])
     )
     forecasts = pd.concat(
         pd.read_csv(p) for p in (acme / "lake" / "forecasts").rglob("forecasts.csv")
