@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from demandops.core.calendar import US_RETAIL_CALENDAR
 from demandops.core.errors import DataError
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
@@ -97,7 +98,10 @@ def backtest(
     for region in regions:
         inputs = steps.condition_region(lake, region, ref, cfg.horizon_weeks)
         feeds = region_feeds(lake, region, ref, inputs)
-        features, _ = feature_table(feeds, protocol.lead, cfg.baseline_window_weeks)
+        calendar = cfg.holidays.get(region, US_RETAIL_CALENDAR)
+        features, _ = feature_table(
+            feeds, protocol.lead, cfg.baseline_window_weeks, holidays=calendar
+        )
         try:
             frames.append(rolling_origin(features, protocol, params, peers))
         except ValueError as exc:

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from demandops.core.calendar import HolidayCalendar
 from demandops.core.errors import ConfigError
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -46,6 +47,7 @@ class Region(_Strict):
     name: str = Field(min_length=1)
     zip_codes: list[str] = Field(min_length=1)
     stores: StoreCounts
+    holidays: HolidayCalendar | None = None  # default: the US retail calendar (core/calendar.py)
 
     @field_validator("zip_codes")
     @classmethod
@@ -143,6 +145,8 @@ class PipelineConfig(_Strict):
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
+    # each region's holidays where regions.yaml gives them (filled in from it by load_settings)
+    holidays: dict[str, HolidayCalendar] = {}
 
 
 class Settings(_Strict):
@@ -228,9 +232,11 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
     environment = _validated(Environment, env_data, env_path)
     pipeline_path = root / "pipeline.yaml"
     pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
+    regions = _load_regions(root / "regions.yaml")
+    calendars = {r.id: r.holidays for r in regions if r.holidays is not None}
     return Settings(
         config_dir=root,
         environment=environment,
-        regions=_load_regions(root / "regions.yaml"),
-        pipeline=pipeline,
+        regions=regions,
+        pipeline=pipeline.model_copy(update={"holidays": calendars}),
     )

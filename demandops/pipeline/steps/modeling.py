@@ -13,6 +13,7 @@ import pickle
 
 import pandas as pd
 
+from demandops.core.calendar import US_RETAIL_CALENDAR
 from demandops.core.errors import DataError
 from demandops.core.hashing import code_version, digest
 from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_bytes, versioned
@@ -39,12 +40,20 @@ def features_for_region(
 ) -> Dataset:
     """Build the feature table (history and the coming H weeks) of one region."""
     depends = {n: d.version for n, d in {**ref.datasets(), **inputs.datasets()}.items()}
-    params = {"horizon": cfg.horizon_weeks, "baseline_window": cfg.baseline_window_weeks}
+    params: dict[str, object] = {
+        "horizon": cfg.horizon_weeks,
+        "baseline_window": cfg.baseline_window_weeks,
+    }
+    calendar = cfg.holidays.get(region, US_RETAIL_CALENDAR)
+    if region in cfg.holidays:
+        params["holidays"] = calendar.model_dump(mode="json")
     version = digest({"depends": depends, "params": params, "code": code_version()})
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
         feeds = region_feeds(lake, region, ref, inputs)
-        frame, panel = feature_table(feeds, cfg.horizon_weeks, cfg.baseline_window_weeks)
+        frame, panel = feature_table(
+            feeds, cfg.horizon_weeks, cfg.baseline_window_weeks, holidays=calendar
+        )
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         manifest: dict[str, object] = {"version": version, "region": region, "params": params}
