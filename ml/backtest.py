@@ -48,15 +48,19 @@ class Protocol:
         return self.gap + self.horizon
 
     def cuts(self, weeks: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.DatetimeIndex]]:
-        """(last training week, forecast weeks) of every round, oldest first."""
-        needed = (self.rounds - 1) * self.step + self.lead + 1
-        if len(weeks) < needed + 1:
-            raise ValueError(f"{len(weeks)} weeks of history; this protocol needs {needed + 1}")
+        """(last training week, forecast weeks) of every round, oldest first, counted in
+        calendar weeks back from the last of `weeks` (weeks without data are still weeks)."""
+        week = pd.Timedelta(weeks=1)
+        last, first = weeks.max(), weeks.min()
         out = []
         for k in range(self.rounds - 1, -1, -1):
-            end = len(weeks) - 1 - k * self.step
-            first = end - self.horizon + 1
-            out.append((weeks[first - self.gap - 1], weeks[first : end + 1]))
+            end = last - k * self.step * week
+            targets = pd.date_range(end - (self.horizon - 1) * week, end, freq="7D")
+            out.append((targets[0] - (self.gap + 1) * week, targets))
+        if out[0][0] <= first:
+            span = (last - first) // week + 1
+            needed = (self.rounds - 1) * self.step + self.lead + 1
+            raise ValueError(f"{span} weeks of history; this protocol needs more than {needed}")
         return out
 
 
