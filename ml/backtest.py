@@ -6,7 +6,8 @@ round's last forecast week being the last week of history. The feature table mus
 lags of at least gap + horizon weeks (`Protocol.lead`), so that no forecast sees a week after
 its cut. Per round: product velocity from the training weeks, segments, and per segment the same
 models the batch trains (every ensemble member, the ensemble, both historical-average
-baselines), optionally beside peers (LightGBM on the same features, the `bench` extra).
+baselines; or the models a `forecaster` makes), optionally beside peers fit on the whole
+round (LightGBM on the same features, the `bench` extra).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from ml.segments import (
 )
 from ml.train import HOLDOUT_KEYS, TrainParams, model_features, window_forecasts
 
-Peer = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]  # (train, test) -> forecasts
+# a peer model of a whole round: (training rows, forecast rows, cut) -> forecasts
+Peer = Callable[[pd.DataFrame, pd.DataFrame, pd.Timestamp], np.ndarray]
+# the models of one segment in one round: (segment, training rows, forecast rows, params) ->
+# forecasts by model name; by default the batch's (ml.train.window_forecasts)
+Forecaster = Callable[[Segment, pd.DataFrame, pd.DataFrame, TrainParams], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,10 @@ def rolling_origin(
     protocol: Protocol,
     params: TrainParams,
     peers: dict[str, Peer] | None = None,
+    forecaster: Forecaster = window_forecasts,
 ) -> pd.DataFrame:
     """Every model's forecast of every round's weeks: segment columns, keys, `round` (the cut),
-    `units`, `model`, `forecast`."""
+    `units`, `model`, `forecast`. Segment models per segment, peers on the whole round."""
     history = features[~features["is_future"] & features["units"].notna()]
     history = history.sort_values(["week_start", "store_id", "product_id"])
     weeks = pd.DatetimeIndex(history["week_start"].drop_duplicates().sort_values())
@@ -81,15 +87,14 @@ def rolling_origin(
         test = history[history["week_start"].isin(targets)]
         velocity = product_velocity(train, params.velocity_threshold)
         train, test = assign_segments(train, velocity), assign_segments(test, velocity)
+        keys = test[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(round=cut)
         for segment in segments_of(train):
-            t, w = train[_in(train, segment)], test[_in(test, segment)]
-            if w.empty:
-                continue
-            forecasts = window_forecasts(segment, t, w, params)
-            for name, peer in (peers or {}).items():
-                forecasts[name] = peer(t, w)
-            keys = w[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(round=cut)
-            frames += [keys.assign(model=m, forecast=f) for m, f in forecasts.items()]
+            rows = _in(test, segment)
+            if rows.any():
+                found = forecaster(segment, train[_in(train, segment)], test[rows], params)
+                frames += [keys[rows].assign(model=m, forecast=f) for m, f in found.items()]
+        for name, peer in (peers or {}).items():
+            frames.append(keys.assign(model=name, forecast=peer(train, test, cut)))
     if not frames:
         raise ValueError("no round had a segment with both training and forecast weeks")
     return pd.concat(frames, ignore_index=True)
@@ -108,8 +113,11 @@ def summary(forecasts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return metrics_by(forecasts, [*SEGMENT_COLUMNS, "model"]), metrics_by(forecasts, ["model"])
 
 
-def lightgbm_peer(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """LightGBM on the same features (store and product as categories), on log1p(units)."""
+def lightgbm_peer(
+    train: pd.DataFrame, test: pd.DataFrame, cut: pd.Timestamp | None = None, objective: str = "log"
+) -> np.ndarray:
+    """LightGBM on the same features (store and product as categories): on log1p(units),
+    squared error; or with `objective="mape"` on units with LightGBM's MAPE objective."""
     import lightgbm as lgb
 
     columns = list(model_features(train))
@@ -123,5 +131,8 @@ def lightgbm_peer(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
         subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=0, verbose=-1,
         n_jobs=1,
     )  # fmt: skip
+    if objective == "mape":
+        model.set_params(objective="mape")
+        return np.clip(model.fit(X, train["units"]).predict(Xt), 0.0, None)
     model.fit(X, np.log1p(train["units"]))
     return np.clip(np.expm1(model.predict(Xt)), 0.0, None)
