@@ -26,10 +26,14 @@ DATE_FORMATS = (
     "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y",
     "%Y%m%d", "%d-%m-%Y", "%m-%d-%Y",
 )  # fmt: skip
-NAMES = {  # standard column -> words that name it in exports (lower case, no separators)
+# standard column -> words that name it in exports (lower case, no separators)
+# fmt: off
+NAMES = {
     "store_id": ("store", "storeid", "storenr", "shop", "filiale", "location", "branch"),
-    "product_id": ("product", "productid", "item", "sku", "dept", "department", "article", "ean"),
-    "week_start": ("week", "weekstart", "weekending", "date", "day", "timestamp", "ts"),
+    "product_id": ("product", "productid", "item", "sku", "dept", "department", "article",
+                   "artikel", "ean"),
+    "week_start": ("week", "weekstart", "weekending", "date", "day", "timestamp", "ts", "datum",
+                   "woche", "kw"),
     "units": ("units", "qty", "quantity", "sales", "weeklysales", "sold", "volume", "menge"),
     "units_returned": ("returned", "returns", "units", "qty", "quantity"),
     "promo_price": ("promoprice", "price", "promo"),
@@ -38,6 +42,7 @@ NAMES = {  # standard column -> words that name it in exports (lower case, no se
     "store_format": ("format", "type", "storetype"),
     "sqft": ("sqft", "size", "area", "sales area"),
 }
+# fmt: on
 
 
 @dataclass(frozen=True)
