@@ -83,6 +83,10 @@ def test_three_foreign_exports_go_from_raw_files_to_forecasts_and_a_backtest(
     )
     assert set(forecasts["region"]) == {"rhein", "east", "web"}
     assert (forecasts["forecast"] >= 0).all()
+    assert main(["dashboard", *config[:2], "--out", str(tmp_path / "dash")]) == 0
+    page = (tmp_path / "dash" / "index.html").read_text()
+    assert '"feeds_absent":"products, shoppers, weather, promotions"' in page
+    assert '"source":"weather","version":' in page and '"absent":true' in page
 
     backtest = ["backtest", *config, "--rounds", "2", "--horizon", "2", "--gap", "1"]
     assert main([*backtest, "--json", str(tmp_path / "bt.json")]) == 0

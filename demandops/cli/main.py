@@ -139,13 +139,13 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     if segments:
         print(
             f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
-            f"{'RMSE0':>7}  {'base MAPE':>9}{'base WAPE':>10}"
+            f"{'RMSE0':>9}  {'base MAPE':>9}{'base WAPE':>10}"
         )
         for s in segments:
             name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
             print(
                 f"{name:<22}{s['n_rows']:>8}  {s['model']:<8}{_pct(s['mape'])}{_pct(s['wape'])}"
-                f"{_num(s['rmse'], 8)}{_num(s['rmse0'], 7)}  {_pct(s['baseline_mape'], 9)}"
+                f"{_num(s['rmse'], 8)}{_num(s['rmse0'], 9)}  {_pct(s['baseline_mape'], 9)}"
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
