@@ -76,7 +76,7 @@ def run_rounds(
         raise RuntimeError("the data do not end in week 160: the rounds are not the published")
     long = rolling_origin(features, PROTOCOL, params, peers, forecaster=_segment_forecasts)
     keys = [*SEGMENT_COLUMNS, "store_id", "product_id", "week_start", "round", "units"]
-    wide = long.pivot_table(index=keys, columns="model", values="forecast", dropna=False)
+    wide = long.set_index([*keys, "model"])["forecast"].unstack("model")
     return wide.reset_index().rename_axis(columns=None)
 
 
