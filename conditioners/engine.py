@@ -1,11 +1,13 @@
 """Condition raw files with their profile: a pure function of (bytes, profile, context).
 
 Steps, each sending a bad row to the rejects with a reason code (the first reason wins):
-read the raw records as text (pyarrow's CSV reader for CSV) → make every standard column
-(constant or raw column; sentinel and empty values are missing; parse numbers and dates with
-conditioners/values.py; convert units) → check bounds → the source's own rules
-(conditioners/<source>.py) → duplicates within the file. What is left is sorted by the key and
-checked against the source's schema.
+read the raw records as text (pyarrow's CSV reader for CSV) → rows the profile skips → make
+every standard column (constant, raw column or path value; value maps; sentinel and empty
+values are missing; parse numbers and dates with conditioners/values.py) → weeks of an
+aggregating profile (conditioners/aggregate.py) → convert units → scale, price, round and the
+negative policy (conditioners/transforms.py) → check bounds → the source's own rules
+(conditioners/<source>.py) → duplicates within the file, or (`aggregate:`) rows of one key
+folded into one. What is left is sorted by the key and checked against the source's schema.
 
 Columns stay Arrow-dictionary encoded (conditioners/columns.py): each distinct raw value is
 stripped, parsed and checked once, with pandas' own parsers, so the rules are the same as
@@ -147,7 +149,9 @@ def booked_returns(shipped: pa.Table, returned: np.ndarray) -> pa.Table:
 def _encoded(raws: list[Raw], profile: Profile) -> dict[str, Coded]:
     """Each raw column (or template) the profile reads, encoded once."""
     specs = profile.columns.values()
-    sources = dict.fromkeys(s for p in specs for s in (p.source, p.unit_from, p.price_from) if s)
+    sources = dict.fromkeys(
+        [*(s for p in specs for s in (p.source, p.unit_from, p.price_from) if s), *profile.skip]
+    )
     return {s: _raw_text(raws, s) for s in sources}
 
 

@@ -230,3 +230,11 @@ def test_skipped_rows_are_rejected_with_their_reason_and_not_counted_as_bad() ->
     ]  # fmt: skip
     assert result.rows_aggregated == 1 and result.rejects["reason"].tolist() == ["skipped"]
     assert result.rejected_share() == 0.0
+
+
+def test_a_skip_column_need_not_be_mapped() -> None:
+    text = "Store,Item,Week,Units,Status\nS1,P1,2024-01-01,5,ok\nS1,P2,2024-01-01,6,void\n"
+    columns = {**SHIP, "week_start": {"from": "Week"}, "units": {"from": "Units"}}
+    result = _run(text, _profile(columns=columns, skip={"Status": ["void"]}))
+    assert result.frame["units"].tolist() == [5]
+    assert result.rejects[["reason", "detail"]].values.tolist() == [["skipped", "Status skipped"]]
