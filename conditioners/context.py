@@ -6,12 +6,13 @@ has no store list, so its shipments are not checked for unknown stores).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from conditioners.columns import Coded
 from conditioners.table import RowSorter
+from demandops.core.limits import InputLimits
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Context:
     regions: frozenset[str] | None = None  # known region ids
     region: str | None = None  # the region partition being conditioned, if any
     as_of: pd.Timestamp | None = None  # actuals dated after this day are `future_date`
+    limits: InputLimits = field(default_factory=InputLimits)  # what a raw file may hold
 
     def pack_sizes(self) -> pd.Series:
         if self.products is None:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
 from conditioners.aggregate import aggregate_rows, align_weeks
+from conditioners.bounds import check_bounds
 from conditioners.columns import Coded, Frame, bools
 from conditioners.context import Context
 from conditioners.profile import ColumnSpec, Profile, template_fields
@@ -58,7 +59,6 @@ CONVERSIONS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
     ("percent", "share"): lambda v: v / 100.0,
     ("kusd", "usd"): lambda v: v * 1000.0,
 }
-INT_TOLERANCE = 1e-3  # whole-number columns accept e.g. exp(log units) = 12.0002
 CASE = "case"  # cases become retail units through the product's pack size
 _NO_SPEC = ColumnSpec.model_validate({"value": ""})
 
@@ -76,7 +76,7 @@ def condition_files(
 ) -> list[Conditioned | DataError]:
     """Standardize several raw files (name, bytes) of one profile in one pass: per file its
     result, or the DataError that stops reading it."""
-    read = read_raws(files, profile)
+    read = read_raws(files, profile, ctx.limits)
     raws = [r for r in read if isinstance(r, Raw)]
     names = [f for (f, _), r in zip(files, read, strict=True) if isinstance(r, Raw)]
     done = iter(_condition(raws, names, profile, ctx) if raws else [])
@@ -101,7 +101,7 @@ def _condition(
     align_weeks(frame, profile.aggregate, schema, rows, file_no)
     _convert_units(texts, rows, frame, profile, schema, ctx)
     apply_transforms(texts, rows, frame, profile)
-    _check_bounds(rows, frame, schema)
+    check_bounds(rows, frame, schema, ctx.limits)
     RULES[profile.source](frame, rows, ctx)
     if profile.aggregate is None:
         order = _reject_duplicates(rows, frame, schema, file_no)
@@ -268,28 +268,6 @@ def _convert_units(
         frame.columns[name] = values
 
 
-def _check_bounds(rows: RowSorter, frame: Frame, schema: Schema) -> None:
-    for col in schema.columns:
-        if col.kind not in ("int", "float"):
-            continue
-        column = frame.columns[col.name]
-        coded = column if isinstance(column, Coded) else Coded(np.arange(column.size), column)
-        values = coded.values
-        checks = []
-        with np.errstate(invalid="ignore"):
-            if col.kind == "int":
-                whole = np.abs(values - np.round(values)) <= INT_TOLERANCE
-                checks.append((~np.isnan(values) & ~whole, "bad_number", col.name))
-            if col.min_value is not None:
-                below = values < col.min_value
-                negative = below & (values < 0) & (col.min_value == 0)
-                checks.append((negative, "negative_value", col.name))
-                checks.append((below, "out_of_range", col.name))
-            if col.max_value is not None:
-                checks.append((values > col.max_value, "out_of_range", col.name))
-        rows.reject_values(coded, *checks)
-
-
 def _codes(frame: Frame, name: str, rows: np.ndarray) -> tuple[np.ndarray, int]:
     """Per row of `rows` a code in [0, bound), equal exactly where the values are (missing
     values are equal), in the order of the values (missing last); and the bound."""
@@ -387,7 +365,8 @@ def _typed(frame: Frame, rows: np.ndarray, schema: Schema) -> pa.Table:
         )
         missing = np.isnat(values) if col.kind == "date" else np.isnan(values)
         if col.kind == "int":
-            values = np.round(np.where(missing, 0, values)).astype(np.int64)
+            unfit = missing | ~(np.abs(values) < 2**62)  # rejected rows may hold inf, 1e300
+            values = np.round(np.where(unfit, 0, values)).astype(np.int64)
         mask = missing[at] if missing.any() else None
         columns[col.name] = pa.array(values[at], ARROW_TYPES[col.kind], mask=mask)
     return pa.table(columns)

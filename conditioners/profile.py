@@ -158,7 +158,7 @@ def load_profile(path: Path) -> Profile:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, ~10 × faster
         data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), "", f"cannot read the profile ({exc})") from exc
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "expected a mapping")

@@ -17,7 +17,6 @@ import csv
 import functools
 import gzip
 import io
-import json
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -30,7 +29,11 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from conditioners.profile import Profile
+from conditioners.spreadsheet import sheet_rows
 from demandops.core.errors import DataError
+from demandops.core.limits import InputLimits, check_field_sizes, load_json
+
+_LIMITS = InputLimits()
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,10 @@ def _utf8_sizes(encoding: str) -> np.ndarray:
     return np.array([len(bytes([b]).decode(encoding, "replace").encode()) for b in range(256)])
 
 
-def read_raw(data: bytes, file: str, profile: Profile) -> Raw:
+def read_raw(data: bytes, file: str, profile: Profile, limits: InputLimits = _LIMITS) -> Raw:
     """The raw records of `data` as text, with every column the profile needs."""
     try:
-        raw = _READERS[profile.format](data, file, profile)
+        raw = _reader(profile, limits)(data, file, profile)
     except DataError:
         raise
     except (
@@ -109,19 +112,22 @@ def read_raw(data: bytes, file: str, profile: Profile) -> Raw:
     if missing:
         found = raw.table.column_names[:20]
         raise DataError(f"cannot read {file}: missing columns {missing}; found {found}")
+    check_field_sizes(raw.table, file, limits.field_chars)
     return raw
 
 
-def read_raws(files: Sequence[tuple[str, bytes]], profile: Profile) -> list[Raw | DataError]:
+def read_raws(
+    files: Sequence[tuple[str, bytes]], profile: Profile, limits: InputLimits = _LIMITS
+) -> list[Raw | DataError]:
     """Per file (name, bytes) its raw records, or the DataError that stops reading it."""
     if profile.format == "csv" and len(files) > 1:
         joined = _read_joined(files, profile)
         if joined is not None:
-            return list(joined)
+            return [_sized(raw, file, limits) for raw, (file, _) in zip(joined, files, strict=True)]
     read: list[Raw | DataError] = []
     for file, data in files:
         try:
-            read.append(read_raw(data, file, profile))
+            read.append(read_raw(data, file, profile, limits))
         except DataError as exc:
             read.append(exc)
     return read
@@ -290,8 +296,10 @@ def _ragged(body: bytes, names: list[str], delimiter: str) -> pa.Table:
     return _table(names, rows)
 
 
-def _read_json(data: bytes, file: str, profile: Profile) -> Raw:
-    doc = json.loads(data.decode(profile.encoding))
+def _read_json(data: bytes, file: str, profile: Profile, limits: InputLimits) -> Raw:
+    doc = load_json(
+        data.decode(profile.encoding), f"cannot read {file}: the document", limits.json_depth
+    )
     records: Any = doc
     for step in (profile.records or "").split(".") if profile.records else []:
         if not isinstance(records, dict) or step not in records:
@@ -307,19 +315,8 @@ def _read_json(data: bytes, file: str, profile: Profile) -> Raw:
     return Raw(_table(names, rows), np.arange(1, len(rows) + 1, dtype=np.int64))
 
 
-def _read_xlsx(data: bytes, file: str, profile: Profile) -> Raw:
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        if profile.sheet is not None and profile.sheet not in book.sheetnames:
-            raise DataError(
-                f"cannot read {file}: no sheet {profile.sheet!r}; has {book.sheetnames}"
-            )
-        sheet = book[profile.sheet] if profile.sheet else book.worksheets[0]
-        rows = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
+def _read_xlsx(data: bytes, file: str, profile: Profile, limits: InputLimits) -> Raw:
+    rows = sheet_rows(data, file, profile.sheet, limits, _text)
     if len(rows) < profile.header_row:
         raise DataError(f"cannot read {file}: no header in row {profile.header_row}")
     names = _names(rows[profile.header_row - 1])
@@ -375,7 +372,25 @@ def _text(value: Any) -> str:
 
 _READERS: dict[str, Callable[[bytes, str, Profile], Raw]] = {
     "csv": _read_csv,
-    "json": _read_json,
-    "xlsx": _read_xlsx,
     "ics": _read_ics,
 }
+_LIMITED: dict[str, Callable[[bytes, str, Profile, InputLimits], Raw]] = {
+    "json": _read_json,
+    "xlsx": _read_xlsx,
+}
+
+
+def _reader(profile: Profile, limits: InputLimits) -> Callable[[bytes, str, Profile], Raw]:
+    """The reader of the profile's format (JSON and XLSX bounded by `limits`)."""
+    if profile.format not in _LIMITED:
+        return _READERS[profile.format]
+    read = _LIMITED[profile.format]
+    return lambda data, file, profile: read(data, file, profile, limits)
+
+
+def _sized(raw: Raw, file: str, limits: InputLimits) -> Raw | DataError:
+    try:
+        check_field_sizes(raw.table, file, limits.field_chars)
+    except DataError as exc:
+        return exc
+    return raw

@@ -38,7 +38,7 @@ def parse_date(text: pa.Array, spec: ColumnSpec) -> np.ndarray:
     fmt = spec.format or "iso"
     if fmt in ("week_index", "excel"):
         n = pd.Series(numbers(text), dtype=float)
-        n = n.where(n == n.round())
+        n = n.where((n == n.round()) & (n.abs() <= MAX_SERIAL))  # beyond: no day pandas holds
         if fmt == "week_index":
             days = (n - 1) * 7
             base = pd.Timestamp(str(spec.origin))
@@ -50,6 +50,7 @@ def parse_date(text: pa.Array, spec: ColumnSpec) -> np.ndarray:
         found = dates.to_numpy()
         if ((found >= DAYS[0]) & (found < DAYS[1]) | np.isnat(found)).all():
             return shifted(found, spec)  # the same as below, without pandas' fixed costs
+    dates = dates.where((dates >= NS_RANGE[0]) & (dates <= NS_RANGE[1]))  # 9999-12-31: NaT
     if spec.align == "monday":
         dates = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
     return (dates + pd.Timedelta(days=spec.offset_days)).astype("datetime64[ns]").to_numpy()
@@ -66,6 +67,10 @@ def shifted(days: np.ndarray, spec: ColumnSpec) -> np.ndarray:
 PLAIN_DATE = re.compile(r"(%[Ymd]|[^%])*")  # formats of days: numbers and literal characters
 SHAPES = {"%Y": "(?:19|20|21)[0-9]{2}", "%m": "[0-9]{2}", "%d": "[0-9]{2}"}
 DAYS = (np.datetime64("1900-01-01", "us"), np.datetime64("2200-01-01", "us"))
+# days a datetime64[ns] holds, with a year to spare for alignment and offsets; a day outside
+# does not parse (`bad_date`), as an excel or week number more than MAX_SERIAL days out
+NS_RANGE = (pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31"))
+MAX_SERIAL = 100_000
 
 
 def strptime(text: pa.Array, fmt: str) -> pd.Series:

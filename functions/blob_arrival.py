@@ -25,5 +25,5 @@ CONTAINER = "lake"
 def raw_arrived(blob: func.InputStream) -> None:
     path = (blob.name or "").removeprefix(CONTAINER + "/")
     outcome = condition_arrival(load_settings(), path)
-    log = logging.warning if outcome["status"] == "quarantined" else logging.info
+    log = logging.info if outcome["status"] == "conditioned" else logging.warning
     log("raw file %s: %s", path, outcome)

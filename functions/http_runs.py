@@ -1,14 +1,23 @@
-"""POST /api/runs starts a run (202 with the durable status URLs); GET /api/runs/{id} reports it."""
+"""POST /api/runs starts a run (202 with the durable status URLs); GET /api/runs/{id} reports it.
+
+Hostile requests get a short answer: a body over MAX_BODY bytes is 413, one nested deeper than
+MAX_DEPTH or not JSON is 400, error messages are cut (names at 100 characters, lists at 20),
+an id outside the Durable instance-id format is 400 before any URL is built, and a Durable
+extension that fails or cannot be reached is 502 / 503 with the reason, not "no run".
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import aiohttp
 import azure.durable_functions as df
 import azure.functions as func
 
 from demandops.core.errors import ConfigError, DemandOpsError
+from demandops.core.limits import TooLarge, clip, clip_list, load_json
 from demandops.core.settings import Settings, load_settings
 from demandops.pipeline.activities import RequestError, plan_run
 from demandops.pipeline.orchestration import RUN_ORCHESTRATOR
@@ -16,19 +25,25 @@ from demandops.pipeline.orchestration import RUN_ORCHESTRATOR
 bp = df.Blueprint()
 PIPELINES = ("train", "score", "weekly")
 FIELDS = ("regions", "pipeline", "as_of")
+MAX_BODY = 64 * 1024  # bytes; a run request is a few hundred
+MAX_DEPTH = 8  # nesting of arrays and objects in a run request
+MAX_ERROR = 6000  # characters of an error message, at most (20 names of 100 and more)
+# Durable Functions instance ids: 1-100 characters, not starting with @, without / \ # ? or
+# control characters; also without % (no escapes to decode twice) and not "." or ".."
+INSTANCE_ID = re.compile(r"(?!\.{1,2}$)[^@/\\#?%\x00-\x1f\x7f][^/\\#?%\x00-\x1f\x7f]{0,99}")
 
 
 def parse_run_request(body: bytes, settings: Settings) -> dict[str, Any]:
     """The orchestration input for a request body; anything wrong is a RequestError saying what."""
     try:
-        data = json.loads(body or b"null")
+        data = load_json(body or b"null", "body", MAX_DEPTH, MAX_BODY)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise RequestError('body must be a JSON object like {"pipeline": "weekly"}')
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        raise RequestError(f"unknown field {', '.join(unknown)}; expected {', '.join(FIELDS)}")
+        raise RequestError(f"unknown field {clip_list(unknown)}; expected {', '.join(FIELDS)}")
     regions = data.get("regions")
     if regions is not None and (
         not isinstance(regions, list) or not all(isinstance(r, str) for r in regions)
@@ -49,6 +64,10 @@ def _json(body: Any, status: int) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
+def _error(message: str, status: int) -> func.HttpResponse:
+    return _json({"error": clip(message, MAX_ERROR)}, status)
+
+
 @bp.route(route="runs", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def start_run(
@@ -57,11 +76,13 @@ async def start_run(
     try:
         settings = load_settings()
     except ConfigError as exc:
-        return _json({"error": str(exc)}, 500)
+        return _error(str(exc), 500)
     try:
         plan = parse_run_request(req.get_body(), settings)
+    except TooLarge as exc:
+        return _error(str(exc), 413)
     except DemandOpsError as exc:
-        return _json({"error": str(exc)}, 400)
+        return _error(str(exc), 400)
     instance_id = await client.start_new(RUN_ORCHESTRATOR, client_input=plan)
     return client.create_check_status_response(req, instance_id)
 
@@ -71,10 +92,20 @@ async def start_run(
 async def get_run(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    instance_id = req.route_params["instance_id"]
-    status = await client.get_status(instance_id)
+    instance_id = req.route_params.get("instance_id", "")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        return _error(f"not a run id: {clip(instance_id)!r} (1-100 characters, no / \\ # ? %)", 400)
+    try:
+        status = await client.get_status(instance_id)
+    except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+        return _error(f"the Durable extension is unreachable: {clip(exc, 300)}", 503)
+    except Exception as exc:
+        return _error(f"the Durable extension failed: {clip(exc, 300)}", 502)
     if status.runtime_status is None:
-        return _json({"error": f"no run {instance_id}"}, 404)
+        failure = _extension_failure(status)
+        if failure:
+            return _error(f"the Durable extension failed: {clip(failure, 300)}", 502)
+        return _error(f"no run {instance_id}", 404)
     return _json(
         {
             "id": instance_id,
@@ -86,3 +117,11 @@ async def get_run(
         },
         200,
     )
+
+
+def _extension_failure(status: df.DurableOrchestrationStatus) -> str:
+    """The error message of a status answer without a runtime status ("" for none: the
+    instance does not exist). The extension answers 404 with an empty body; an error body
+    (its 500s carry a Message) is a failure of the extension, not a missing run."""
+    fields = {k.lower(): v for k, v in vars(status).items() if not k.startswith("_")}
+    return next((str(fields[k]) for k in ("message", "exceptionmessage") if fields.get(k)), "")

@@ -1,8 +1,13 @@
-"""A weighted blend of forecasters, the weights fit on a time-based validation window.
+"""A weighted blend of forecasters, the weights chosen on several backtest windows.
 
-`fit` holds out the most recent `validation_weeks` weeks, fits every member on the weeks
-before, and picks the convex weights (a grid with step `weight_step`) that minimise the
-`objective` on the held-out weeks; then it refits every member on all the data.
+`fit` holds out the last `validation_windows` windows of `validation_weeks` weeks each; for
+each window it fits every member on the weeks before it and forecasts the window (a
+rolling-origin backtest). From those forecasts `ml.blend.select` excludes degenerate members,
+drops members whose bias or error is out of line with the best member's, picks the convex
+weights (a grid with step `weight_step`) that minimise the `objective`, and shrinks them towards
+the best member by how clearly the blend beats it (`member_checks_` and `selection_note_` say
+what was used and why). Then it refits every member on all the data. Cost: `validation_windows`
++ 1 fits of every member.
 
 The objective is WAPE by default, so that a blend cannot improve its score by forecasting low.
 With `objective="mape"` the weights minimise MAPE instead, and the blend is shrunk: the members
@@ -24,60 +29,77 @@ it may give up.
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ml.blend import Rules, Validation, select
 from ml.features import DISPERSION_COLUMN
 from ml.metrics import bias, check_objective, mape, wape
 
 SCALES = np.round(np.arange(0.50, 1.5001, 0.01), 2)  # the factors `objective="mape"` may pick
 DISPERSION_COEFS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # and the shrinkages
+SERIES_COLUMNS = ("store_id", "product_id")  # a series, the unit of the blend's noise estimate
 
 
 class EnsembleForecaster(RegressorMixin, BaseEstimator):
-    """Blend of `estimators` (a list of (name, estimator)), weights fit on recent weeks."""
+    """Blend of `estimators` (a list of (name, estimator)), weights chosen on backtest windows.
+
+    `bias_tolerance`, `error_tolerance` and `degenerate_ratio` are the rules of `ml.blend`.
+    """
 
     def __init__(
         self,
         estimators: list[tuple[str, BaseEstimator]] | None = None,
         time_column: str = "week_start",
-        validation_weeks: int = 8,
+        validation_weeks: int = 4,
+        validation_windows: int = 3,
         weight_step: float = 0.05,
         objective: str = "wape",
         wape_tolerance: float = 0.05,
         dispersion_column: str | None = DISPERSION_COLUMN,
+        bias_tolerance: float = 0.10,
+        error_tolerance: float = 0.5,
+        degenerate_ratio: float = 3.0,
     ) -> None:
         self.estimators = estimators
         self.time_column = time_column
         self.validation_weeks = validation_weeks
+        self.validation_windows = validation_windows
         self.weight_step = weight_step
         self.objective = objective
         self.wape_tolerance = wape_tolerance
         self.dispersion_column = dispersion_column
+        self.bias_tolerance = bias_tolerance
+        self.error_tolerance = error_tolerance
+        self.degenerate_ratio = degenerate_ratio
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EnsembleForecaster:
         if not self.estimators:
             raise ValueError("EnsembleForecaster needs at least one (name, estimator)")
         check_objective(self.objective)
+        if self.validation_windows < 1 or self.validation_weeks < 1:
+            raise ValueError("validation_windows and validation_weeks must be at least 1")
         y = np.asarray(y, dtype=float)
-        weeks = np.sort(X[self.time_column].unique())
-        if len(weeks) <= self.validation_weeks:
-            raise ValueError(
-                f"{len(weeks)} weeks of data; the validation window alone needs "
-                f"{self.validation_weeks} and the members need more"
-            )
-        late = (X[self.time_column] >= weeks[-self.validation_weeks]).to_numpy()
-        val_preds = np.column_stack(
-            [clone(est).fit(X[~late], y[~late]).predict(X[late]) for _, est in self.estimators]
-        )
-        self.validation_actual_, self.validation_predictions_ = y[late], val_preds
+        times = X[self.time_column]
+        starts = self._window_starts(X)
+        windows = []
+        for k, start in enumerate(starts):
+            early = (times < start).to_numpy()
+            late = ~early & (times < starts[k + 1] if k + 1 < len(starts) else True)
+            late = np.asarray(late, dtype=bool)
+            preds = [
+                clone(est).fit(X[early], y[early]).predict(X[late]) for _, est in self.estimators
+            ]
+            windows.append((late, np.column_stack(preds)))
+        rows = np.concatenate([np.flatnonzero(late) for late, _ in windows])
+        self.validation_actual_ = y[rows]
+        self.validation_predictions_ = np.vstack([preds for _, preds in windows])
+        self.validation_groups_ = _series(X.iloc[rows])
         self.uses_dispersion_ = self.dispersion_column in X.columns
-        self.validation_dispersion_ = self._dispersion(X[late])
+        self.validation_dispersion_ = self._dispersion(X.iloc[rows])
         self._blend()
         self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
         self.named_estimators_ = {
@@ -86,12 +108,33 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _window_starts(self, X: pd.DataFrame) -> list[object]:
+        """The first week of each validation window, oldest first."""
+        weeks = np.sort(X[self.time_column].unique())
+        held = self.validation_windows * self.validation_weeks
+        if len(weeks) <= held:
+            raise ValueError(
+                f"{len(weeks)} weeks of data; the validation windows alone need {held} "
+                "and the members need more"
+            )
+        return [weeks[-k * self.validation_weeks] for k in range(self.validation_windows, 0, -1)]
+
     def _blend(self) -> None:
-        """Weights (and with "mape" the scale) from the members' validation forecasts."""
+        """Members, weights (and with "mape" the scale) from the validation forecasts."""
         actual, preds = self.validation_actual_, self.validation_predictions_
-        score = _mape if self.objective == "mape" else _wape
-        self.weights_ = _best_weights(actual, preds, self.weight_step, score)
-        blend = preds @ self.weights_
+        names = [name for name, _ in self.estimators or []]
+        rules = Rules(
+            self.objective,
+            self.weight_step,
+            self.bias_tolerance,
+            self.error_tolerance,
+            self.degenerate_ratio,
+        )
+        selection = select(Validation(actual, preds, self.validation_groups_), names, rules)
+        self.weights_ = selection.weights
+        self.member_checks_ = [c.record() for c in selection.checks]
+        self.selection_note_ = selection.note()
+        blend = _combine(preds, self.weights_)
         self.scale_, self.dispersion_coef_ = 1.0, 0.0
         if self.objective == "mape":
             self.scale_, self.dispersion_coef_ = _mape_shrinkage(
@@ -103,10 +146,16 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.validation_bias_ = bias(actual, shrunk)
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """Models pickled before the dispersion shrinkage scale every row by `scale_` alone."""
+        """Models pickled before the dispersion shrinkage scale every row by `scale_` alone;
+        those pickled before the backtest windows had one window and no member rules."""
         if "scale_" in state:
             state = {"uses_dispersion_": False, "dispersion_coef_": 0.0, **state}
-        state = {"dispersion_column": None, **state}
+        state = {"dispersion_column": None, "validation_windows": 1, **state}
+        state = {"bias_tolerance": np.inf, "error_tolerance": np.inf, **state}
+        state = {"degenerate_ratio": np.inf, **state}
+        actual = state.get("validation_actual_")
+        if isinstance(actual, np.ndarray) and "validation_groups_" not in state:
+            state["validation_groups_"] = np.arange(len(actual))
         super().__setstate__(state)  # type: ignore[misc]
 
     def _dispersion(self, X: pd.DataFrame) -> np.ndarray:
@@ -148,8 +197,10 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "estimators_")
-        preds = np.column_stack([est.predict(X) for est in self.estimators_])
-        return np.clip(preds @ self.weights_ * self._shrinkage(self._dispersion(X)), 0.0, None)
+        used = [j for j, w in enumerate(self.weights_) if w > 0]
+        preds = np.column_stack([self.estimators_[j].predict(X) for j in used])
+        blend = preds @ self.weights_[used]
+        return np.clip(blend * self._shrinkage(self._dispersion(X)), 0.0, None)
 
 
 def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -184,22 +235,15 @@ def _mape_shrinkage(
     return chosen
 
 
-def _best_weights(
-    actual: np.ndarray,
-    preds: np.ndarray,
-    step: float,
-    score: Callable[[np.ndarray, np.ndarray], float] = _wape,
-) -> np.ndarray:
-    """Convex weights on a grid minimising `score`; ties go to the earlier candidate."""
-    n = preds.shape[1]
-    ticks = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
-    best, best_w = np.inf, np.full(n, 1.0 / n)
-    for head in itertools.product(ticks, repeat=n - 1):
-        last = 1.0 - sum(head)
-        if last < -1e-9:
-            continue
-        w = np.array([*head, max(last, 0.0)])
-        current = score(actual, preds @ w)
-        if current < best - 1e-12:
-            best, best_w = current, w
-    return best_w
+def _combine(preds: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted sum over the members with weight (an excluded member's inf is ignored)."""
+    used = weights > 0
+    return preds[:, used] @ weights[used]
+
+
+def _series(X: pd.DataFrame) -> np.ndarray:
+    """Each row's series (store × product) as an integer code; each row its own without them."""
+    columns = [c for c in SERIES_COLUMNS if c in X.columns]
+    if not columns:
+        return np.arange(len(X))
+    return X.groupby(columns, sort=False, observed=True).ngroup().to_numpy()

@@ -8,6 +8,8 @@
 - RMSE is over all rows; RMSE0 is the RMSE over rows whose actual is 0, so it measures
   over-forecasting where nothing sold.
 - Bias is sum(forecast - actual) / sum actual: positive means over-forecasting.
+- Coverage (`coverage80`) is the share of rows whose actual lies within the forecast's 80 %
+  interval, columns `p10` and `p90` (ml/intervals.py); NaN where a frame has no interval.
 
 A metric whose rows or denominator are empty or zero is NaN. Rows with a missing actual or
 forecast raise ValueError rather than being dropped.
@@ -23,6 +25,9 @@ import pandas as pd
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 
 METRICS = ("mape", "wape", "rmse", "rmse0", "bias")
+COVERAGE = "coverage80"  # share of actuals within [p10, p90]
+REPORTED = (*METRICS, COVERAGE)  # what `metrics_by` gives per group
+BIAS_ALERT = -0.10  # an ensemble forecasting more than 10 % below the actuals is reported
 OBJECTIVES = ("wape", "mape")  # what an ensemble and its members may aim at
 
 
@@ -33,11 +38,22 @@ def check_objective(objective: str) -> None:
 
 
 def mape_weights(units: np.ndarray, wape_weight: float = 1.0) -> np.ndarray:
-    """Per row, 1/units (1 for a zero) + `wape_weight`/mean units, normalised to mean 1: the
-    absolute error weighted so is the row's percentage error plus its share of the total error,
-    and the best constant forecast for a set of rows, their weighted median, minimises MAPE +
-    `wape_weight` × WAPE (the same in logs as in units, medians being unchanged by logs)."""
-    weights = 1.0 / np.maximum(units, 1.0) + wape_weight / max(float(np.mean(units)), 1e-9)
+    """Per row, 1/units over the share of rows that sold (0 for a zero: MAPE leaves those rows
+    out) + `wape_weight`/mean units, normalised to mean 1: the absolute error weighted so is
+    the row's percentage error plus its share of the total error, and the best constant
+    forecast for a set of rows, their weighted median, minimises MAPE + `wape_weight` × WAPE
+    (the same in logs as in units, medians being unchanged by logs).
+
+    Scale-free: multiplying every unit by c gives the same weights. (Weighting a zero row as
+    one unit sold did not: at 30,000 units a week a single zero weighed as much as 30,000 sold
+    rows and pulled the trees' and the net's forecasts to about 0.)"""
+    units = np.asarray(units, dtype=float)
+    sold = units > 0
+    if not sold.any():
+        return np.ones(len(units), dtype=np.float32)
+    share = sold.mean()
+    percentage = np.divide(1.0, units * share, out=np.zeros_like(units), where=sold)
+    weights = percentage + wape_weight / float(np.mean(units))
     return (weights / weights.mean()).astype(np.float32)
 
 
@@ -110,7 +126,8 @@ def score_all(actual: ArrayLike, forecast: ArrayLike) -> dict[str, float]:
 def metrics_by(
     frame: pd.DataFrame, by: list[str], actual: str = "units", forecast: str = "forecast"
 ) -> pd.DataFrame:
-    """One row per group of `by` (or one overall row if `by` is empty): `by`, n_rows, METRICS.
+    """One row per group of `by` (or one overall row if `by` is empty): `by`, n_rows, REPORTED
+    (coverage from the columns `p10` and `p90` where the frame has them).
 
     Vectorised: sums the needed terms per group and derives every metric from those sums.
     """
@@ -128,6 +145,8 @@ def metrics_by(
             "ape": np.divide(np.abs(err), a, out=np.zeros_like(a), where=sold),
             "n_none_sold": none_sold,
             "sq_err_none_sold": np.where(none_sold, err**2, 0.0),
+            "covered": _covered(frame, a),
+            "n_interval": "p10" in frame.columns and "p90" in frame.columns,
         },
         index=frame.index,
     )
@@ -146,4 +165,13 @@ def metrics_by(
         sums["sq_err_none_sold"] / sums["n_none_sold"].where(sums["n_none_sold"] > 0)
     )
     out["bias"] = sums["err"] / total
-    return out.astype(dict.fromkeys(METRICS, float))
+    out[COVERAGE] = sums["covered"] / sums["n_interval"].where(sums["n_interval"] > 0)
+    return out.astype(dict.fromkeys(REPORTED, float))
+
+
+def _covered(frame: pd.DataFrame, actual: np.ndarray) -> np.ndarray:
+    """1 where the actual is within [p10, p90], else 0 (also without interval columns)."""
+    if "p10" not in frame.columns or "p90" not in frame.columns:
+        return np.zeros(len(actual))
+    low, high = frame["p10"].to_numpy(dtype=float), frame["p90"].to_numpy(dtype=float)
+    return ((actual >= low) & (actual <= high)).astype(float)

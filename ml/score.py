@@ -3,6 +3,10 @@
 Each segment is scored by its `SegmentScorer` (the champion, resolved by the caller). A segment
 without a usable model, or whose model fails to predict, gets the historical-average baseline,
 and the `fallback` column says why; one segment's failure never stops the others.
+
+Every row carries an 80 % interval and a median, `p10`, `p50`, `p90` (`ml.intervals`: the
+conformal quantiles of the backtest residuals of the segment's model of that kind, or of that
+kind over the region's segments where the segment has none).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from demandops.core import telemetry
+from ml import intervals
 from ml.models import ColumnBaseline
 from ml.segments import assign_segments
 from ml.train import TrainedRegion
@@ -36,7 +41,9 @@ FORECAST_COLUMNS = [
     "trained_on",
     "stale",
     "fallback",
+    *intervals.COLUMNS,
 ]
+BACKTEST_MODEL = {"ensemble": "ensemble", "lasso": "lasso", "baseline": "hist_avg"}
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,42 @@ def score_region(
             _score_segment(future, X, rows, name, scorers.get(name))
             first = future.loc[rows, ["model", "fallback"]].iloc[0]
             span.set(model=first["model"], fallback=first["fallback"])
-    future["forecast"] = np.round(future["forecast"], 3)
-    future["baseline_forecast"] = np.round(future["baseline_forecast"], 3)
+    future[list(intervals.COLUMNS)] = _intervals(future, trained.holdout)
+    for column in ("forecast", "baseline_forecast", *intervals.COLUMNS):
+        future[column] = np.round(future[column], 3)
     return future[FORECAST_COLUMNS]
+
+
+def _intervals(future: pd.DataFrame, holdout: pd.DataFrame) -> np.ndarray:
+    """rows × (P10, P50, P90) of the forecasts, from the backtest residuals of each row's
+    segment and kind of model; that kind over every segment where the segment has none, and
+    every model's residuals for a kind the backtest has not seen; NaN without a backtest."""
+    if holdout.empty:
+        return np.full((len(future), 3), np.nan)
+    table = intervals.table(holdout)
+    keys = future[["region", "store_format", "velocity"]].assign(
+        model=future["model"].map(BACKTEST_MODEL).fillna(future["model"])
+    )
+    q = ["q10", "q50", "q90"]
+    found = keys.merge(table, on=intervals.KEYS, how="left")[q]
+    for model, rows in keys.groupby("model").indices.items():
+        missing = np.asarray(rows)[found["q10"].iloc[rows].isna().to_numpy()]
+        pooled = _pooled(holdout[holdout["model"] == model]) if missing.size else None
+        if pooled is not None:
+            found.iloc[missing] = pooled
+    still = found["q10"].isna().to_numpy()
+    if still.any() and (everything := _pooled(holdout)) is not None:
+        found.iloc[np.flatnonzero(still)] = everything  # a kind never backtested: every model's
+    values = np.full((len(future), 3), np.nan)
+    known = found["q10"].notna().to_numpy()
+    forecast = future["forecast"].to_numpy(dtype=float)
+    values[known] = intervals.apply(forecast[known], found[known].to_numpy())
+    return values
+
+
+def _pooled(part: pd.DataFrame) -> tuple[float, float, float] | None:
+    actual, forecast = part["units"].to_numpy(dtype=float), part["forecast"].to_numpy(dtype=float)
+    return intervals.offsets(intervals.residuals(actual, forecast))
 
 
 def _score_segment(

@@ -1,23 +1,27 @@
 """Training step: per segment, a rolling-origin backtest, then a refit on all history.
 
-For each segment the ensemble (LASSO + embedding net, blended), its two members and both
+For each segment the ensemble (LASSO + embedding net, blended), its members and both
 historical-average baselines forecast `backtest_origins` windows of H weeks at the end of the
-history, each from a model fit only on the weeks before the window's origin. Their metrics go in
-the run report. The ensemble is then refit on every history week and becomes the segment's
-model. If it cannot be fit, the LASSO alone is tried, then the trailing historical average; the
-segment's note says why.
+history, each from a model fit only on the weeks before the window's origin. Every backtest row
+gets an 80 % interval from the other windows' residuals (`ml.intervals`), so the metrics (in
+the run report) include its coverage. The ensemble is then refit on every history week and
+becomes the segment's model. If it cannot be fit, the LASSO alone is tried, then the trailing
+historical average; the segment's note says why, and which members the blend used and why
+(`members`: each member's validation record).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from demandops.core import telemetry
+from ml import intervals
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.members import DEFAULT_MEMBERS, load_member
@@ -39,7 +43,8 @@ class TrainParams:
     velocity_threshold: float
     lasso_cv_folds: int
     lasso_calendar_slopes: bool = True  # per-product slopes on the calendar too (ml/models.py)
-    ensemble_validation_weeks: int = 8
+    ensemble_validation_weeks: int = 4  # each of the blend's backtest windows (ml/ensemble.py)
+    ensemble_validation_windows: int = 3
     ensemble_objective: str = "wape"  # or "mape": see ml/ensemble.py
     ensemble_wape_tolerance: float = 0.05
     nn_max_epochs: int = 30
@@ -56,6 +61,7 @@ class SegmentModel:
     estimator: BaseEstimator
     n_rows: int
     note: str = ""
+    members: list[dict[str, Any]] = field(default_factory=list)  # the blend's member checks
 
 
 @dataclass
@@ -87,6 +93,7 @@ def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) ->
             for m in members
         ],
         validation_weeks=params.ensemble_validation_weeks,
+        validation_windows=params.ensemble_validation_windows,
         objective=params.ensemble_objective,
         wape_tolerance=params.ensemble_wape_tolerance,
     )
@@ -124,7 +131,7 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
             predictions.append(backtest_segment(segment, part, origins, params))
             models[segment.name] = final_model(segment, part, params)
             span.set(model=models[segment.name].kind)
-    holdout = pd.concat(predictions, ignore_index=True)
+    holdout = intervals.backtest(pd.concat(predictions, ignore_index=True))
     return TrainedRegion(
         region=str(history["region"].iloc[0]),
         velocity=velocity,
@@ -187,7 +194,10 @@ def final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> Se
     for kind, make in (("ensemble", ensemble), ("lasso", lasso)):
         try:
             fitted = make(params, model_features(part)).fit(part, part["units"])
-            return SegmentModel(segment, kind, fitted, len(part), "; ".join(failures))
+            notes = [*failures, getattr(fitted, "selection_note_", "")]
+            members = getattr(fitted, "member_checks_", [])
+            note = "; ".join(n for n in notes if n)
+            return SegmentModel(segment, kind, fitted, len(part), note, members)
         except ValueError as exc:
             failures.append(f"{kind} failed: {exc}")
     note = "; ".join([*failures, "historical average used"])

@@ -54,6 +54,16 @@ def small_lake_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_raw_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw sample data of one region and two products (~0.2 MB), generated once per session:
+    copy it before changing it."""
+    path = tmp_path_factory.mktemp("tiny") / "lake"
+    regions = load_settings(ROOT / "config").select_regions(["pnw"])
+    generate(Lake(str(path)), regions, SampleSpec(products=2, weeks=60, store_scale=0.1))
+    return path
+
+
 def init_registry(db: Path) -> None:
     """Create an empty MLflow sqlite store (its ~70 schema migrations take seconds: do it once
     and copy the file)."""

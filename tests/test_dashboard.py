@@ -67,7 +67,7 @@ def test_dashboard_renders_the_monitoring_tables(
     chosen = _table(small_lake, "model_metrics").query("chosen")
     assert len(chosen) == 8
     for row in chosen.itertuples():
-        for metric in ("mape", "rmse", "rmse0", "wape"):
+        for metric in ("mape", "rmse", "rmse0", "wape", "bias", "coverage80"):
             value = getattr(row, metric)  # NaN (e.g. RMSE0 without zero actuals): blank
             assert training[f"{row.segment}|{metric}"] == ("" if pd.isna(value) else f"{value:.4f}")
 

@@ -25,6 +25,8 @@ class Extension(BaseHTTPRequestHandler):
 
     started: ClassVar[list[tuple[str, Any]]] = []
     instances: ClassVar[dict[str, dict[str, Any]]] = {}
+    asked: ClassVar[list[str]] = []  # the paths of the status requests
+    failure: ClassVar[tuple[int, bytes] | None] = None  # status and body of a failing extension
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -43,6 +45,13 @@ class Extension(BaseHTTPRequestHandler):
         self._send(202, {"id": "abc123"})
 
     def do_GET(self) -> None:
+        self.asked.append(self.path)
+        if self.failure is not None:
+            self.send_response(self.failure[0])
+            self.send_header("Content-Length", str(len(self.failure[1])))
+            self.end_headers()
+            self.wfile.write(self.failure[1])
+            return
         instance = self.path.split("/instances/")[1].split("?")[0]
         if instance in self.instances:
             self._send(200, self.instances[instance])
@@ -56,11 +65,13 @@ class Extension(BaseHTTPRequestHandler):
 @pytest.fixture
 def client_json() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Extension)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}/runtime/webhooks/durabletask/"
     mgmt = base + "instances/INSTANCEID"
     Extension.started.clear()
+    Extension.asked.clear()
+    Extension.failure = None
     try:
         yield json.dumps(
             {
@@ -169,6 +180,82 @@ def test_get_run_reports_status_and_region_progress(client_json: str) -> None:
         method="GET", url="/api/runs/nope", body=b"", route_params={"instance_id": "nope"}
     )
     assert _call(get_run, missing, client_json).status_code == 404
+
+
+def _get(instance_id: str) -> func.HttpRequest:
+    return func.HttpRequest(
+        method="GET", url="/api/runs/x", body=b"", route_params={"instance_id": instance_id}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"[" * 10_000 + b"]" * 10_000, 400, "body is nested 10000 deep"),
+        (b"[" * 100_000 + b"]" * 100_000, 413, "body is 200000 bytes, more than the limit"),
+        (b'{"pipeline": "weekly", "as_of": "' + b"x" * 100_000 + b'"}', 413, "more than the limit"),
+        (b'{"pipeline": "weekly", "regions": ["' + b"r" * 60_000 + b'"]}', 400, "unknown region"),
+        (json.dumps({f"f{i}": 1 for i in range(500)}).encode(), 400, "… and 480 more"),
+    ],
+)
+def test_hostile_bodies_get_short_answers(
+    configured: Settings, client_json: str, body: bytes, status: int, message: str
+) -> None:
+    resp = _call(start_run, _post(body), client_json)
+    assert resp.status_code == status
+    error = json.loads(resp.get_body())["error"]
+    assert message in error and len(resp.get_body()) < 2500
+    assert Extension.started == []
+
+
+def test_error_bodies_cut_names_at_100_characters_and_lists_at_20(
+    configured: Settings, client_json: str
+) -> None:
+    regions = ["pnw", *(f"{'x' * 500}{i}" for i in range(30))]
+    body = json.dumps({"pipeline": "weekly", "regions": regions}).encode()
+    error = json.loads(_call(start_run, _post(body), client_json).get_body())["error"]
+    named = error.split("unknown region ")[1].split("; known")[0]
+    assert named.count("x" * 100 + "…") == 20 and "x" * 101 not in named
+    assert named.endswith("… and 10 more")
+
+
+@pytest.mark.parametrize("bad", ["../../instances", "..", "a/b", "a?x=1", "a#b", "%2e%2e", "@x",
+                                 "a\\b", "x" * 101, ""])  # fmt: skip
+def test_instance_ids_outside_the_durable_format_are_400(client_json: str, bad: str) -> None:
+    resp = _call(get_run, _get(bad), client_json)
+    assert resp.status_code == 400 and "not a run id" in json.loads(resp.get_body())["error"]
+    assert Extension.asked == []  # no URL was built from it
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "message"),
+    [
+        ((500, b'{"Message": "An error has occurred."}'), 502, "An error has occurred."),
+        ((503, b"{}"), 502, "unexpected status code 503"),
+        ((503, b"Service Unavailable"), 502, "the Durable extension failed"),
+        ((200, b"<html>gateway</html>"), 502, "the Durable extension failed"),
+    ],
+)
+def test_durable_extension_failures_are_502_not_no_run(
+    client_json: str, failure: tuple[int, bytes], status: int, message: str
+) -> None:
+    Extension.failure = failure
+    resp = _call(get_run, _get("abc123"), client_json)
+    assert resp.status_code == status and message in json.loads(resp.get_body())["error"]
+    assert len(Extension.asked) == 1
+
+
+def test_an_unreachable_durable_extension_is_503(client_json: str) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = client_json.replace(json.loads(client_json)["rpcBaseUrl"].split("/runtime")[0],
+                               f"http://127.0.0.1:{port}")  # fmt: skip
+    resp = _call(get_run, _get("abc123"), dead)
+    assert resp.status_code == 503
+    assert "the Durable extension is unreachable" in json.loads(resp.get_body())["error"]
 
 
 def _blob(lake: Lake, path: str) -> func.InputStream:

@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.metrics import METRICS, bias, mape, metrics_by, rmse, rmse0, score_all, wape
+from ml.metrics import (
+    METRICS,
+    REPORTED,
+    bias,
+    mape,
+    metrics_by,
+    rmse,
+    rmse0,
+    score_all,
+    wape,
+)
 
 # Mixed example with zero actuals.
 ACTUAL = [0, 2, 4, 10, 0]
@@ -157,7 +167,8 @@ def two_store_frame() -> pd.DataFrame:
 def test_metrics_by_two_groups() -> None:
     frame = two_store_frame()
     out = metrics_by(frame, ["store"])
-    assert list(out.columns) == ["store", "n_rows", *METRICS]
+    assert list(out.columns) == ["store", "n_rows", *REPORTED]
+    assert out["coverage80"].isna().all()  # no interval columns
     assert out["store"].tolist() == ["s1", "s2"]
     for expected, (_, row) in zip([MIXED, ALL_ZERO], out.iterrows(), strict=True):
         group = frame[frame["store"] == row["store"]]
@@ -177,7 +188,7 @@ def test_metrics_by_skips_empty_groups() -> None:
 def test_metrics_by_several_columns() -> None:
     frame = two_store_frame().assign(region="east")
     out = metrics_by(frame, ["region", "store"])
-    assert list(out.columns) == ["region", "store", "n_rows", *METRICS]
+    assert list(out.columns) == ["region", "store", "n_rows", *REPORTED]
     assert out[["region", "store"]].values.tolist() == [["east", "s1"], ["east", "s2"]]
     assert out["wape"].tolist()[0] == pytest.approx(MIXED["wape"])
 
@@ -193,7 +204,7 @@ def test_metrics_by_keeps_rows_with_a_missing_key() -> None:
 def test_metrics_by_overall() -> None:
     frame = two_store_frame().rename(columns={"units": "y", "forecast": "yhat"})
     out = metrics_by(frame, [], actual="y", forecast="yhat")
-    assert list(out.columns) == ["n_rows", *METRICS]
+    assert list(out.columns) == ["n_rows", *REPORTED]
     assert len(out) == 1
     got = {name: out.loc[0, name] for name in ["n_rows", *METRICS]}
     assert_scores(got, score_all(frame["y"], frame["yhat"]))
@@ -222,3 +233,14 @@ def test_metrics_by_nan_raises() -> None:
     frame.loc[2, "forecast"] = np.nan
     with pytest.raises(ValueError, match=r"forecast has 1 NaN"):
         metrics_by(frame, ["store"])
+
+
+def test_metrics_by_measures_the_coverage_of_the_80_percent_interval() -> None:
+    frame = two_store_frame()
+    frame["p10"] = frame["forecast"] - 1.0
+    frame["p90"] = frame["forecast"] + 1.0
+    out = metrics_by(frame, ["store"]).set_index("store")
+    # s1: |err| = 1, 1, 2, 2, 0 -> 3 of 5 within ±1; s2: 1, 2, 2 -> 1 of 3
+    assert out.loc["s1", "coverage80"] == pytest.approx(3 / 5)
+    assert out.loc["s2", "coverage80"] == pytest.approx(1 / 3)
+    assert metrics_by(frame, [])["coverage80"].tolist() == [pytest.approx(4 / 8)]

@@ -349,6 +349,11 @@ def test_new_data_is_judged_against_the_champion_on_the_new_weeks(dev: Settings)
         (["models", "promote", "pnw.large.fast", "--version", "9"], "no version 9 of demand."),
         (["lineage", "forecasts/as_of=2019-01-07/region=pnw/v=0"], "is not a committed forecasts"),
         (["lineage", "0123456789abcdef"], "no training run 0123456789abcdef"),
+        (
+            ["models", "show", "pnw.huge.fast"],
+            "no model demand.pnw.huge.fast in the registry; "
+            "known: demand.pnw.large.fast, demand.pnw.large.slow",
+        ),
     ],
 )
 def test_registry_commands_fail_in_one_line(
@@ -357,6 +362,29 @@ def test_registry_commands_fail_in_one_line(
     assert main([*argv, "--config", str(dev.config_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("demandops: error: ") and message in err and err.count("\n") == 1
+
+
+def test_promote_to_an_unusable_registry_is_one_line(
+    dev: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envs = dev.config_dir / "environments"
+    prod = (envs / "prod.yaml").read_text()
+    garbage = dev.config_dir.parent / "garbage.db"
+    garbage.write_bytes(b"not a database\n" * 100)
+    for name, uri in (("placeholder", "azureml"), ("garbage", f"sqlite:///{garbage}")):
+        text = prod.replace("name: prod", f"name: {name}")
+        (envs / f"{name}.yaml").write_text(text.replace("sqlite:///{lake}/mlflow.db", uri))
+    for target, message in (
+        ("placeholder", "cannot promote to placeholder: its registry_uri 'azureml' is not a "
+         "tracking URI; set it in environments/placeholder.yaml"),
+        ("garbage", f"cannot promote to garbage: its registry sqlite:///{garbage} is not usable"),
+    ):  # fmt: skip
+        argv = ["models", "promote", "pnw.large.fast", "--to", target]
+        assert main([*argv, "--config", str(dev.config_dir)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("demandops: error: ") and err.count("\n") == 1, err
+        assert message in err
+    assert garbage.read_bytes() == b"not a database\n" * 100
 
 
 def test_a_registry_in_an_abfs_lake_is_a_config_error(dev: Settings, azure_lake_url: str) -> None:

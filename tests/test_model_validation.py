@@ -13,6 +13,7 @@ from demandops.core.lake import Lake
 from demandops.core.settings import Settings, load_settings
 from demandops.pipeline.batch import run_batch
 from demandops.sample.data import SampleSpec, sample_files
+from ml.score import FORECAST_COLUMNS
 from scripts.validate_model import DATASET, DATASET_REGIONS, check_report, copy_dataset
 
 SPEC = SampleSpec(products=6, weeks=80, store_scale=0.5)
@@ -66,7 +67,14 @@ def test_training_beats_the_baselines_with_finite_metrics(validated: tuple[dict,
         by_model = segment["by_model"]
         assert {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"} <= by_model.keys()
         assert all(math.isfinite(m["wape"]) for m in by_model.values())
+        members = {m["name"]: m for m in segment["members"]}  # what the blend used, and why
+        assert members.keys() == {"lasso", "nn"}
+        assert sum(m["weight"] for m in members.values()) == pytest.approx(1.0)
+        assert all(m["reason"] and m["bias"] is not None for m in members.values())
+        assert segment["note"].startswith("weights ")
     overall = report["overall"]
+    assert 0.65 <= overall["ensemble"]["coverage80"] <= 0.95  # of the P10-P90 interval
+    assert report["warnings"] == []  # the default configuration's bias is within -10 %
     assert overall["ensemble"]["wape"] < min(
         overall["hist_avg"]["wape"], overall["same_woy_avg"]["wape"]
     )
@@ -86,3 +94,7 @@ def test_scoring_forecasts_every_series_for_every_horizon(validated: tuple[dict,
         assert set(forecasts["horizon"]) == {1, 2, 3, 4}
         assert forecasts["forecast"].ge(0).all() and forecasts["forecast"].notna().all()
         assert set(forecasts["model"]) == {"ensemble"}
+        assert list(forecasts.columns) == FORECAST_COLUMNS  # new columns at the end only
+        p10, p50, p90 = (forecasts[c] for c in ("p10", "p50", "p90"))
+        assert p10.notna().all() and (p10 <= p50).all() and (p50 <= p90).all()
+        assert ((p10 <= forecasts["forecast"]) & (forecasts["forecast"] <= p90)).all()

@@ -23,8 +23,8 @@ def _pct(x: float) -> str:
 def sample_table(result: dict[str, Any]) -> str:
     lines = [
         "| segment | ensemble MAPE % | WAPE % | LASSO MAPE % | NN MAPE % | better baseline "
-        "| its MAPE % | its WAPE % | MAPE reduction % | gate | train s | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| its MAPE % | its WAPE % | MAPE reduction % | gate | train s | peak MB | bias % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["segments"]:
         lines.append(
@@ -32,15 +32,20 @@ def sample_table(result: dict[str, Any]) -> str:
             f"| {_pct(r['lasso_mape'])} | {_pct(r['nn_mape'])} | {r['best_baseline']} "
             f"| {_pct(r['baseline_mape'])} | {_pct(r['baseline_wape'])} "
             f"| {_pct(r['mape_reduction'])} | {'pass' if r['passes'] else 'FAIL'} "
-            f"| {r['train_seconds']} | {r['peak_rss_mb']:.0f} |"
+            f"| {r['train_seconds']} | {r['peak_rss_mb']:.0f} "
+            f"| {_pct(r['ensemble_bias']) if 'ensemble_bias' in r else '-'} |"
         )
     lines.append("")
-    lines.append("| overall (all backtest rows) | MAPE % | WAPE % | RMSE | RMSE0 |")
-    lines.append("|---|---|---|---|---|")
+    lines.append(
+        "| overall (all backtest rows) | MAPE % | WAPE % | bias % | RMSE | RMSE0 "
+        "| P10-P90 coverage % |"
+    )
+    lines.append("|---|---|---|---|---|---|---|")
     for model, m in result["overall"].items():
+        coverage = "-" if m.get("coverage80") is None else _pct(m["coverage80"])
         lines.append(
-            f"| {model} | {_pct(m['mape'])} | {_pct(m['wape'])} | {m['rmse']:.2f} "
-            f"| {m['rmse0']:.2f} |"
+            f"| {model} | {_pct(m['mape'])} | {_pct(m['wape'])} | {_pct(m['bias'])} "
+            f"| {m['rmse']:.2f} | {m['rmse0']:.2f} | {coverage} |"
         )
     lines.append(
         f"\n{result['passing']} of {len(result['segments'])} segments pass the gate; "

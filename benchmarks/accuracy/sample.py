@@ -30,6 +30,7 @@ def segment_gates(segment: dict[str, Any]) -> dict[str, Any]:
         "segment": f"{segment['region']}.{segment['store_format']}.{segment['velocity']}",
         "ensemble_mape": ensemble["mape"],
         "ensemble_wape": ensemble["wape"],
+        "ensemble_bias": ensemble["bias"],
         "lasso_mape": by_model["lasso"]["mape"],
         "nn_mape": by_model["nn"]["mape"],
         "best_baseline": best,

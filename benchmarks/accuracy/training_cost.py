@@ -58,6 +58,8 @@ def segment_costs(settings: Settings, report: dict[str, Any]) -> list[dict[str, 
         lasso_calendar_slopes=cfg.lasso_calendar_slopes,
         ensemble_objective=cfg.ensemble_objective,
         ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
+        ensemble_validation_windows=cfg.ensemble_validation_windows,
+        ensemble_validation_weeks=cfg.ensemble_validation_weeks,
     )
     jobs = []
     for s in report["segments"]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from demandops.cli import backtest as backtest_cli
-from demandops.cli import deploy
+from demandops.cli import deploy, faults
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
@@ -138,14 +138,15 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     segments = report.get("segments", [])
     if segments:
         print(
-            f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'RMSE':>8}"
-            f"{'RMSE0':>9}  {'base MAPE':>9}{'base WAPE':>10}"
+            f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'bias':>7}"
+            f"{'RMSE':>8}{'RMSE0':>9}{'P10-P90':>8}  {'base MAPE':>9}{'base WAPE':>10}"
         )
         for s in segments:
             name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
             print(
                 f"{name:<22}{s['n_rows']:>8}  {s['model']:<8}{_pct(s['mape'])}{_pct(s['wape'])}"
-                f"{_num(s['rmse'], 8)}{_num(s['rmse0'], 9)}  {_pct(s['baseline_mape'], 9)}"
+                f"{_pct(s.get('bias'))}{_num(s['rmse'], 8)}{_num(s['rmse0'], 9)}"
+                f"{_pct(s.get('coverage80'), 8)}  {_pct(s['baseline_mape'], 9)}"
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
@@ -161,9 +162,11 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     for model, m in report.get("overall", {}).items():
         print(
             f"overall {model:<13} MAPE {_pct(m['mape'])}  WAPE {_pct(m['wape'])}"
-            f"  RMSE {_num(m['rmse'], 7)}  RMSE0 {_num(m['rmse0'], 7)}"
+            f"  bias {_pct(m.get('bias'))}  RMSE {_num(m['rmse'], 7)}  RMSE0 {_num(m['rmse0'], 7)}"
             f"  ({m['n_rows']} holdout rows)"
         )
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
     if "metrics_path" in report:
         print(f"metrics:   {report['metrics_path']}")
     if any("forecasts" in r["paths"] for r in report["regions"].values()):
@@ -239,8 +242,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         path = Path(args.report_json)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     _print_summary(report, Lake(settings.environment.lake))
     if args.report_json:
         print(f"json:      {args.report_json}")
@@ -295,10 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     except DemandOpsError as exc:
         print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeDecodeError, *faults.REGISTRY_ERRORS) as exc:  # a fault, not a bug
+        print(f"demandops: error: {telemetry.redact(faults.describe(exc))}", file=sys.stderr)
+        return 2
     finally:
         telemetry.flush()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

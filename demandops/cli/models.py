@@ -8,11 +8,13 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from demandops.cli import faults
 from demandops.core.lake import Lake
+from demandops.core.limits import clip, clip_list
 from demandops.core.settings import Environment, Settings, load_settings
 from demandops.lifecycle import champions, promotion
 from demandops.lifecycle.lineage import forecast_lineage, render, run_lineage
-from demandops.lifecycle.registry import PREFIX, model_name
+from demandops.lifecycle.registry import PREFIX, RegistryError, model_name
 
 COMMANDS = ("models", "lineage")
 
@@ -53,7 +55,17 @@ def _name(text: str) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
-    """Carry out a `models` or `lineage` command."""
+    """Carry out a `models` or `lineage` command; a registry that fails (unreachable, not a
+    registry, refusing) is one RegistryError line, not MLflow's traceback."""
+    try:
+        _run(args, settings)
+    except faults.REGISTRY_ERRORS as exc:
+        raise RegistryError(
+            f"the model registry failed: {clip(faults.registry_problem(exc), 300)}"
+        ) from None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     env = settings.environment
     registry = champions.open_registry(env)
     today = datetime.now(UTC).date()
@@ -79,8 +91,12 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             )
     elif args.action == "show":
         name = _name(args.name)
+        versions = registry.versions(name)
+        if not versions:
+            known = clip_list(registry.names())
+            raise RegistryError(f"no model {clip(name)} in the registry; known: {known or 'none'}")
         champ = registry.champion(name)
-        for v in registry.versions(name):
+        for v in versions:
             flag = " (champion)" if champ is not None and champ.version == v.version else ""
             print(f"{name} v{v.version}{flag}: {v.tags.get('status', '')}")
             for key in ("trained_on", "run_id", "model_dataset", "dataset_version", "git_commit"):
@@ -101,7 +117,23 @@ def _target(args: argparse.Namespace, env: Environment) -> Environment:
         return env
     override = os.environ.pop("DEMANDOPS_LAKE", None)
     try:
-        return load_settings(args.config, args.to).environment
+        target = load_settings(args.config, args.to).environment
     finally:
         if override is not None:
             os.environ["DEMANDOPS_LAKE"] = override
+    uri = target.registry_uri
+    if "://" not in uri and not uri.startswith("sqlite:"):  # e.g. the shipped placeholder
+        raise RegistryError(
+            f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
+            f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "
+            "(az ml workspace show --query mlflow_tracking_uri)"
+        )
+    try:
+        champions.open_registry(target).names()
+    except Exception as exc:  # whatever stops listing it: unreachable, not a store...
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RegistryError(
+            f"cannot promote to {args.to}: its registry {clip(uri)} is not usable from here "
+            f"({clip(problem, 200)})"
+        ) from None
+    return target

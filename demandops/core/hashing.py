@@ -15,6 +15,7 @@ DATA_CODE = (
     "ml",
     "demandops/pipeline/steps",
     "demandops/core/calendar.py",
+    "demandops/core/limits.py",
     "demandops/monitoring/quality.py",
     "demandops/monitoring/drift.py",
 )

@@ -8,6 +8,7 @@ storage and on ADLS Gen2, and a crash never leaves a half-written dataset visibl
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -21,6 +22,7 @@ import pandas as pd
 
 from demandops.core.errors import DataError
 from demandops.core.hashing import sha256_bytes
+from demandops.core.limits import clip
 
 MANIFEST = "manifest.json"
 ZONES = (
@@ -62,7 +64,24 @@ class Lake:
         return f"Lake({self.url!r})"
 
     def full_path(self, rel: str) -> str:
+        """The path of `rel` below the root; a path that climbs out (`..`) is a DataError."""
+        if ".." in rel.replace("\\", "/").split("/"):
+            raise DataError(f"refused {clip(rel)!r}: the path leaves the lake {self.url}")
         return f"{self.root}/{rel.strip('/')}" if rel else self.root
+
+    def refusal(self, rel: str) -> str | None:
+        """Why the file at `rel` is not read, or None: on a local lake, a symbolic link (even
+        to a file in the lake: raw/ holds what was delivered, not pointers) or a path that
+        resolves outside the lake through a linked folder."""
+        if not self.is_local:
+            return None
+        path = self.full_path(rel)
+        if os.path.islink(path):
+            return f"cannot read {rel}: a symbolic link (to {clip(os.readlink(path))}), not a file"
+        root = os.path.realpath(self.root)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:
+            return f"cannot read {rel}: it resolves outside the lake, through a linked folder"
+        return None
 
     def location(self, rel: str = "") -> str:
         """A path a person can open: the local path, or the URL in the cloud."""
@@ -75,6 +94,9 @@ class Lake:
         return bool(self.fs.exists(self.full_path(rel)))
 
     def read_bytes(self, rel: str) -> bytes:
+        refused = self.refusal(rel)
+        if refused:
+            raise DataError(refused)
         try:
             return bytes(self.fs.cat_file(self.full_path(rel)))
         except FileNotFoundError as exc:
@@ -89,9 +111,16 @@ class Lake:
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException as exc:  # a full disk: no partial file is left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                if isinstance(exc, OSError) and exc.filename is None:  # say where
+                    raise OSError(exc.errno, exc.strerror, path) from exc
+                raise
         else:  # a blob upload becomes visible only when complete
             self.fs.pipe_file(path, data)
 

@@ -25,6 +25,7 @@ from pydantic import (
 
 from demandops.core.calendar import HolidayCalendar
 from demandops.core.errors import ConfigError
+from demandops.core.limits import InputLimits, clip_list
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
@@ -141,12 +142,16 @@ class PipelineConfig(_Strict):
     # what the blend's weights minimise on the validation window (ml/ensemble.py)
     ensemble_objective: Literal["wape", "mape"] = "wape"
     ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
+    # the blend's own backtest: windows of weeks at the end of the training data (ml/ensemble.py)
+    ensemble_validation_windows: int = Field(default=3, ge=1, le=12)
+    ensemble_validation_weeks: int = Field(default=4, ge=1, le=26)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
     # each region's holidays where regions.yaml gives them (filled in from it by load_settings)
     holidays: dict[str, HolidayCalendar] = {}
+    limits: InputLimits = InputLimits()  # what a raw file may hold (demandops/core/limits.py)
 
 
 class Settings(_Strict):
@@ -170,7 +175,7 @@ class Settings(_Strict):
             raise ConfigError(
                 str(self.config_dir / "regions.yaml"),
                 "regions",
-                f"unknown region {', '.join(unknown)!s}; known: {', '.join(known)}",
+                f"unknown region {clip_list(unknown)}; known: {clip_list(list(known))}",
             )
         return [known[i] for i in dict.fromkeys(ids)]
 
@@ -180,6 +185,11 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(str(path), "", "file not found")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise ConfigError(str(path), "", problem) from None
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""

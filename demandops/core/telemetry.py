@@ -225,14 +225,15 @@ def flush() -> None:
             provider.force_flush()
 
 
-def pool_context() -> BaseContext | None:
-    """The multiprocessing context of a worker pool: with telemetry on, a fresh forkserver, so
-    that each worker configures its own exporters instead of sharing a forked copy of this
-    process's (and its HTTP connections); otherwise the platform's default."""
+def pool_context(preload: list[str]) -> BaseContext | None:
+    """The multiprocessing context of a worker pool: with telemetry on, a fresh forkserver
+    (which imports the `preload` modules once), so that each worker configures its own
+    exporters instead of sharing a forked copy of this process's (and its HTTP connections);
+    otherwise the platform's default."""
     if current().mode == "off":
         return None
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["demandops.pipeline.region"])
+    ctx.set_forkserver_preload(preload)
     return ctx
 
 

@@ -43,7 +43,7 @@ def gate(
     if champion is not None:
         label = f"champion v{champion.version}"
         try:
-            same = _on_sameholdout_window(
+            same = _on_same_window(
                 cfg.gate_metric, lake, registry, trained, segment, champion, frame
             )
         except Exception as exc:  # an unusable champion cannot block its replacement
@@ -68,7 +68,7 @@ def _float(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _on_sameholdout_window(
+def _on_same_window(
     metric: str,
     lake: Lake,
     registry: Registry,

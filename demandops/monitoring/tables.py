@@ -17,7 +17,7 @@ from demandops.core.hashing import digest
 from demandops.core.lake import Lake, frame_to_csv_bytes
 from demandops.core.settings import DriftConfig
 from demandops.monitoring.drift import feature_drift
-from ml.metrics import METRICS
+from ml.metrics import REPORTED
 
 TABLES = (
     "runs",
@@ -112,9 +112,10 @@ def _runs(report: dict[str, Any], out: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "data_quality_failed": int((out["data_quality"]["status"] == "fail").sum()),
         "drift_alerts": int(drift["alert"].sum()) if len(drift) else 0,
         "feeds_absent": ", ".join(n for n, f in report.get("feeds", {}).items() if f == "absent"),
+        "warnings": " | ".join(report.get("warnings", [])),
     }
     for model, metrics in report.get("overall", {}).items():
-        for metric in ("mape", "wape"):
+        for metric in ("mape", "wape", "bias"):
             row[f"overall_{model}_{metric}"] = metrics.get(metric)
     return pd.DataFrame([row])
 
@@ -171,12 +172,12 @@ def _model_metrics(report: dict[str, Any]) -> pd.DataFrame:
             "champion_version": s.get("champion_version", ""),
             "model_dataset": report["regions"][s["region"]]["versions"].get("model", ""),
         }
-        | {m: metrics.get(m) for m in METRICS}
+        | {m: metrics.get(m) for m in REPORTED}
         for s in report.get("segments", [])
         for model, metrics in sorted(s["by_model"].items())
     ]
     columns = ["segment", *SEGMENT_KEY, "model", "chosen", "candidate_version",
-               "champion_version", "model_dataset", *METRICS]  # fmt: skip
+               "champion_version", "model_dataset", *REPORTED]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 

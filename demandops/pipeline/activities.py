@@ -15,6 +15,7 @@ from typing import Any
 
 from demandops.core.errors import DemandOpsError
 from demandops.core.lake import Lake
+from demandops.core.limits import clip
 from demandops.core.settings import Settings
 from demandops.pipeline import orchestration as orch
 from demandops.pipeline import steps
@@ -33,12 +34,14 @@ def plan_run(
 ) -> dict[str, Any]:
     """The orchestration input for a run; a bad region, pipeline or date is a DemandOpsError."""
     if pipeline not in PIPELINE_STAGES:
-        raise RequestError(f"unknown pipeline {pipeline!r}; known: {', '.join(PIPELINE_STAGES)}")
+        raise RequestError(
+            f"unknown pipeline {clip(pipeline)!r}; known: {', '.join(PIPELINE_STAGES)}"
+        )
     if as_of is not None:
         try:
             monday = date.fromisoformat(as_of).weekday() == 0
         except ValueError:
-            raise RequestError(f"as_of must be a date YYYY-MM-DD, got {as_of!r}") from None
+            raise RequestError(f"as_of must be a date YYYY-MM-DD, got {clip(as_of)!r}") from None
         if not monday:
             raise RequestError(f"as_of must be a Monday (weeks start on Monday), got {as_of}")
     waiting = settings.environment.orchestration
@@ -65,7 +68,10 @@ class Activities:
         weather, events); return their paths, the profiles folder and the as-of day."""
         lake = Lake(self.settings.environment.lake)
         profiles = plan.get("profiles") or str(self.settings.config_dir / "sources")
-        ref = steps.condition_reference(lake, self.settings.region_ids(), Path(profiles))
+        limits = self.settings.pipeline.limits
+        ref = steps.condition_reference(
+            lake, self.settings.region_ids(), Path(profiles), limits=limits
+        )
         paths = {name: d.path for name, d in ref.datasets().items()}
         return {**paths, "profiles": profiles, "as_of": ref.as_of}
 

@@ -15,6 +15,7 @@ from typing import Any
 from demandops.core.errors import DataError
 from demandops.core.hashing import sha256_bytes
 from demandops.core.lake import Dataset, Lake, versioned
+from demandops.core.limits import clip
 from demandops.core.settings import Settings
 from demandops.pipeline import steps
 
@@ -25,6 +26,8 @@ REGION_SOURCES = steps.REGION_SOURCES
 def condition_arrival(settings: Settings, path: str) -> dict[str, Any]:
     """Condition what the raw file at `path` (lake-relative, `raw/…`) feeds; say what happened."""
     lake = Lake(settings.environment.lake)
+    if ".." in path.replace("\\", "/").split("/"):  # nothing is read or written for it
+        return {"status": "refused", "path": clip(path), "reason": "the path leaves the lake"}
     try:
         datasets = _condition(settings, lake, path)
     except DataError as exc:
@@ -44,7 +47,12 @@ def _condition(settings: Settings, lake: Lake, path: str) -> list[Dataset]:
     if source not in REFERENCE_SOURCES + REGION_SOURCES:
         known = ", ".join(REFERENCE_SOURCES + REGION_SOURCES)
         raise DataError(f"{path}: unknown source {source!r}; known: {known}")
-    ref = steps.condition_reference(lake, settings.region_ids(), settings.config_dir / "sources")
+    ref = steps.condition_reference(
+        lake,
+        settings.region_ids(),
+        settings.config_dir / "sources",
+        limits=settings.pipeline.limits,
+    )
     if source in REFERENCE_SOURCES:
         return list(ref.datasets().values())
     region = parts[2].removeprefix("region=")

@@ -30,7 +30,7 @@ from demandops.pipeline.compute import ComputeBackend
 from demandops.pipeline.compute.local import LocalBackend
 from demandops.pipeline.region import FAILED_STEP, RegionResult, Stage
 from demandops.pipeline.runner import LocalRunner
-from ml.metrics import METRICS, metrics_by
+from ml.metrics import BIAS_ALERT, REPORTED, metrics_by
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _run(
         ]
         profiles = profiles_dir or settings.config_dir / "sources"
         ref = steps.condition_reference(
-            lake, settings.region_ids(), profiles
+            lake, settings.region_ids(), profiles, limits=settings.pipeline.limits
         )  # committed: read only
         report = _report(lake, settings, ref, results, until, started, run_id)
         for region, (error, failed) in failures.items():
@@ -207,6 +207,8 @@ def _report(
         overall = _overall(lake, results)
         report["overall"] = overall.set_index("model").round(6).to_dict("index")
         report["segments"] = segments
+        report["warnings"] = bias_warnings(report["overall"], segments)
+        report["warnings"] += member_warnings(segments)
         report["metrics_path"] = _write_metrics(lake, results, segments, overall)
     return report
 
@@ -250,19 +252,50 @@ def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
                 "n_rows": int(info["n_rows"]),
                 "model": info["kind"],
             }
-            row |= {metric: _finite(by_model, chosen, metric) for metric in METRICS}
+            row |= {metric: _finite(by_model, chosen, metric) for metric in REPORTED}
             for prefix, model in (("baseline", "hist_avg"), ("seasonal_baseline", "same_woy_avg")):
                 row[f"{prefix}_mape"] = _finite(by_model, model, "mape")
                 row[f"{prefix}_wape"] = _finite(by_model, model, "wape")
             row["by_model"] = {
-                model: {metric: _finite(by_model, model, metric) for metric in METRICS}
+                model: {metric: _finite(by_model, model, metric) for metric in REPORTED}
                 for model in by_model.index
             }
+            row["members"] = info.get("members", [])
             row |= _lifecycle_fields(r.lifecycle.get(name))
             if info["note"]:
                 row["note"] = info["note"]
             rows.append(row)
     return rows
+
+
+def bias_warnings(overall: dict[str, Any], segments: list[dict[str, Any]]) -> list[str]:
+    """A line when the ensemble's backtest bias over every row is below BIAS_ALERT (it buys
+    its error with under-forecasts: stock-outs), naming the segments whose model's is too."""
+    value = overall.get("ensemble", {}).get("bias")
+    if value is None or not value < BIAS_ALERT:
+        return []
+    low = [
+        f"{s['region']}.{s['store_format']}.{s['velocity']}"
+        for s in segments
+        if s.get("bias") is not None and s["bias"] < BIAS_ALERT
+    ]
+    where = f"; segments below it: {', '.join(low[:10])}{' …' if len(low) > 10 else ''}"
+    return [
+        f"ensemble backtest bias {value * 100:+.1f} % (beyond {BIAS_ALERT * 100:.0f} %): it "
+        f"forecasts {-value * 100:.0f} % fewer units than sold{where if low else ''}"
+    ]
+
+
+def member_warnings(segments: list[dict[str, Any]]) -> list[str]:
+    """A line per segment whose blend excluded a degenerate member (forecasts far off the
+    actuals' level on validation), with the reason."""
+    return [
+        f"{s['region']}.{s['store_format']}.{s['velocity']}: member {m['name']} excluded, "
+        f"{m['reason']}"
+        for s in segments
+        for m in s.get("members", [])
+        if m.get("status") == "degenerate"
+    ]
 
 
 def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:
@@ -291,7 +324,9 @@ def _write_metrics(
         lake.commit_dataset(
             path,
             {
-                "segments.csv": frame_to_csv_bytes(pd.DataFrame(segments).drop(columns="by_model")),
+                "segments.csv": frame_to_csv_bytes(
+                    pd.DataFrame(segments).drop(columns=["by_model", "members"])
+                ),
                 "by_model.csv": frame_to_csv_bytes(detail),
                 "overall.csv": frame_to_csv_bytes(overall),
             },

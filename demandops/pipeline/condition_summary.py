@@ -36,7 +36,10 @@ def condition_summary(
         datasets = [d for d in (lake.dataset(p) for p in paths) if d is not None]
         quality, version = report["data_quality"], report["dataset_version"]
     else:
-        ref = steps.condition_reference(lake, settings.region_ids(), profiles, only=source)
+        limits = settings.pipeline.limits
+        ref = steps.condition_reference(
+            lake, settings.region_ids(), profiles, only=source, limits=limits
+        )
         datasets = [d for n, d in ref.datasets().items() if n == source]
         if source in steps.REGION_SOURCES:
             horizon = settings.pipeline.horizon_weeks

@@ -93,6 +93,8 @@ function renderTraining() {
     { label: "RMSE", value: (r) => r.rmse, key: (r) => r.segment + "|rmse" },
     { label: "RMSE0", value: (r) => r.rmse0, key: (r) => r.segment + "|rmse0" },
     { label: "WAPE", value: (r) => r.wape, key: (r) => r.segment + "|wape" },
+    { label: "bias", value: (r) => r.bias, key: (r) => r.segment + "|bias" },
+    { label: "P10–P90 coverage", value: (r) => r.coverage80, key: (r) => r.segment + "|coverage80" },
     { label: "hist_avg MAPE", value: (r) => metric(mm, r.segment, "hist_avg", "mape") },
     { label: "hist_avg RMSE", value: (r) => metric(mm, r.segment, "hist_avg", "rmse") },
     { label: "hist_avg RMSE0", value: (r) => metric(mm, r.segment, "hist_avg", "rmse0") },
@@ -225,7 +227,8 @@ function init() {
   const run = D.runs[0];
   $("run").textContent = "run " + run.run_id + " · " + run.environment + " · scoring date " + run.scoring_date + " · " + run.segments + " segments · " +
     run.stale + " stale · " + (run.failed_regions || 0) + " failed regions · " + run.drift_alerts + " drift alerts · " + run.data_quality_failed + " data-quality failures" +
-    (run.feeds_absent ? " · feeds absent: " + run.feeds_absent : "");
+    (run.feeds_absent ? " · feeds absent: " + run.feeds_absent : "") +
+    (run.warnings ? " · warning: " + run.warnings : "");
   show(s.view);
   render();
   document.body.dataset.ready = "1";

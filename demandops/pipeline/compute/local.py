@@ -54,7 +54,9 @@ class LocalBackend:
             ThreadPoolExecutor(1)
             if workers <= 1
             else ProcessPoolExecutor(
-                workers, mp_context=telemetry.pool_context(), initializer=one_native_thread
+                workers,
+                mp_context=telemetry.pool_context([run_region.__module__]),
+                initializer=one_native_thread,
             )
         )
         self._runs: dict[str, Future[Any]] = {}
@@ -77,6 +79,7 @@ class LocalBackend:
             **{k: self._dataset(lake, job.reference[k]) for k in steps.REFERENCE_SOURCES},
             profiles=load_profiles(Path(job.reference["profiles"])),
             as_of=job.reference["as_of"],
+            limits=self.settings.pipeline.limits,
         )
         self._runs[run_id] = self._pool.submit(
             telemetry.call, telemetry.current(), telemetry.carrier(),

@@ -9,7 +9,7 @@ conditioned               -> monitoring/data_quality/region=<r>/v=<h>/checks.csv
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,7 @@ from demandops.core import telemetry
 from demandops.core.errors import DataError
 from demandops.core.hashing import code_version, digest, sha256_bytes
 from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_bytes, versioned
+from demandops.core.limits import InputLimits
 from demandops.core.settings import DEFAULT_CONFIG_DIR
 from demandops.monitoring.quality import cross_source_checks
 from demandops.pipeline.steps import feeds
@@ -40,6 +41,7 @@ class Reference:
     events: Dataset
     profiles: dict[str, Profile]
     as_of: str  # actuals dated after this day are quarantined as `future_date`
+    limits: InputLimits = field(default_factory=InputLimits)  # what a raw file may hold
 
     def datasets(self) -> dict[str, Dataset]:
         return {n: getattr(self, n) for n in REFERENCE_SOURCES}
@@ -61,6 +63,11 @@ class RegionInputs:
 REFERENCE_SOURCES = ("stores", "products", "shoppers", "weather", "events")
 REGION_SOURCES = ("shipments", "returns", "promotions")
 PASS_BYTES = 256 * 2**20  # raw bytes of one profile conditioned in one pass, at most
+
+
+def _raw_or_refusal(lake: Lake, file: str) -> bytes:
+    refused = lake.refusal(file)
+    return refused.encode() if refused is not None else lake.read_bytes(file)
 
 
 def condition_source(
@@ -88,7 +95,7 @@ def _condition_source(
         return feeds.absent_dataset(lake, source, prefix)
     if not files:
         raise feeds.no_raw_data(lake, prefix)
-    inputs = {f: sha256_bytes(lake.read_bytes(f)) for f in files}
+    inputs = {f: sha256_bytes(_raw_or_refusal(lake, f)) for f in files}
     parts: list[Dataset] = []
     unreadable: list[dict[str, str]] = []
     for file, part in _parts(lake, source, inputs, profiles, ctx, key).items():
@@ -158,8 +165,11 @@ def _parts(
     todo: dict[str, list[tuple[str, str]]] = {}  # profile -> (file, part version)
     for file, sha in inputs.items():
         profile = profile_for(file.removeprefix("raw/"), profiles, source)
-        if profile is None:
-            found[file] = f"no {source} profile in the source profiles reads {file}"
+        problem = lake.refusal(file)  # a symbolic link: listed as unreadable, never followed
+        if problem is None and profile is None:
+            problem = f"no {source} profile in the source profiles reads {file}"
+        if problem is not None or profile is None:
+            found[file] = problem or ""
             continue
         version = digest(
             {"sha256": sha, "profile": profile.version, "context": key, "code": code_version()}
@@ -248,7 +258,13 @@ def _known(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame | None:
 
 
 def _context_key(ref: Reference, **extra: object) -> dict[str, object]:
-    return {"stores": ref.stores.version, "products": ref.products.version, **extra}
+    limits = ref.limits.model_dump(mode="json")
+    return {
+        "stores": ref.stores.version,
+        "products": ref.products.version,
+        "limits": limits,
+        **extra,
+    }
 
 
 def as_of_today() -> pd.Timestamp:
@@ -263,6 +279,7 @@ def condition_reference(
     profiles_dir: Path | None = None,
     as_of: pd.Timestamp | None = None,
     only: str | None = None,
+    limits: InputLimits | None = None,
 ) -> Reference:
     """Condition store attributes, products, shoppers, weather and events.
 
@@ -272,11 +289,15 @@ def condition_reference(
     profiles = load_profiles(profiles_dir or DEFAULT_CONFIG_DIR / "sources")
     day = as_of or as_of_today()
     regions = frozenset(region_ids)
+    limits = limits or InputLimits()
     key: dict[str, object] = {"regions": sorted(regions), "as_of": day.date().isoformat()}
-    base = Context(regions=regions, as_of=day)
+    key["limits"] = limits.model_dump(mode="json")
+    base = Context(regions=regions, as_of=day, limits=limits)
     stores = condition_source(lake, "stores", "stores", profiles, base, key)
     products = condition_source(lake, "products", "products", profiles, base, key)
-    ctx = Context(stores=_known(lake, stores, "stores.csv"), regions=regions, as_of=day)
+    ctx = Context(
+        stores=_known(lake, stores, "stores.csv"), regions=regions, as_of=day, limits=limits
+    )
     key = {**key, "stores": stores.version}
     found = {
         s: condition_source(lake, s, s, profiles, ctx, key)
@@ -288,6 +309,7 @@ def condition_reference(
         products=products,
         profiles=profiles,
         as_of=day.date().isoformat(),
+        limits=limits,
         **{s: found.get(s, _EMPTY) for s in ("shoppers", "weather", "events")},
     )
 
@@ -306,6 +328,7 @@ def condition_region(
         products=_known(lake, ref.products, "products.csv"),
         region=region,
         as_of=pd.Timestamp(ref.as_of),
+        limits=ref.limits,
     )
     key = _context_key(ref, region=region, as_of=ref.as_of)
     feeds = {

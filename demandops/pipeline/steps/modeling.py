@@ -113,6 +113,8 @@ def train_for_region(
         lasso_calendar_slopes=cfg.lasso_calendar_slopes,
         ensemble_objective=cfg.ensemble_objective,
         ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
+        ensemble_validation_windows=cfg.ensemble_validation_windows,
+        ensemble_validation_weeks=cfg.ensemble_validation_weeks,
         ensemble_members=tuple(cfg.ensemble),
     )
     inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}
@@ -121,7 +123,7 @@ def train_for_region(
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
         trained = train_region(read_features(lake, features), params)
         segments = {
-            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note}
+            name: {"kind": m.kind, "n_rows": m.n_rows, "note": m.note, "members": m.members}
             for name, m in trained.models.items()
         }
         manifest = {
