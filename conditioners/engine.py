@@ -1,11 +1,13 @@
 """Condition raw files with their profile: a pure function of (bytes, profile, context).
 
 Steps, each sending a bad row to the rejects with a reason code (the first reason wins):
-read the raw records as text (pyarrow's CSV reader for CSV) → make every standard column
-(constant or raw column; sentinel and empty values are missing; parse numbers and dates with
-conditioners/values.py; convert units) → check bounds → the source's own rules
-(conditioners/<source>.py) → duplicates within the file. What is left is sorted by the key and
-checked against the source's schema.
+read the raw records as text (pyarrow's CSV reader for CSV) → rows the profile skips → make
+every standard column (constant, raw column or path value; value maps; sentinel and empty
+values are missing; parse numbers and dates with conditioners/values.py) → weeks of an
+aggregating profile (conditioners/aggregate.py) → convert units → scale, price, round and the
+negative policy (conditioners/transforms.py) → check bounds → the source's own rules
+(conditioners/<source>.py) → duplicates within the file, or (`aggregate:`) rows of one key
+folded into one. What is left is sorted by the key and checked against the source's schema.
 
 Columns stay Arrow-dictionary encoded (conditioners/columns.py): each distinct raw value is
 stripped, parsed and checked once, with pandas' own parsers, so the rules are the same as
@@ -26,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from conditioners import events, products, promotions, returns, shipments, shoppers, stores, weather
+from conditioners.aggregate import aggregate_rows, align_weeks
 from conditioners.bounds import check_bounds
 from conditioners.columns import Coded, Frame, bools
 from conditioners.context import Context
@@ -33,6 +36,7 @@ from conditioners.profile import ColumnSpec, Profile, template_fields
 from conditioners.readers import Raw, decoded, read_raws
 from conditioners.schemas import ARROW_TYPES, SCHEMAS, Column, Schema
 from conditioners.table import Conditioned, RowSorter
+from conditioners.transforms import RETURNED, apply_transforms, mapped, path_values, skip_rows
 from conditioners.values import parse_values
 from demandops.core.errors import DataError
 
@@ -74,51 +78,80 @@ def condition_files(
     result, or the DataError that stops reading it."""
     read = read_raws(files, profile, ctx.limits)
     raws = [r for r in read if isinstance(r, Raw)]
-    done = iter(_condition(raws, profile, ctx) if raws else [])
+    names = [f for (f, _), r in zip(files, read, strict=True) if isinstance(r, Raw)]
+    done = iter(_condition(raws, names, profile, ctx) if raws else [])
     return [r if isinstance(r, DataError) else next(done) for r in read]
 
 
-def _condition(raws: list[Raw], profile: Profile, ctx: Context) -> list[Conditioned]:
+def _condition(
+    raws: list[Raw], files: list[str], profile: Profile, ctx: Context
+) -> list[Conditioned]:
     schema = SCHEMAS[profile.source]
     sizes = np.array([r.table.num_rows for r in raws])
     rows = RowSorter(int(sizes.sum()))
     frame = Frame(int(sizes.sum()))
     texts = _encoded(raws, profile)
+    skip_rows(texts, rows, profile)
     for col in schema.columns:
         spec = profile.columns.get(col.name)
+        if spec is not None and spec.from_path is not None:
+            texts[f"path:{spec.from_path}"] = path_values(files, spec.from_path, sizes)
         frame.columns[col.name] = _make(texts, rows, profile, col, spec)
+    file_no = np.repeat(np.arange(len(raws)), sizes)
+    align_weeks(frame, profile.aggregate, schema, rows, file_no)
     _convert_units(texts, rows, frame, profile, schema, ctx)
+    apply_transforms(texts, rows, frame, profile)
     check_bounds(rows, frame, schema, ctx.limits)
     RULES[profile.source](frame, rows, ctx)
-    file_no = np.repeat(np.arange(len(raws)), sizes)
-    order = _reject_duplicates(rows, frame, schema, file_no)
+    if profile.aggregate is None:
+        order = _reject_duplicates(rows, frame, schema, file_no)
+    else:
+        key, _ = _row_key(frame, schema.key, file_no)
+        order = aggregate_rows(frame, np.flatnonzero(rows.good), key, profile.aggregate, schema)
     table = schema.check(_typed(frame, order, schema))
+    booked = frame.array(RETURNED)[order] if RETURNED in frame else None
     rejects = rows.rejects(raws)
-    ends = np.cumsum(sizes)
-    dropped = np.diff(np.searchsorted(np.flatnonzero(~rows.good), ends), prepend=0)
-    kept = sizes - dropped  # every row is kept or rejected
-    return [
-        Conditioned(
-            table=table.slice(k_end - k, k),
-            reject_table=rejects.slice(d_end - d, d),
-            rows_in=n,
-            source=schema.name,
+    kept = np.bincount(file_no[order], minlength=len(raws))
+    dropped = np.bincount(file_no[~rows.good], minlength=len(raws))
+    out = []
+    k_ends, d_ends = np.cumsum(kept).tolist(), np.cumsum(dropped).tolist()
+    for n, k, k_end, d, d_end in zip(
+        sizes.tolist(), kept.tolist(), k_ends, dropped.tolist(), d_ends, strict=True
+    ):  # every row is kept, aggregated into a kept row, or rejected
+        part = table.slice(k_end - k, k)
+        returned = None if booked is None else booked[k_end - k : k_end]
+        out.append(
+            Conditioned(
+                table=part,
+                reject_table=rejects.slice(d_end - d, d),
+                rows_in=n,
+                source=schema.name,
+                rows_aggregated=n - k - d,
+                returns=None if returned is None else booked_returns(part, returned),
+            )
         )
-        for n, k, k_end, d, d_end in zip(
-            sizes.tolist(),
-            kept.tolist(),
-            np.cumsum(kept).tolist(),
-            dropped.tolist(),
-            np.cumsum(dropped).tolist(),
-            strict=True,
-        )
-    ]
+    return out
+
+
+def booked_returns(shipped: pa.Table, returned: np.ndarray) -> pa.Table:
+    """The returns booked from negative shipments: a returns table of the rows returning > 0."""
+    table = pa.table(
+        {
+            "store_id": shipped.column("store_id"),
+            "product_id": shipped.column("product_id"),
+            "week_start": shipped.column("week_start"),
+            "units_returned": pa.array(np.round(returned).astype(np.int64)),
+        }
+    )
+    return table.filter(pa.array(returned > 0))
 
 
 def _encoded(raws: list[Raw], profile: Profile) -> dict[str, Coded]:
     """Each raw column (or template) the profile reads, encoded once."""
     specs = profile.columns.values()
-    sources = dict.fromkeys(s for p in specs for s in (p.source, p.unit_from) if s)
+    sources = dict.fromkeys(
+        [*(s for p in specs for s in (p.source, p.unit_from, p.price_from) if s), *profile.skip]
+    )
     return {s: _raw_text(raws, s) for s in sources}
 
 
@@ -127,10 +160,12 @@ def _make(
 ) -> Coded:
     """One standard column, made once per distinct raw value."""
     spec = spec or _NO_SPEC
-    if spec.source is not None:
-        text = texts[spec.source]
+    if spec.source is not None or spec.from_path is not None:
+        text = texts[spec.source if spec.source is not None else f"path:{spec.from_path}"]
     else:
         text = Coded.constant(str(spec.value), rows.code.size)
+    if spec.value_map:
+        text = Coded(text.codes, mapped(text.values, spec))
     sentinel = pc.is_in(text.values, value_set=pa.array(profile.sentinels, pa.string()))
     missing = pc.or_(pc.equal(text.values, ""), sentinel)
     cleaned = pc.if_else(sentinel, "", text.values)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from conditioners.options import TEXT_HOW, Aggregate, Negative, Rounding
 from conditioners.schemas import SCHEMAS
 from demandops.core.errors import ConfigError
 from demandops.core.hashing import digest
@@ -41,11 +42,25 @@ class ColumnSpec(_Strict):
     unit_map: dict[str, str] = Field(default_factory=dict)  # unit codes -> unit names
     decimal: str = "."  # decimal separator of numbers
     zero_pad: int | None = None  # identifiers: left-pad with zeros to this width
+    from_path: str | None = None  # ...or the value of the folder `<from_path>=<value>` in the path
+    value_map: dict[str, str] = Field(default_factory=dict, alias="map")  # raw value -> value
+    # numbers, after the unit: times `scale`, divided by a price (raw column or constant), rounded
+    scale: float | None = None
+    price_from: str | None = None
+    price: float | None = Field(default=None, gt=0)
+    round: Rounding | None = None
+    negative: Negative = "quarantine"  # below 0: quarantined, clipped to 0, or booked as returns
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
-        if (self.source is None) == (self.value is None):
-            raise ValueError("give exactly one of `from` (a raw column) or `value` (a constant)")
+        origins = [self.source, self.value, self.from_path]
+        if sum(o is not None for o in origins) != 1:
+            raise ValueError(
+                "give exactly one of `from` (a raw column), `value` (a constant) "
+                "or `from_path` (a folder name=value of the raw path)"
+            )
+        if self.price is not None and self.price_from is not None:
+            raise ValueError("give at most one of `price` (a constant) or `price_from` (a column)")
         if self.format == "week_index" and self.origin is None:
             raise ValueError("format week_index needs `origin` (the first day of week 1)")
         return self
@@ -67,6 +82,9 @@ class Profile(_Strict):
     meta: list[str] = Field(default_factory=list)  # json: top-level fields copied to records
     sentinels: list[str] = Field(default_factory=lambda: ["-9999"])  # mean "missing"
     columns: dict[str, ColumnSpec]
+    skip: dict[str, list[str]] = Field(default_factory=dict)  # raw column -> values not wanted
+    aggregate: Aggregate | None = None  # fold rows of one key (days, transactions) into one
+    warn_rejected_share: float = Field(default=0.5, ge=0, le=1)  # warn above this share
 
     @model_validator(mode="after")
     def _fits_schema(self) -> Profile:
@@ -79,6 +97,14 @@ class Profile(_Strict):
         unmapped = [c.name for c in schema.columns if not c.nullable and c.name not in self.columns]
         if unmapped:
             raise ValueError(f"required {self.source} columns {unmapped} are not mapped")
+        for name, spec in self.columns.items():
+            column = schema.column(name)
+            if spec.negative != "quarantine" and column.min_value != 0:
+                raise ValueError(f"{name}: `negative` needs a column whose minimum is 0")
+            if spec.negative == "returns" and (self.source, name) != ("shipments", "units"):
+                raise ValueError(f"{name}: `negative: returns` is for shipments units only")
+        if self.aggregate is not None:
+            _check_aggregate(self.aggregate, self.source)
         return self
 
     @property
@@ -99,7 +125,25 @@ class Profile(_Strict):
             for name in (template_fields(s.source) or [s.source])
         ]
         names += [s.unit_from for s in self.columns.values() if s.unit_from is not None]
+        names += [s.price_from for s in self.columns.values() if s.price_from is not None]
+        names += list(self.skip)
         return list(dict.fromkeys(names))
+
+
+def _check_aggregate(aggregate: Aggregate, source: str) -> None:
+    schema = SCHEMAS[source]
+    weekly = "week_start" in schema.key
+    if aggregate.week_start is not None and not weekly:
+        raise ValueError(f"aggregate.week_start: {source} is not a weekly feed")
+    for name, how in aggregate.columns.items():
+        if name not in schema.names or name in schema.key:
+            raise ValueError(f"aggregate.columns: {name} is not a non-key {source} column")
+        if schema.column(name).kind == "str" and how not in TEXT_HOW:
+            raise ValueError(f"aggregate.columns.{name}: text takes first or last, not {how}")
+    numbers = [c.name for c in schema.columns if c.kind != "str" and c.name not in schema.key]
+    unnamed = [n for n in numbers if n not in aggregate.columns]
+    if unnamed:
+        raise ValueError(f"aggregate.columns: say how {unnamed} combine (sum, mean, max, ...)")
 
 
 def template_fields(source: str) -> list[str]:
@@ -141,9 +185,15 @@ def load_profiles(folder: Path) -> dict[str, Profile]:
     return profiles
 
 
-def profile_for(raw_path: str, profiles: dict[str, Profile]) -> Profile | None:
-    """The one profile that reads `raw_path`; None if none does. Two is a ConfigError."""
+def profile_for(
+    raw_path: str, profiles: dict[str, Profile], source: str | None = None
+) -> Profile | None:
+    """The one profile (of `source`, if given) that reads `raw_path`; None if none does. Two is
+    a ConfigError. A file may be read by one profile of each source (e.g. store attributes
+    taken from the shipments export)."""
     found = [p for p in profiles.values() if p.matches(raw_path)]
+    if source is not None:
+        found = [p for p in found if p.source == source]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise ConfigError("config/sources", "files", f"{raw_path} matches profiles {names}")

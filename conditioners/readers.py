@@ -2,8 +2,9 @@
 
 Every reader returns one row per raw record, every cell a string ("" when empty), and the line
 (CSV, iCalendar), row (XLSX) or record number (JSON) of each record a person would look at.
-CSV goes through pyarrow's reader (after transcoding other encodings to UTF-8); a row with
-fewer fields than the header is padded with "" and one with more makes the file unreadable.
+CSV goes through pyarrow's reader (after transcoding other encodings to UTF-8; lines may end in
+LF, CRLF or CR alone); a row with fewer fields than the header is padded with "" and one with
+more makes the file unreadable.
 A file that cannot be read at all raises DataError naming the file and the problem.
 Several plain CSV files of one profile are read as one (`read_raws`), so pyarrow parses their
 blocks on its threads.
@@ -215,7 +216,7 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
         raise DataError(f"cannot read {file}: the file is empty")
     if file.endswith(".gz"):
         data = gzip.decompress(data)
-    data = _utf8(data, profile.encoding)
+    data = _lf_lines(_utf8(data, profile.encoding))
     head, body = _split_header(data, profile.header_row)
     if head is None:
         raise DataError(f"cannot read {file}: no header in line {profile.header_row}")
@@ -231,6 +232,12 @@ def _read_csv(data: bytes, file: str, profile: Profile) -> Raw:
         table = _ragged(body, names, profile.delimiter)
     first = profile.header_row + 1
     return Raw(table, np.arange(first, first + table.num_rows, dtype=np.int64))
+
+
+def _lf_lines(data: bytes) -> bytes:
+    """Lines ended by LF: a file whose lines end in CR alone (old Mac) has its CRs made LFs
+    (LF and CRLF files are read as they are)."""
+    return data.replace(b"\r", b"\n") if b"\r" in data and b"\n" not in data else data
 
 
 _ASCII = bytes(range(0x80))

@@ -21,7 +21,8 @@ REJECT_SCHEMA = pa.schema([("line", pa.int64())] + [(c, pa.string()) for c in RE
 
 @dataclass(frozen=True)
 class Conditioned:
-    """The result of conditioning one raw file: rows_in == len(frame) + len(rejects).
+    """The result of conditioning one raw file:
+    rows_in == len(frame) + rows_aggregated + len(rejects).
 
     Arrow tables; `frame` and `rejects` are the same as pandas, made when first asked for.
     """
@@ -30,6 +31,17 @@ class Conditioned:
     reject_table: pa.Table  # REJECT_SCHEMA: raw line, reason code, detail, raw record as JSON
     rows_in: int
     source: str  # the schema
+    rows_aggregated: int = 0  # raw rows folded into another row of their key (`aggregate:`)
+    returns: pa.Table | None = None  # returns booked from negative shipments (returns schema)
+
+    def rejected_share(self) -> float:
+        """The share of the rows rejected for what they hold: every reason but `future_date`
+        (rows not due yet), `skipped` (rows the profile does not want) and `partial_week`."""
+        if not self.rows_in:
+            return 0.0
+        reasons = self.reject_table.column("reason").to_numpy(zero_copy_only=False)
+        bad = ~np.isin(reasons, ["future_date", "skipped", "partial_week"])
+        return float(np.count_nonzero(bad)) / self.rows_in
 
     @cached_property
     def frame(self) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from demandops.core.calendar import US_RETAIL_CALENDAR, HolidayCalendar
 from ml.exogenous import add_exogenous_features
 from ml.features import Panel, build_features, build_panel
 from ml.product_events import add_product_event_features
@@ -34,13 +35,14 @@ def feature_table(
     horizon: int,
     baseline_window: int,
     absent_is_zero: bool = True,
+    holidays: HolidayCalendar = US_RETAIL_CALENDAR,
 ) -> tuple[pd.DataFrame, Panel]:
-    """History and the coming `horizon` weeks: lags, calendar, promotions, exogenous feeds,
-    product events. `absent_is_zero`: see `ml.features.build_panel`."""
+    """History and the coming `horizon` weeks: lags, calendar (`holidays`), promotions,
+    exogenous feeds, product events. `absent_is_zero`: see `ml.features.build_panel`."""
     ship = feeds.shipments
     panel = build_panel(ship, ship["week_start"].max(), horizon, absent_is_zero)
     frame = build_features(
-        panel, feeds.stores, feeds.products, feeds.promotions, horizon, baseline_window
+        panel, feeds.stores, feeds.products, feeds.promotions, horizon, baseline_window, holidays
     )
     frame, exogenous = add_exogenous_features(  # weather, events, returns, demographics
         frame, feeds.stores, feeds.shoppers, feeds.weather, feeds.events, feeds.returns, horizon

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from demandops.core.calendar import holiday_weeks
+from demandops.core.calendar import US_RETAIL_CALENDAR, HolidayCalendar, holiday_weeks
 from ml.exogenous import EXOGENOUS_FEATURES
 
 MIN_HISTORY_WEEKS = 13  # rows need this many weeks of lagged history to be used
@@ -207,8 +207,10 @@ def build_features(
     promotions: pd.DataFrame,
     horizon: int,
     baseline_window: int,
+    holidays: HolidayCalendar = US_RETAIL_CALENDAR,
 ) -> pd.DataFrame:
-    """The long feature table for every series and week that has enough lagged history."""
+    """The long feature table for every series and week that has enough lagged history
+    (`holidays`: the region's holiday calendar)."""
     u = panel.units
     grid: dict[str, np.ndarray] = {"units": u}
     for k in LAGS:
@@ -251,7 +253,7 @@ def build_features(
         frame.insert(0, col, np.repeat(panel.keys[col].to_numpy(), n_weeks))
     frame["is_future"] = np.tile(np.arange(n_weeks) >= panel.n_history, n_series)
     frame = frame[frame["history_weeks"] >= MIN_HISTORY_WEEKS].drop(columns="history_weeks")
-    frame = _add_calendar(frame, panel.weeks)
+    frame = _add_calendar(frame, panel.weeks, holidays)
     frame = _add_attributes(frame, stores, products)
     frame = _add_promotions(frame, promotions, products).reset_index(drop=True)
     return _fill_gaps(frame)
@@ -268,7 +270,9 @@ def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _add_calendar(frame: pd.DataFrame, weeks: pd.DatetimeIndex) -> pd.DataFrame:
+def _add_calendar(
+    frame: pd.DataFrame, weeks: pd.DatetimeIndex, holidays: HolidayCalendar
+) -> pd.DataFrame:
     woy = weeks.isocalendar().week.to_numpy(dtype=float)
     angle = 2 * np.pi * woy / 52.1775
     per_week = pd.DataFrame(
@@ -280,7 +284,7 @@ def _add_calendar(frame: pd.DataFrame, weeks: pd.DatetimeIndex) -> pd.DataFrame:
             "woy_cos1": np.cos(angle),
             "woy_sin2": np.sin(2 * angle),
             "woy_cos2": np.cos(2 * angle),
-            "holiday": holiday_weeks(weeks).astype(float),
+            "holiday": holiday_weeks(weeks, holidays).astype(float),
             "trend_years": (weeks - weeks[0]).days.to_numpy() / 365.25,
         }
     )

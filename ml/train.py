@@ -163,12 +163,12 @@ def backtest_segment(
             & (part["week_start"] < origin + pd.Timedelta(weeks=params.horizon_weeks))
         ]
         keys = window[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(origin=origin)
-        for name, forecast in _window_forecasts(segment, train, window, params).items():
+        for name, forecast in window_forecasts(segment, train, window, params).items():
             frames.append(keys.assign(model=name, forecast=forecast))
     return pd.concat(frames, ignore_index=True)
 
 
-def _window_forecasts(
+def window_forecasts(
     segment: Segment, train: pd.DataFrame, window: pd.DataFrame, params: TrainParams
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}

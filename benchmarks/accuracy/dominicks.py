@@ -1,8 +1,9 @@
 """Accuracy on Dominick's orange juice with the published protocol (TSPerf OrangeJuice_Pt_3Weeks).
 
 12 rounds: in round k, train on weeks 40 … 133+2k and forecast weeks 135+2k and 136+2k (one
-week of gap), with prices, deals and feature ads known through the forecast weeks. MAPE over
-every series and round, `mean(|forecast − units| / units)`, and WAPE beside it.
+week of gap), with prices, deals and feature ads known through the forecast weeks: the rolling
+origin of `demandops backtest` (ml/backtest.py) with rounds 12, horizon 2, gap 1, step 2. MAPE
+over every series and round, `mean(|forecast − units| / units)`, and WAPE beside it.
 
 The product's own path: the raw files are conditioned with the Dominick's source profiles
 (`config/sources/dominicks/`), the feature table is built by `ml.features` with H = 3 (lags
@@ -17,11 +18,11 @@ and as the LASSO + net ensemble alone (`EnsembleForecaster.reblended`).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -30,12 +31,12 @@ from conditioners.engine import condition
 from conditioners.profile import load_profiles
 from conditioners.schemas import SCHEMAS
 from demandops.pipeline.compute.local import one_native_thread
+from ml.backtest import Peer, Protocol, lightgbm_peer, rolling_origin
 from ml.ensemble import EnsembleForecaster
 from ml.feature_table import ConditionedFeeds, feature_table
-from ml.features import CATEGORICAL_FEATURES
 from ml.members import DEFAULT_MEMBERS
 from ml.metrics import bias, mape, wape
-from ml.segments import assign_segments, product_velocity, segments_of
+from ml.segments import SEGMENT_COLUMNS, Segment
 from ml.train import TrainParams, final_model, model_features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,6 @@ DATA = ROOT.parent / "shared" / "data" / "dominicks_oj"
 PROFILES = ROOT / "config" / "sources" / "dominicks"
 FILES = {"yx.csv.gz": "dominicks_oj/yx.csv.gz", "storedemo.csv": "dominicks_oj/storedemo.csv"}
 WEEK_1 = pd.Timestamp("1989-09-14")  # a Thursday: Dominick's week 1 starts here
-HORIZON = 3  # forecast weeks T+2 and T+3 from lags ≥ 3
 PUBLISHED = {"historical average": 0.7074, "LightGBM (MAPE objective)": 0.3628}
 
 
@@ -53,56 +53,47 @@ def week_start(week: int | pd.Series) -> Any:
     return thursday - pd.Timedelta(days=3)
 
 
-def rounds() -> list[tuple[int, list[int]]]:
-    return [(133 + 2 * k, [135 + 2 * k, 136 + 2 * k]) for k in range(1, 13)]
+PROTOCOL = Protocol(rounds=12, horizon=2, gap=1, step=2)  # train ..133+2k, forecast 135+2k, 136+2k
+HORIZON = PROTOCOL.lead  # forecast weeks T+2 and T+3 from lags ≥ 3
 
 
 def run_rounds(
-    features: pd.DataFrame, shipments: pd.DataFrame, params: TrainParams, log: bool = True
+    features: pd.DataFrame, shipments: pd.DataFrame, params: TrainParams
 ) -> pd.DataFrame:
-    """Every model's forecasts of every round's two weeks."""
-    out = []
-    for last, targets in rounds():
-        start = time.perf_counter()
-        cut = week_start(last)
-        train = features[(features["week_start"] <= cut) & features["units"].notna()]
-        train = train.sort_values(["week_start", "store_id", "product_id"])
-        test = features[features["week_start"].isin(week_start(np.array(targets)))]
-        test = test[test["units"].notna()].copy()
-        velocity = product_velocity(train, params.velocity_threshold)
-        train, test = assign_segments(train, velocity), assign_segments(test, velocity)
-        test[ENSEMBLE] = np.nan
-        for segment in segments_of(train):
-            rows = _in(train, segment)
-            trained = final_model(segment, train[rows], params)
-            if not isinstance(trained.estimator, EnsembleForecaster):
-                raise RuntimeError(f"round {last}, {segment}: no ensemble: {trained.note}")
-            mask = _in(test, segment)
-            test.loc[mask, ENSEMBLE] = trained.estimator.predict(test[mask])
-            for name, member in getattr(trained.estimator, "named_estimators_", {}).items():
-                test.loc[mask, name] = member.predict(test[mask])
-            for label, (objective, members) in REBLENDED.items():
-                other = trained.estimator.reblended(objective, members=members)
-                test.loc[mask, label] = other.predict(test[mask])
-        history = shipments[shipments["week_start"] <= cut]
-        test["historical average"] = _geometric_mean(history, test)
-        test["LightGBM"] = _lightgbm(train, test)
-        test[LGB_MAPE] = _lightgbm(train, test, objective="mape")
-        test["round"] = last
-        out.append(test)
-        if log:
-            print(
-                f"round ending week {last}: {len(test)} rows, {time.perf_counter() - start:.1f} s"
-            )
-    return pd.concat(out, ignore_index=True)
+    """Every model's forecasts of every round's two weeks (one column per model), through the
+    backtest of `demandops backtest` (ml/backtest.py) with the published protocol."""
+
+    def historical_average(train: pd.DataFrame, test: pd.DataFrame, cut: Any) -> np.ndarray:
+        return _geometric_mean(shipments[shipments["week_start"] <= cut], test)
+
+    peers: dict[str, Peer] = {
+        "historical average": historical_average,
+        "LightGBM": lightgbm_peer,
+        LGB_MAPE: functools.partial(lightgbm_peer, objective="mape"),
+    }
+    known = pd.DatetimeIndex(features.loc[features["units"].notna(), "week_start"].unique())
+    if PROTOCOL.cuts(known)[0][0] != week_start(135):
+        raise RuntimeError("the data do not end in week 160: the rounds are not the published")
+    long = rolling_origin(features, PROTOCOL, params, peers, forecaster=_segment_forecasts)
+    keys = [*SEGMENT_COLUMNS, "store_id", "product_id", "week_start", "round", "units"]
+    wide = long.set_index([*keys, "model"])["forecast"].unstack("model")
+    return wide.reset_index().rename_axis(columns=None)
 
 
-def _in(frame: pd.DataFrame, segment: Any) -> pd.Series:
-    return (
-        (frame["region"] == segment.region)
-        & (frame["store_format"] == segment.store_format)
-        & (frame["velocity"] == segment.velocity)
-    )
+def _segment_forecasts(
+    segment: Segment, train: pd.DataFrame, test: pd.DataFrame, params: TrainParams
+) -> dict[str, np.ndarray]:
+    """The ensemble fit as the batch fits a segment's model, its members, and the same fitted
+    members re-blended (`EnsembleForecaster.reblended`)."""
+    trained = final_model(segment, train, params)
+    if not isinstance(trained.estimator, EnsembleForecaster):
+        raise RuntimeError(f"{segment.name}: no ensemble: {trained.note}")
+    out = {ENSEMBLE: trained.estimator.predict(test)}
+    for name, member in getattr(trained.estimator, "named_estimators_", {}).items():
+        out[name] = member.predict(test)
+    for label, (objective, members) in REBLENDED.items():
+        out[label] = trained.estimator.reblended(objective, members=members).predict(test)
+    return out
 
 
 def _geometric_mean(history: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
@@ -111,27 +102,6 @@ def _geometric_mean(history: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     log_mean = log_units.groupby([history["store_id"], history["product_id"]]).mean()
     keys = pd.MultiIndex.from_frame(test[["store_id", "product_id"]])
     return np.exp(log_mean.reindex(keys).to_numpy())
-
-
-def _lightgbm(train: pd.DataFrame, test: pd.DataFrame, objective: str = "log") -> np.ndarray:
-    """A peer on the same features: LightGBM on log1p(units), squared error; or with
-    `objective="mape"` on units with the MAPE objective, as the published 36.28 % was."""
-    columns = list(model_features(train))
-    categories = [c for c in CATEGORICAL_FEATURES if c in ("store_id", "product_id")]
-    X, Xt = train[columns + categories].copy(), test[columns + categories].copy()
-    for c in categories:
-        X[c] = X[c].astype("category")
-        Xt[c] = pd.Categorical(Xt[c], categories=X[c].cat.categories)
-    model = lgb.LGBMRegressor(
-        n_estimators=600, learning_rate=0.03, num_leaves=63, min_child_samples=20,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=0, verbose=-1,
-        n_jobs=1,
-    )  # fmt: skip
-    if objective == "mape":
-        model.set_params(objective="mape")
-        return np.clip(model.fit(X, train["units"]).predict(Xt), 0.0, None)
-    model.fit(X, np.log1p(train["units"]))
-    return np.clip(np.expm1(model.predict(Xt)), 0.0, None)
 
 
 ENSEMBLE = "ensemble (objective: mape)"

@@ -1,4 +1,5 @@
-"""The `demandops` command line: generate, condition, train, score, run, models, dashboard."""
+"""The `demandops` command line: generate, condition, train, score, run, backtest, models,
+dashboard, init, profile suggest."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from demandops.cli import faults
+from demandops.cli import backtest as backtest_cli
+from demandops.cli import deploy, faults
 from demandops.cli import models as models_cli
 from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
@@ -105,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     models_cli.add_commands(sub, _common)
     dashboard.add_command(sub, _common)
+    backtest_cli.add_command(sub, _common)
+    deploy.add_commands(sub)
     return parser
 
 
@@ -142,17 +146,24 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
     if segments:
         print(
             f"\n{'segment':<22}{'rows':>8}  {'model':<8}{'MAPE':>7}{'WAPE':>7}{'bias':>7}"
-            f"{'RMSE':>8}{'RMSE0':>7}{'P10-P90':>8}  {'base MAPE':>9}{'base WAPE':>10}"
+            f"{'RMSE':>8}{'RMSE0':>9}{'P10-P90':>8}  {'base MAPE':>9}{'base WAPE':>10}"
         )
         for s in segments:
             name = f"{s['region']}.{s['store_format']}.{s['velocity']}"
             print(
                 f"{name:<22}{s['n_rows']:>8}  {s['model']:<8}{_pct(s['mape'])}{_pct(s['wape'])}"
-                f"{_pct(s.get('bias'))}{_num(s['rmse'], 8)}{_num(s['rmse0'], 7)}"
+                f"{_pct(s.get('bias'))}{_num(s['rmse'], 8)}{_num(s['rmse0'], 9)}"
                 f"{_pct(s.get('coverage80'), 8)}  {_pct(s['baseline_mape'], 9)}"
                 f"{_pct(s['baseline_wape'], 10)}"
             )
     print(f"\n{len(report['regions'])} regions, {len(segments)} segments")
+    feeds = report.get("feeds", {})
+    used = [n for n, state in feeds.items() if state != "absent"]
+    absent = [n for n, state in feeds.items() if state == "absent"]
+    if feeds:
+        print(
+            f"feeds used: {', '.join(used)}" + (f"; absent: {', '.join(absent)}" if absent else "")
+        )
     if "scoring_date" in report:
         _print_registry(report, segments)
     for model, m in report.get("overall", {}).items():
@@ -171,11 +182,14 @@ def _print_summary(report: dict[str, Any], lake: Lake) -> None:
 
 
 def _print_quality(results: list[dict[str, Any]]) -> None:
-    """Failed data-quality checks one per line, warnings counted (details in the report)."""
+    """Failed data-quality checks one per line, files with too many rejected rows loudly on
+    stderr, other warnings counted (details in the report)."""
     for q in results:
         if q["status"] == "fail":
             print(f"data quality fail: {q['region']} {q['check']} ({q['failing']}) {q['detail']}")
-    warnings = sum(q["status"] == "warn" for q in results)
+        if q["check"] == "rejected_share":
+            print(f"WARNING: {q['region']}: {q['detail']}", file=sys.stderr)
+    warnings = sum(q["status"] == "warn" and q["check"] != "rejected_share" for q in results)
     if warnings:
         print(f"data quality: {warnings} warning(s), see data_quality in the report")
 
@@ -271,12 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=telemetry.LOG_FORMAT)
     try:
+        if args.command in deploy.COMMANDS:  # no configuration needed
+            deploy.run(args)
+            return 0
         telemetry.configure(telemetry.Setup.resolve(args.telemetry))
         settings = _settings(args)
         if args.command == "generate":
             _generate(args, settings)
         elif args.command == "condition":
             return _condition(args, settings)
+        elif args.command in backtest_cli.COMMANDS:
+            backtest_cli.run(args, settings)
         elif args.command in models_cli.COMMANDS:
             models_cli.run(args, settings)
         elif args.command in dashboard.COMMANDS:

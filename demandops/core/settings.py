@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from demandops.core.calendar import HolidayCalendar
 from demandops.core.errors import ConfigError
 from demandops.core.limits import InputLimits, clip_list
 
@@ -70,6 +71,7 @@ class Region(_Strict):
     name: str = Field(min_length=1)
     zip_codes: list[str] = Field(min_length=1)
     stores: StoreCounts
+    holidays: HolidayCalendar | None = None  # default: the US retail calendar (core/calendar.py)
 
     @field_validator("zip_codes")
     @classmethod
@@ -208,6 +210,8 @@ class PipelineConfig(_Strict):
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
     drift: DriftConfig = DriftConfig()
+    # each region's holidays where regions.yaml gives them (filled in from it by load_settings)
+    holidays: dict[str, HolidayCalendar] = {}
     limits: InputLimits = InputLimits()  # what a raw file may hold (demandops/core/limits.py)
 
 
@@ -318,9 +322,11 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
     environment = _validated(Environment, env_data, env_path, hints=True)
     pipeline_path = root / "pipeline.yaml"
     pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
+    regions = _load_regions(root / "regions.yaml")
+    calendars = {r.id: r.holidays for r in regions if r.holidays is not None}
     return Settings(
         config_dir=root,
         environment=environment,
-        regions=_load_regions(root / "regions.yaml"),
-        pipeline=pipeline,
+        regions=regions,
+        pipeline=pipeline.model_copy(update={"holidays": calendars}),
     )

@@ -111,6 +111,7 @@ def _runs(report: dict[str, Any], out: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "promoted": sum(bool(s.get("promoted")) for s in segments),
         "data_quality_failed": int((out["data_quality"]["status"] == "fail").sum()),
         "drift_alerts": int(drift["alert"].sum()) if len(drift) else 0,
+        "feeds_absent": ", ".join(n for n, f in report.get("feeds", {}).items() if f == "absent"),
         "warnings": " | ".join(report.get("warnings", [])),
     }
     for model, metrics in report.get("overall", {}).items():
@@ -201,6 +202,8 @@ def _sources(report: dict[str, Any], lake: Lake) -> pd.DataFrame:
                 "rows_in": manifest.get("rows_in"),
                 "rows_out": manifest.get("rows_out"),
                 "rows_rejected": manifest.get("rows_rejected"),
+                "rows_aggregated": manifest.get("rows_aggregated", 0),
+                "absent": bool(manifest.get("absent", False)),
                 "rejected_by_reason": json.dumps(manifest.get("rejected_by_reason", {})),
                 "unreadable_files": len(manifest.get("unreadable", [])),
             }

@@ -196,6 +196,7 @@ def _report(
         "dataset_version": dataset_version,
         "reference": {n: d.path for n, d in ref.datasets().items()},
         "data_quality": [q for r in results for q in r.quality if q["status"] != "pass"],
+        "feeds": _feeds(lake, ref, results),
         "regions": {
             r.region: {"versions": r.versions, "paths": r.paths, "seconds": r.seconds}
             for r in results
@@ -210,6 +211,26 @@ def _report(
         report["warnings"] += member_warnings(segments)
         report["metrics_path"] = _write_metrics(lake, results, segments, overall)
     return report
+
+
+def _feeds(lake: Lake, ref: steps.Reference, results: list[RegionResult]) -> dict[str, str]:
+    """Per feed: `absent` (the deployment has none), or `used` with the rows conditioned."""
+    found = {n: [d] for n, d in ref.datasets().items()}
+    for r in results:
+        for name in steps.REGION_SOURCES:
+            dataset = lake.dataset(r.paths[name]) if name in r.paths else None
+            found.setdefault(name, []).extend([dataset] if dataset is not None else [])
+    states = {
+        name: "absent"
+        if all(d.manifest.get("absent") for d in sets)
+        else f"used ({sum(int(d.manifest.get('rows_out', 0)) for d in sets)} rows)"
+        for name, sets in found.items()
+        if sets
+    }
+    booked = sum(int(d.manifest.get("returns_booked", 0)) for d in found.get("shipments", []))
+    if booked and states.get("returns") == "absent":
+        states["returns"] = f"used ({booked} rows booked from negative shipments)"
+    return states
 
 
 def _segment_rows(results: list[RegionResult]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def condition_summary(
         "dataset_version": version,
         "sources": [_row(d) for d in datasets],
         "unreadable": [u for d in datasets for u in d.manifest.get("unreadable", [])],
+        "warnings": sorted({w for d in datasets for w in d.manifest.get("warnings", [])}),
         "data_quality": quality,
     }
 
@@ -64,17 +66,23 @@ def _row(dataset: Dataset) -> dict[str, Any]:
         "rows_in": m["rows_in"],
         "rows_out": m["rows_out"],
         "rows_rejected": m["rows_rejected"],
+        "rows_aggregated": m.get("rows_aggregated", 0),
         "rejected_by_reason": m["rejected_by_reason"],
+        "absent": bool(m.get("absent", False)),
     }
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    print(f"{'dataset':<34}{'files':>6}{'rows in':>10}{'rows out':>10}{'rejected':>10}  version")
+    print(
+        f"{'dataset':<34}{'files':>6}{'rows in':>10}{'rows out':>10}{'aggregated':>11}"
+        f"{'rejected':>10}  version"
+    )
     for s in summary["sources"]:
         name = s["path"].removeprefix("conditioned/").rsplit("/v=", 1)[0]
+        version = "absent (no profile, no raw files)" if s["absent"] else s["version"]
         print(
             f"{name:<34}{s['files']:>6}{s['rows_in']:>10}{s['rows_out']:>10}"
-            f"{s['rows_rejected']:>10}  {s['version']}"
+            f"{s['rows_aggregated']:>11}{s['rows_rejected']:>10}  {version}"
         )
     print(f"dataset version {summary['dataset_version']}")
     for q in summary["data_quality"]:
@@ -83,3 +91,5 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     for u in summary["unreadable"]:
         print(f"unreadable: {u['file']}: {u['problem']}")
+    for w in summary["warnings"]:
+        print(f"WARNING: {w}", file=sys.stderr)

@@ -176,7 +176,9 @@ function renderMonitor() {
     { label: "version", value: (r) => r.version },
     { label: "rows in", value: (r) => r.rows_in, digits: 0 },
     { label: "rows out", value: (r) => r.rows_out, digits: 0 },
+    { label: "aggregated", value: (r) => r.rows_aggregated || 0, digits: 0 },
     { label: "rejected", value: (r) => r.rows_rejected, digits: 0, key: (r) => r.region + "|" + r.source + "|rejected" },
+    { label: "feed", value: (r) => (r.absent ? "absent" : "used") },
   ], D.sources.filter(keep));
 
   const chosen = Object.fromEntries(D.segments.map((s) => [s.segment, s.model]));
@@ -225,6 +227,7 @@ function init() {
   const run = D.runs[0];
   $("run").textContent = "run " + run.run_id + " · " + run.environment + " · scoring date " + run.scoring_date + " · " + run.segments + " segments · " +
     run.stale + " stale · " + (run.failed_regions || 0) + " failed regions · " + run.drift_alerts + " drift alerts · " + run.data_quality_failed + " data-quality failures" +
+    (run.feeds_absent ? " · feeds absent: " + run.feeds_absent : "") +
     (run.warnings ? " · warning: " + run.warnings : "");
   show(s.view);
   render();

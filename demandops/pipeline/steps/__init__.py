@@ -15,7 +15,6 @@ from demandops.pipeline.steps.conditioning import (
     condition_region,
     condition_source,
     quality_for_region,
-    raw_inputs,
     read_table,
 )
 from demandops.pipeline.steps.modeling import (
@@ -36,7 +35,6 @@ __all__ = [
     "features_for_region",
     "load_model",
     "quality_for_region",
-    "raw_inputs",
     "read_features",
     "read_table",
     "score_for_region",

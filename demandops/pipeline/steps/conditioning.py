@@ -27,6 +27,7 @@ from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_byt
 from demandops.core.limits import InputLimits
 from demandops.core.settings import DEFAULT_CONFIG_DIR
 from demandops.monitoring.quality import cross_source_checks
+from demandops.pipeline.steps import feeds
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,6 @@ REGION_SOURCES = ("shipments", "returns", "promotions")
 PASS_BYTES = 256 * 2**20  # raw bytes of one profile conditioned in one pass, at most
 
 
-def raw_inputs(lake: Lake, prefix: str) -> dict[str, str]:
-    """sha256 of every raw file below `prefix` (of a refused one, of why it is refused); a
-    missing feed is a DataError."""
-    files = [f for f in lake.list_files(prefix) if not f.rsplit("/", 1)[-1].startswith(".")]
-    if not files:
-        raise DataError(
-            f"no raw data in {lake.location(prefix)}: run `demandops generate` or add the feed"
-        )
-    return {f: sha256_bytes(_raw_or_refusal(lake, f)) for f in files}
-
-
 def _raw_or_refusal(lake: Lake, file: str) -> bytes:
     refused = lake.refusal(file)
     return refused.encode() if refused is not None else lake.read_bytes(file)
@@ -100,7 +90,12 @@ def condition_source(
 def _condition_source(
     lake: Lake, source: str, prefix: str, profiles: dict[str, Profile], ctx: Context, key: object
 ) -> Dataset:
-    inputs = raw_inputs(lake, f"raw/{prefix}")
+    files = feeds.source_files(lake, source, prefix, profiles)
+    if not files and not feeds.configured(source, profiles):
+        return feeds.absent_dataset(lake, source, prefix)
+    if not files:
+        raise feeds.no_raw_data(lake, prefix)
+    inputs = {f: sha256_bytes(_raw_or_refusal(lake, f)) for f in files}
     parts: list[Dataset] = []
     unreadable: list[dict[str, str]] = []
     for file, part in _parts(lake, source, inputs, profiles, ctx, key).items():
@@ -120,6 +115,12 @@ def _condition_source(
         rejects = pd.concat(
             [_read_rejects(lake, p) for p in parts] + [combined.rejects], ignore_index=True
         )
+        booked = [(p.manifest["file"], p) for p in parts if "returns_booked" in p.manifest]
+        outputs = {f"{source}.csv": frame_to_csv_bytes(combined.frame)}
+        if booked:
+            returned = [(f, _read_part(lake, p, "returns", "returns.csv")) for f, p in booked]
+            frame = combine_parts(returned, "returns").frame
+            outputs[feeds.BOOKED_RETURNS] = frame_to_csv_bytes(frame)
         manifest: dict[str, object] = {"source": source, "version": version}
         manifest |= {
             "rows_in": sum(int(p.manifest["rows_in"]) for p in parts),
@@ -139,12 +140,13 @@ def _condition_source(
             "context": key,
             "code_version": code_version(),
         }
+        manifest |= feeds.dataset_extras(parts)
         lake.commit_dataset(
             versioned(f"quarantine/{prefix}", version),
             {"rejects.csv": frame_to_csv_bytes(rejects)},
             manifest,
         )
-        return {f"{source}.csv": frame_to_csv_bytes(combined.frame)}, manifest
+        return outputs, manifest
 
     return commit_or_reuse(lake, versioned(f"conditioned/{prefix}", version), build)
 
@@ -162,9 +164,9 @@ def _parts(
     found: dict[str, Dataset | str] = {}
     todo: dict[str, list[tuple[str, str]]] = {}  # profile -> (file, part version)
     for file, sha in inputs.items():
-        profile = profile_for(file.removeprefix("raw/"), profiles)
+        profile = profile_for(file.removeprefix("raw/"), profiles, source)
         problem = lake.refusal(file)  # a symbolic link: listed as unreadable, never followed
-        if problem is None and (profile is None or profile.source != source):
+        if problem is None and profile is None:
             problem = f"no {source} profile in the source profiles reads {file}"
         if problem is not None or profile is None:
             found[file] = problem or ""
@@ -219,6 +221,9 @@ def _commit_part(
         "part.csv": frame_to_csv_bytes(result.frame),
         "rejects.csv": frame_to_csv_bytes(result.rejects.assign(source_file=file)),
     }
+    if result.returns is not None:
+        returned = SCHEMAS["returns"].to_frame(result.returns)
+        files["returns.csv"] = frame_to_csv_bytes(returned)
     manifest = {
         "version": version,
         "file": file,
@@ -229,11 +234,12 @@ def _commit_part(
         "rows_out": len(result.frame),
         "rows_rejected": len(result.rejects),
     }
+    manifest |= feeds.part_extras(result, profile, file)
     return lake.commit_dataset(versioned(f"conditioned/_parts/{source}", version), files, manifest)
 
 
-def _read_part(lake: Lake, part: Dataset, source: str) -> pd.DataFrame:
-    return read_standard(lake.read_bytes(part.file("part.csv")), SCHEMAS[source])
+def _read_part(lake: Lake, part: Dataset, source: str, name: str = "part.csv") -> pd.DataFrame:
+    return read_standard(lake.read_bytes(part.file(name)), SCHEMAS[source])
 
 
 def _read_rejects(lake: Lake, part: Dataset) -> pd.DataFrame:
@@ -244,6 +250,11 @@ def read_table(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame:
     """A conditioned table, typed by its schema."""
     schema = SCHEMAS[name.removesuffix(".csv")]
     return read_standard(lake.read_bytes(dataset.file(name)), schema)
+
+
+def _known(lake: Lake, dataset: Dataset, name: str) -> pd.DataFrame | None:
+    """A reference table rows are checked against; None (no check) if the feed is absent."""
+    return None if feeds.is_absent(dataset) else read_table(lake, dataset, name)
 
 
 def _context_key(ref: Reference, **extra: object) -> dict[str, object]:
@@ -285,7 +296,7 @@ def condition_reference(
     stores = condition_source(lake, "stores", "stores", profiles, base, key)
     products = condition_source(lake, "products", "products", profiles, base, key)
     ctx = Context(
-        stores=read_table(lake, stores, "stores.csv"), regions=regions, as_of=day, limits=limits
+        stores=_known(lake, stores, "stores.csv"), regions=regions, as_of=day, limits=limits
     )
     key = {**key, "stores": stores.version}
     found = {
@@ -313,8 +324,8 @@ def condition_region(
     """Condition one region's shipments, returns and promotion plan, then check them
     (`only`: just that source, no checks)."""
     ctx = Context(
-        stores=read_table(lake, ref.stores, "stores.csv"),
-        products=read_table(lake, ref.products, "products.csv"),
+        stores=_known(lake, ref.stores, "stores.csv"),
+        products=_known(lake, ref.products, "products.csv"),
         region=region,
         as_of=pd.Timestamp(ref.as_of),
         limits=ref.limits,
@@ -332,10 +343,10 @@ def condition_region(
 
 
 def quality_for_region(
-    lake: Lake, region: str, ref: Reference, feeds: dict[str, Dataset], horizon: int
+    lake: Lake, region: str, ref: Reference, region_feeds: dict[str, Dataset], horizon: int
 ) -> Dataset:
     """Cross-source data-quality checks of one region: monitoring/data_quality/region=<r>/."""
-    inputs = {n: d.version for n, d in {**ref.datasets(), **feeds}.items()}
+    inputs = {n: d.version for n, d in {**ref.datasets(), **region_feeds}.items()}
     version = digest({"inputs": inputs, "horizon": horizon, "code": code_version()})
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
@@ -343,11 +354,13 @@ def quality_for_region(
         checks = cross_source_checks(
             region,
             stores[stores["region"] == region],
-            read_table(lake, feeds["shipments"], "shipments.csv"),
+            read_table(lake, region_feeds["shipments"], "shipments.csv"),
             read_table(lake, ref.shoppers, "shoppers.csv"),
             read_table(lake, ref.weather, "weather.csv"),
             horizon,
         )
+        checks = feeds.without_absent(checks, {**ref.datasets(), **region_feeds})
+        datasets = list({**ref.datasets(), **region_feeds}.values())
         unreadable = [
             {
                 "check": "readable_files",
@@ -355,9 +368,9 @@ def quality_for_region(
                 "failing": 1,
                 "detail": f"{u['file']}: {u['problem']}",
             }
-            for d in {**ref.datasets(), **feeds}.values()
+            for d in datasets
             for u in d.manifest.get("unreadable", [])
-        ]
+        ] + feeds.warning_checks(datasets)
         table = pd.concat(
             [checks, pd.DataFrame(unreadable, columns=checks.columns)], ignore_index=True
         )

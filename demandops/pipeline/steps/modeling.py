@@ -13,11 +13,18 @@ import pickle
 
 import pandas as pd
 
+from demandops.core.calendar import US_RETAIL_CALENDAR
 from demandops.core.errors import DataError
 from demandops.core.hashing import code_version, digest
 from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_bytes, versioned
 from demandops.core.settings import PipelineConfig
 from demandops.pipeline.steps.conditioning import Reference, RegionInputs, read_table
+from demandops.pipeline.steps.feeds import (
+    derived_products,
+    derived_stores,
+    is_absent,
+    with_booked_returns,
+)
 from ml.artifacts import load_model, read_features
 from ml.feature_table import ConditionedFeeds, feature_table
 from ml.score import SegmentScorer, score_region
@@ -32,26 +39,21 @@ def features_for_region(
     cfg: PipelineConfig,
 ) -> Dataset:
     """Build the feature table (history and the coming H weeks) of one region."""
-    shipments, promotions = inputs.shipments, inputs.promotions
     depends = {n: d.version for n, d in {**ref.datasets(), **inputs.datasets()}.items()}
-    params = {"horizon": cfg.horizon_weeks, "baseline_window": cfg.baseline_window_weeks}
+    params: dict[str, object] = {
+        "horizon": cfg.horizon_weeks,
+        "baseline_window": cfg.baseline_window_weeks,
+    }
+    calendar = cfg.holidays.get(region, US_RETAIL_CALENDAR)
+    if region in cfg.holidays:
+        params["holidays"] = calendar.model_dump(mode="json")
     version = digest({"depends": depends, "params": params, "code": code_version()})
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
-        ship = read_table(lake, shipments, "shipments.csv")
-        if ship.empty:
-            raise DataError(f"region {region}: no usable shipments in {shipments.path}")
-        feeds = ConditionedFeeds(
-            shipments=ship,
-            stores=read_table(lake, ref.stores, "stores.csv"),
-            products=read_table(lake, ref.products, "products.csv"),
-            promotions=read_table(lake, promotions, "promotions.csv"),
-            shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
-            weather=read_table(lake, ref.weather, "weather.csv"),
-            events=read_table(lake, ref.events, "events.csv"),
-            returns=read_table(lake, inputs.returns, "returns.csv"),
+        feeds = region_feeds(lake, region, ref, inputs)
+        frame, panel = feature_table(
+            feeds, cfg.horizon_weeks, cfg.baseline_window_weeks, holidays=calendar
         )
-        frame, panel = feature_table(feeds, cfg.horizon_weeks, cfg.baseline_window_weeks)
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         manifest: dict[str, object] = {"version": version, "region": region, "params": params}
@@ -61,9 +63,39 @@ def features_for_region(
             "series": len(panel.keys),
             "last_week": panel.weeks[panel.n_history - 1],
         }
+        manifest["feeds"] = {  # which feeds the features were made of
+            n: "absent" if is_absent(d) else f"{d.manifest.get('rows_out', 0)} rows"
+            for n, d in {**ref.datasets(), **inputs.datasets()}.items()
+            if n != "quality"
+        }
         return {"features.parquet": buf.getvalue()}, manifest
 
     return commit_or_reuse(lake, versioned(f"features/region={region}", version), build)
+
+
+def region_feeds(lake: Lake, region: str, ref: Reference, inputs: RegionInputs) -> ConditionedFeeds:
+    """The conditioned tables of one region's features: absent stores and products derived from
+    the shipments, returns booked from negative shipments added to the returns."""
+    ship = read_table(lake, inputs.shipments, "shipments.csv")
+    if ship.empty:
+        raise DataError(f"region {region}: no usable shipments in {inputs.shipments.path}")
+    stores, products = ref.stores, ref.products
+    return ConditionedFeeds(
+        shipments=ship,
+        stores=derived_stores(ship, region)
+        if is_absent(stores)
+        else read_table(lake, stores, "stores.csv"),
+        products=derived_products(ship)
+        if is_absent(products)
+        else read_table(lake, products, "products.csv"),
+        promotions=read_table(lake, inputs.promotions, "promotions.csv"),
+        shoppers=read_table(lake, ref.shoppers, "shoppers.csv"),
+        weather=read_table(lake, ref.weather, "weather.csv"),
+        events=read_table(lake, ref.events, "events.csv"),
+        returns=with_booked_returns(
+            read_table(lake, inputs.returns, "returns.csv"), lake, inputs.shipments
+        ),
+    )
 
 
 def train_for_region(
