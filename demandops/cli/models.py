@@ -126,7 +126,7 @@ def _target(args: argparse.Namespace, env: Environment) -> Environment:
     finally:
         os.environ.update(given)
     uri = target.registry_uri
-    if uri != "azureml" and "://" not in uri and not uri.startswith("sqlite:"):
+    if "://" not in uri and not uri.startswith("sqlite:"):  # e.g. the shipped placeholder
         raise RegistryError(
             f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
             f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "
