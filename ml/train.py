@@ -13,7 +13,7 @@ historical average; the segment's note says why, and which members the blend use
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from demandops.core import telemetry
+from demandops.core.settings import PipelineConfig
 from ml import intervals
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
@@ -50,6 +51,23 @@ class TrainParams:
     nn_max_epochs: int = 30
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
+
+    @classmethod
+    def from_config(cls, cfg: PipelineConfig, **overrides: Any) -> TrainParams:
+        """The training parameters `config/pipeline.yaml` sets, `overrides` replacing some."""
+        params = cls(
+            horizon_weeks=cfg.horizon_weeks,
+            backtest_origins=cfg.backtest_origins,
+            velocity_threshold=cfg.velocity_threshold,
+            lasso_cv_folds=cfg.lasso_cv_folds,
+            lasso_calendar_slopes=cfg.lasso_calendar_slopes,
+            ensemble_objective=cfg.ensemble_objective,
+            ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
+            ensemble_validation_windows=cfg.ensemble_validation_windows,
+            ensemble_validation_weeks=cfg.ensemble_validation_weeks,
+            ensemble_members=tuple(cfg.ensemble),
+        )
+        return replace(params, **overrides)
 
 
 @dataclass

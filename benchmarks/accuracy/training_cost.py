@@ -50,17 +50,7 @@ def segment_costs(settings: Settings, report: dict[str, Any]) -> list[dict[str, 
     """Time and peak memory of training every segment of `report`, two processes at a time."""
     lake = Lake(settings.environment.lake)
     cfg = settings.pipeline
-    params = TrainParams(
-        horizon_weeks=cfg.horizon_weeks,
-        backtest_origins=cfg.backtest_origins,
-        velocity_threshold=cfg.velocity_threshold,
-        lasso_cv_folds=cfg.lasso_cv_folds,
-        lasso_calendar_slopes=cfg.lasso_calendar_slopes,
-        ensemble_objective=cfg.ensemble_objective,
-        ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
-        ensemble_validation_windows=cfg.ensemble_validation_windows,
-        ensemble_validation_weeks=cfg.ensemble_validation_weeks,
-    )
+    params = TrainParams.from_config(cfg, ensemble_members=TrainParams.ensemble_members)
     jobs = []
     for s in report["segments"]:
         features = report["regions"][s["region"]]["paths"]["features"]

@@ -59,16 +59,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     peers = {name: PEERS[name] for name in args.peer or []}
     if "lightgbm" in peers and importlib.util.find_spec("lightgbm") is None:
         raise DataError("backtest --peer lightgbm needs LightGBM: pip install 'demandops[bench]'")
-    params = TrainParams(
-        horizon_weeks=protocol.lead,
-        backtest_origins=1,
-        velocity_threshold=cfg.velocity_threshold,
-        lasso_cv_folds=cfg.lasso_cv_folds,
-        lasso_calendar_slopes=cfg.lasso_calendar_slopes,
-        ensemble_objective=cfg.ensemble_objective,
-        ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
-        ensemble_members=tuple(cfg.ensemble),
-    )
+    params = TrainParams.from_config(cfg, horizon_weeks=protocol.lead, backtest_origins=1)
     forecasts = backtest(settings, [r.id for r in settings.select_regions(args.region)],
                          protocol, params, peers)  # fmt: skip
     by_segment, overall = summary(forecasts)

@@ -105,18 +105,7 @@ def train_for_region(
 
     `refresh` (e.g. a date) forces a new version on unchanged inputs: stale models are refit.
     """
-    params = TrainParams(
-        horizon_weeks=cfg.horizon_weeks,
-        backtest_origins=cfg.backtest_origins,
-        velocity_threshold=cfg.velocity_threshold,
-        lasso_cv_folds=cfg.lasso_cv_folds,
-        lasso_calendar_slopes=cfg.lasso_calendar_slopes,
-        ensemble_objective=cfg.ensemble_objective,
-        ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
-        ensemble_validation_windows=cfg.ensemble_validation_windows,
-        ensemble_validation_weeks=cfg.ensemble_validation_weeks,
-        ensemble_members=tuple(cfg.ensemble),
-    )
+    params = TrainParams.from_config(cfg)
     inputs = {"features": features.version, "params": params.__dict__, "code": code_version()}
     version = digest(inputs if refresh is None else inputs | {"refresh": refresh})
 
