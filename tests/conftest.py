@@ -26,11 +26,19 @@ SMALL = SampleSpec(products=6, weeks=80, store_scale=0.5)
 SMALL_REGIONS = ["pnw", "tx"]
 
 
+CONFIG_ENV = ("DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY", AML_TRACKING_ENV,
+              "APPLICATIONINSIGHTS_CONNECTION_STRING", *OVERRIDES)  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY", AML_TRACKING_ENV,
-                 "APPLICATIONINSIGHTS_CONNECTION_STRING", *OVERRIDES):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
+def _clean_env() -> Iterator[None]:
+    """No configuration from the environment in a test, and none left behind by it (the CLI's
+    --lake sets DEMANDOPS_LAKE for its worker processes, which later fixtures would read)."""
+    saved = {name: os.environ.pop(name) for name in CONFIG_ENV if name in os.environ}
+    yield
+    for name in CONFIG_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(saved)
 
 
 @pytest.fixture

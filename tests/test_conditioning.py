@@ -184,6 +184,15 @@ def test_condition_cli_with_another_profile_folder(
     settings: Settings, small_lake: Lake, tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
-        main(["condition", "--profiles", "/nonexistent", "--config", str(settings.config_dir)]) == 2
+        main(
+            [
+                "condition",
+                "--profiles",
+                str(Path(str(tmp_path)) / "none"),
+                "--config",
+                str(settings.config_dir),
+            ]
+        )
+        == 2
     )
     assert "no such profile folder" in capsys.readouterr().err

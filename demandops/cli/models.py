@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from demandops.cli import faults
+from demandops.core.errors import ConfigError
 from demandops.core.lake import Lake
 from demandops.core.limits import clip, clip_list
 from demandops.core.settings import Environment, Settings, load_settings
@@ -126,18 +127,25 @@ def _target(args: argparse.Namespace, env: Environment) -> Environment:
     finally:
         os.environ.update(given)
     uri = target.registry_uri
-    if "://" not in uri and not uri.startswith("sqlite:"):  # e.g. the shipped placeholder
-        raise RegistryError(
-            f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
-            f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "
-            "(az ml workspace show --query mlflow_tracking_uri)"
-        )
+    placeholder = (
+        f"cannot promote to {args.to}: its registry_uri {clip(uri)!r} is not a tracking URI; "
+        f"set it in environments/{args.to}.yaml to the Azure ML workspace's MLflow URI "
+        "(az ml workspace show --query mlflow_tracking_uri)"
+    )
+    if uri != "azureml" and "://" not in uri and not uri.startswith("sqlite:"):
+        raise RegistryError(placeholder)
     try:
         champions.open_registry(target).names()
+    except ConfigError as exc:  # `azureml` without the workspace it names
+        raise RegistryError(f"{placeholder} or name the workspace ({_first_line(exc)})") from None
     except Exception as exc:  # whatever stops listing it: unreachable, not a store...
-        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RegistryError(
             f"cannot promote to {args.to}: its registry {clip(uri)} is not usable from here "
-            f"({clip(problem, 200)})"
+            f"({_first_line(exc)})"
         ) from None
     return target
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return clip(text.splitlines()[0] if text else type(exc).__name__, 200)
