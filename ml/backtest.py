@@ -12,6 +12,7 @@ round (LightGBM on the same features, the `bench` extra).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ml.features import CATEGORICAL_FEATURES
+from ml.fit_memo import FitMemo
 from ml.metrics import metrics_by
 from ml.segments import (
     SEGMENT_COLUMNS,
@@ -31,9 +33,12 @@ from ml.train import HOLDOUT_KEYS, TrainParams, model_features, window_forecasts
 
 # a peer model of a whole round: (training rows, forecast rows, cut) -> forecasts
 Peer = Callable[[pd.DataFrame, pd.DataFrame, pd.Timestamp], np.ndarray]
-# the models of one segment in one round: (segment, training rows, forecast rows, params) ->
-# forecasts by model name; by default the batch's (ml.train.window_forecasts)
-Forecaster = Callable[[Segment, pd.DataFrame, pd.DataFrame, TrainParams], dict[str, np.ndarray]]
+# the models of one segment in one round: (segment, training rows, forecast rows, params, the
+# segment's member fits of earlier rounds) -> forecasts by model name; by default the batch's
+# (ml.train.window_forecasts)
+Forecaster = Callable[
+    [Segment, pd.DataFrame, pd.DataFrame, TrainParams, FitMemo], dict[str, np.ndarray]
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ def rolling_origin(
     history = history.sort_values(["week_start", "store_id", "product_id"])
     weeks = pd.DatetimeIndex(history["week_start"].drop_duplicates().sort_values())
     frames = []
+    memos: dict[str, FitMemo] = defaultdict(FitMemo)  # rounds overlap: members fit once per cut
     for cut, targets in protocol.cuts(weeks):
         train = history[history["week_start"] <= cut]
         test = history[history["week_start"].isin(targets)]
@@ -91,7 +97,8 @@ def rolling_origin(
         for segment in segments_of(train):
             rows = _in(test, segment)
             if rows.any():
-                found = forecaster(segment, train[_in(train, segment)], test[rows], params)
+                part = train[_in(train, segment)]
+                found = forecaster(segment, part, test[rows], params, memos[segment.name])
                 frames += [keys[rows].assign(model=m, forecast=f) for m, f in found.items()]
         for name, peer in (peers or {}).items():
             frames.append(keys.assign(model=name, forecast=peer(train, test, cut)))

@@ -7,7 +7,8 @@ drops members whose bias or error is out of line with the best member's, picks t
 weights (a grid with step `weight_step`) that minimise the `objective`, and shrinks them towards
 the best member by how clearly the blend beats it (`member_checks_` and `selection_note_` say
 what was used and why). Then it refits every member on all the data. Cost: `validation_windows`
-+ 1 fits of every member.
++ 1 fits of every member, fewer where a shared `fit_memo` (`ml.fit_memo`) has fit a member on
+the same rows before.
 
 The objective is WAPE by default, so that a blend cannot improve its score by forecasting low.
 With `objective="mape"` the weights minimise MAPE instead, and the blend is shrunk: the members
@@ -37,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ml.blend import Rules, Validation, select
 from ml.features import DISPERSION_COLUMN
+from ml.fit_memo import FitMemo
 from ml.metrics import bias, check_objective, mape, wape
 
 SCALES = np.round(np.arange(0.50, 1.5001, 0.01), 2)  # the factors `objective="mape"` may pick
@@ -48,6 +50,8 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
     """Blend of `estimators` (a list of (name, estimator)), weights chosen on backtest windows.
 
     `bias_tolerance`, `error_tolerance` and `degenerate_ratio` are the rules of `ml.blend`.
+    `fit_memo` shares fitted members with other ensembles fit on overlapping weeks; it is not
+    pickled with the model.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         bias_tolerance: float = 0.10,
         error_tolerance: float = 0.5,
         degenerate_ratio: float = 3.0,
+        fit_memo: FitMemo | None = None,
     ) -> None:
         self.estimators = estimators
         self.time_column = time_column
@@ -75,6 +80,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.bias_tolerance = bias_tolerance
         self.error_tolerance = error_tolerance
         self.degenerate_ratio = degenerate_ratio
+        self.fit_memo = fit_memo
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EnsembleForecaster:
         if not self.estimators:
@@ -90,9 +96,8 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
             early = (times < start).to_numpy()
             late = ~early & (times < starts[k + 1] if k + 1 < len(starts) else True)
             late = np.asarray(late, dtype=bool)
-            preds = [
-                clone(est).fit(X[early], y[early]).predict(X[late]) for _, est in self.estimators
-            ]
+            fits = [self._fit(est, X[early], y[early]) for _, est in self.estimators]
+            preds = [fitted.predict(X[late]) for fitted in fits]
             windows.append((late, np.column_stack(preds)))
         rows = np.concatenate([np.flatnonzero(late) for late, _ in windows])
         self.validation_actual_ = y[rows]
@@ -101,12 +106,18 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.uses_dispersion_ = self.dispersion_column in X.columns
         self.validation_dispersion_ = self._dispersion(X.iloc[rows])
         self._blend()
-        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+        self.estimators_ = [self._fit(est, X, y) for _, est in self.estimators]
         self.named_estimators_ = {
             name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)
         }
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _fit(self, estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
+        """A clone of `estimator` fit on (X, y), through the memo if there is one."""
+        if self.fit_memo is None:
+            return clone(estimator).fit(X, y)
+        return self.fit_memo.fit(estimator, X, y)
 
     def _window_starts(self, X: pd.DataFrame) -> list[object]:
         """The first week of each validation window, oldest first."""
@@ -145,6 +156,10 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.validation_mape_ = _mape(actual, shrunk)
         self.validation_bias_ = bias(actual, shrunk)
 
+    def __getstate__(self) -> dict[str, object]:
+        """The state without the memo: its other fits belong to the training run."""
+        return {**super().__getstate__(), "fit_memo": None}  # type: ignore[misc]
+
     def __setstate__(self, state: dict[str, object]) -> None:
         """Models pickled before the dispersion shrinkage scale every row by `scale_` alone;
         those pickled before the backtest windows had one window and no member rules."""
@@ -152,7 +167,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
             state = {"uses_dispersion_": False, "dispersion_coef_": 0.0, **state}
         state = {"dispersion_column": None, "validation_windows": 1, **state}
         state = {"bias_tolerance": np.inf, "error_tolerance": np.inf, **state}
-        state = {"degenerate_ratio": np.inf, **state}
+        state = {"degenerate_ratio": np.inf, "fit_memo": None, **state}
         actual = state.get("validation_actual_")
         if isinstance(actual, np.ndarray) and "validation_groups_" not in state:
             state["validation_groups_"] = np.arange(len(actual))

@@ -25,6 +25,7 @@ from demandops.core.settings import PipelineConfig
 from ml import intervals
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from ml.fit_memo import FitMemo
 from ml.members import DEFAULT_MEMBERS, load_member
 from ml.metrics import metrics_by
 from ml.models import ColumnBaseline, LassoForecaster
@@ -102,8 +103,13 @@ def lasso(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> La
     return LassoForecaster.for_segment(features, CATEGORICAL_FEATURES, params)
 
 
-def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) -> EnsembleForecaster:
-    """The configured members (`ensemble:` in config/pipeline.yaml), blended."""
+def ensemble(
+    params: TrainParams,
+    features: tuple[str, ...] = MODEL_FEATURES,
+    fit_memo: FitMemo | None = None,
+) -> EnsembleForecaster:
+    """The configured members (`ensemble:` in config/pipeline.yaml), blended; `fit_memo` shares
+    member fits between the ensembles of one segment (`ml.fit_memo`)."""
     members = [load_member(path) for path in params.ensemble_members]
     return EnsembleForecaster(
         estimators=[
@@ -114,6 +120,7 @@ def ensemble(params: TrainParams, features: tuple[str, ...] = MODEL_FEATURES) ->
         validation_windows=params.ensemble_validation_windows,
         objective=params.ensemble_objective,
         wape_tolerance=params.ensemble_wape_tolerance,
+        fit_memo=fit_memo,
     )
 
 
@@ -146,9 +153,10 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
         with telemetry.step(
             "train_segment", region=segment.region, segment=segment.name, rows=len(part)
         ) as span:
-            predictions.append(backtest_segment(segment, part, origins, params))
-            models[segment.name] = final_model(segment, part, params)
-            span.set(model=models[segment.name].kind)
+            memo = FitMemo()  # the backtest's and the final model's ensembles share member fits
+            predictions.append(backtest_segment(segment, part, origins, params, memo))
+            models[segment.name] = final_model(segment, part, params, memo)
+            span.set(model=models[segment.name].kind, member_fits=memo.misses)
     holdout = intervals.backtest(pd.concat(predictions, ignore_index=True))
     return TrainedRegion(
         region=str(history["region"].iloc[0]),
@@ -170,7 +178,11 @@ def _mask(frame: pd.DataFrame, segment: Segment) -> pd.Series:
 
 
 def backtest_segment(
-    segment: Segment, part: pd.DataFrame, origins: list[pd.Timestamp], params: TrainParams
+    segment: Segment,
+    part: pd.DataFrame,
+    origins: list[pd.Timestamp],
+    params: TrainParams,
+    fit_memo: FitMemo | None = None,
 ) -> pd.DataFrame:
     """Every model's forecasts of every backtest window, fit on the weeks before its origin."""
     frames = []
@@ -181,17 +193,22 @@ def backtest_segment(
             & (part["week_start"] < origin + pd.Timedelta(weeks=params.horizon_weeks))
         ]
         keys = window[[*SEGMENT_COLUMNS, *HOLDOUT_KEYS, "units"]].assign(origin=origin)
-        for name, forecast in window_forecasts(segment, train, window, params).items():
+        forecasts = window_forecasts(segment, train, window, params, fit_memo)
+        for name, forecast in forecasts.items():
             frames.append(keys.assign(model=name, forecast=forecast))
     return pd.concat(frames, ignore_index=True)
 
 
 def window_forecasts(
-    segment: Segment, train: pd.DataFrame, window: pd.DataFrame, params: TrainParams
+    segment: Segment,
+    train: pd.DataFrame,
+    window: pd.DataFrame,
+    params: TrainParams,
+    fit_memo: FitMemo | None = None,
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
     try:
-        blend = ensemble(params, model_features(train)).fit(train, train["units"])
+        blend = ensemble(params, model_features(train), fit_memo).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
         log.warning("segment %s: ensemble not evaluated at this origin: %s", segment.name, exc)
         return out
@@ -201,7 +218,9 @@ def window_forecasts(
     return out
 
 
-def final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> SegmentModel:
+def final_model(
+    segment: Segment, part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None
+) -> SegmentModel:
     """The ensemble fit on all history, else the LASSO, else the trailing average."""
     if len(part) < MIN_TRAIN_ROWS:
         note = f"{len(part)} history rows (< {MIN_TRAIN_ROWS}): historical average used"
@@ -209,9 +228,11 @@ def final_model(segment: Segment, part: pd.DataFrame, params: TrainParams) -> Se
             segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
         )
     failures: list[str] = []
-    for kind, make in (("ensemble", ensemble), ("lasso", lasso)):
+    features = model_features(part)
+    blend = ensemble(params, features, fit_memo)
+    for kind, model in (("ensemble", blend), ("lasso", lasso(params, features))):
         try:
-            fitted = make(params, model_features(part)).fit(part, part["units"])
+            fitted = model.fit(part, part["units"])
             notes = [*failures, getattr(fitted, "selection_note_", "")]
             members = getattr(fitted, "member_checks_", [])
             note = "; ".join(n for n in notes if n)

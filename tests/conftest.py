@@ -41,15 +41,20 @@ def _clean_env() -> Iterator[None]:
     os.environ.update(saved)
 
 
+def settings_in(folder: Path) -> Settings:
+    """Default configuration in `folder`/config with the lake in `folder`/lake and one worker."""
+    config = folder / "config"
+    shutil.copytree(ROOT / "config", config)
+    env = config / "environments" / "dev.yaml"
+    text = env.read_text().replace("lake: .lake", f"lake: {folder / 'lake'}")
+    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
+    return load_settings(config)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Default configuration with the lake in a temporary folder and one worker process."""
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    env = config / "environments" / "dev.yaml"
-    text = env.read_text().replace("lake: .lake", f"lake: {tmp_path / 'lake'}")
-    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
-    return load_settings(config)
+    return settings_in(tmp_path)
 
 
 @pytest.fixture(scope="session")

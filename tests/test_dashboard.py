@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 import subprocess
 import urllib.request
 from datetime import date
@@ -21,7 +22,7 @@ from demandops.monitoring import dashboard
 from demandops.monitoring import tables as monitoring
 from demandops.pipeline.batch import run_batch
 from tests.browser import Browser
-from tests.conftest import ROOT, SMALL_REGIONS
+from tests.conftest import ROOT, SMALL_REGIONS, settings_in
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -53,10 +54,21 @@ def _table(lake: Lake, name: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(lake.read_bytes(f"{path}/{name}.parquet")))
 
 
-def test_dashboard_renders_the_monitoring_tables(
-    settings: Settings, small_lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture(scope="module")
+def batched(
+    small_lake_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, Lake]:
+    """The small sample's two regions after one batch, shared by the tests that only read it."""
+    settings = settings_in(tmp_path_factory.mktemp("dashboard"))
+    shutil.copytree(small_lake_template, settings.environment.lake)
     run_batch(settings, SMALL_REGIONS, progress=False)
+    return settings, Lake(settings.environment.lake)
+
+
+def test_dashboard_renders_the_monitoring_tables(
+    batched: tuple[Settings, Lake], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, small_lake = batched
     site = tmp_path / "site"
     assert main(["dashboard", "--config", str(settings.config_dir), "--out", str(site)]) == 0
     assert str(site / "index.html") in capsys.readouterr().out
@@ -118,10 +130,8 @@ def test_dashboard_without_monitoring_tables_is_a_clear_error(
     assert "no monitoring tables" in capsys.readouterr().err
 
 
-def test_stale_champions_are_highlighted(
-    settings: Settings, small_lake: Lake, tmp_path: Path
-) -> None:
-    run_batch(settings, ["pnw"], progress=False)
+def test_stale_champions_are_highlighted(batched: tuple[Settings, Lake], tmp_path: Path) -> None:
+    _, small_lake = batched
     payload = dashboard.data(small_lake, stale_after_days=60)
     old, limit_day = payload["staleness"][0], payload["staleness"][1]
     old["age_days"], old["stale"] = 75, True  # as a champion trained 75 days ago is listed
@@ -129,7 +139,7 @@ def test_stale_champions_are_highlighted(
     page = tmp_path / "stale.html"
     page.write_text(dashboard.render(payload), encoding="utf-8")
     dom = _chromium(tmp_path, f"{page.as_uri()}#view=monitor", "--dump-dom")
-    rows = re.findall(r'<tr class="(\w*)"><td class="text">(pnw\.\w+\.\w+)</td><td class="text">'
+    rows = re.findall(r'<tr class="(\w*)"><td class="text">(\w+\.\w+\.\w+)</td><td class="text">'
                       r'\w+</td><td class="text">\d+</td>', dom)  # fmt: skip
     classes = dict((segment, cls) for cls, segment in rows)
     assert classes[old["segment"]] == "stale" and classes[limit_day["segment"]] == ""
@@ -147,9 +157,9 @@ def _visible(browser: Browser, view: str) -> bool:
 
 
 def test_filters_and_tabs_respond_to_clicks_and_keys(
-    settings: Settings, small_lake: Lake, tmp_path: Path
+    batched: tuple[Settings, Lake], tmp_path: Path
 ) -> None:
-    run_batch(settings, SMALL_REGIONS, progress=False)
+    _, small_lake = batched
     page = dashboard.write(small_lake, tmp_path / "site", stale_after_days=60)
     chosen = _table(small_lake, "model_metrics").query("chosen").set_index("segment")
     with Browser(tmp_path / "profile") as browser:

@@ -34,6 +34,7 @@ from demandops.pipeline.compute.local import one_native_thread
 from ml.backtest import Peer, Protocol, lightgbm_peer, rolling_origin
 from ml.ensemble import EnsembleForecaster
 from ml.feature_table import ConditionedFeeds, feature_table
+from ml.fit_memo import FitMemo
 from ml.members import DEFAULT_MEMBERS
 from ml.metrics import bias, mape, wape
 from ml.segments import SEGMENT_COLUMNS, Segment
@@ -81,11 +82,15 @@ def run_rounds(
 
 
 def _segment_forecasts(
-    segment: Segment, train: pd.DataFrame, test: pd.DataFrame, params: TrainParams
+    segment: Segment,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    params: TrainParams,
+    fit_memo: FitMemo,
 ) -> dict[str, np.ndarray]:
     """The ensemble fit as the batch fits a segment's model, its members, and the same fitted
     members re-blended (`EnsembleForecaster.reblended`)."""
-    trained = final_model(segment, train, params)
+    trained = final_model(segment, train, params, fit_memo)
     if not isinstance(trained.estimator, EnsembleForecaster):
         raise RuntimeError(f"{segment.name}: no ensemble: {trained.note}")
     out = {ENSEMBLE: trained.estimator.predict(test)}

@@ -18,6 +18,7 @@ import pandas as pd
 
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
+from ml.fit_memo import FitMemo
 from ml.segments import assign_segments, product_velocity, segments_of
 from ml.train import TrainParams, backtest_origins, backtest_segment, final_model
 
@@ -36,8 +37,9 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
         & (history["velocity"] == segment.velocity)
     ]
     start = time.perf_counter()
-    backtest_segment(segment, part, origins, params)
-    final_model(segment, part, params)
+    memo = FitMemo()  # as the batch trains (ml/train.py)
+    backtest_segment(segment, part, origins, params, memo)
+    final_model(segment, part, params, memo)
     return {
         "segment": segment_name,
         "rows": len(part),

@@ -1,0 +1,102 @@
+"""Member fits shared between a segment's ensembles: fewer fits, the same forecasts."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from demandops.core.lake import Lake
+from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.pipeline.steps import (
+    condition_reference,
+    condition_region,
+    features_for_region,
+    read_features,
+)
+from ml.features import NUMERIC_FEATURES
+from ml.fit_memo import FitMemo
+from ml.models import LassoForecaster
+from ml.segments import assign_segments, product_velocity, segments_of
+from ml.train import TrainParams, backtest_origins, backtest_segment, ensemble, final_model
+from tests.conftest import SMALL
+
+
+@pytest.fixture(scope="module")
+def history(small_lake_template: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """One small region's history, segmented as the train step segments it."""
+    settings = load_settings(DEFAULT_CONFIG_DIR, env="dev")
+    lake_path = tmp_path_factory.mktemp("memo") / "lake"
+    shutil.copytree(small_lake_template, lake_path)
+    lake = Lake(str(lake_path))
+    as_of = pd.Timestamp(SMALL.start) + pd.Timedelta(weeks=SMALL.weeks, days=-1)
+    ref = condition_reference(lake, ["pnw"], as_of=as_of)
+    inputs = condition_region(lake, "pnw", ref, settings.pipeline.horizon_weeks)
+    written = features_for_region(lake, "pnw", ref, inputs, settings.pipeline)
+    frame = read_features(lake, written)
+    frame = frame[~frame["is_future"] & frame["units"].notna()]
+    return frame.sort_values(["week_start", "store_id", "product_id"])
+
+
+PARAMS = TrainParams(
+    horizon_weeks=4, backtest_origins=3, velocity_threshold=12.0, lasso_cv_folds=3, nn_max_epochs=4
+)
+
+
+def _segment(history: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    weeks = history["week_start"].drop_duplicates().sort_values()
+    origins = backtest_origins(weeks, PARAMS)
+    velocity = product_velocity(history[history["week_start"] < origins[0]], 12.0)
+    segmented = assign_segments(history, velocity)
+    segment = next(s for s in segments_of(segmented) if s.velocity == "slow")
+    part = segmented[
+        (segmented["store_format"] == segment.store_format)
+        & (segmented["velocity"] == segment.velocity)
+    ]
+    return part, origins
+
+
+def test_a_segment_trains_the_same_with_shared_member_fits(history: pd.DataFrame) -> None:
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    memo = FitMemo()
+    shared = backtest_segment(segment, part, origins, PARAMS, memo)
+    shared_model = final_model(segment, part, PARAMS, memo)
+    alone = backtest_segment(segment, part, origins, PARAMS)
+    alone_model = final_model(segment, part, PARAMS)
+    pd.testing.assert_frame_equal(shared, alone)
+    future = part.tail(50)
+    np.testing.assert_array_equal(
+        shared_model.estimator.predict(future), alone_model.estimator.predict(future)
+    )
+    # 3 origins + the final fit, 3 validation windows each: 16 fits of each of the 2 members,
+    # at 7 distinct cut-offs (weeks T-24, T-20, ..., T)
+    assert (memo.misses, memo.hits) == (2 * 7, 2 * 16 - 2 * 7)
+
+
+def test_the_memo_refits_on_other_rows_or_parameters(history: pd.DataFrame) -> None:
+    part, _ = _segment(history)
+    X, y = part.head(300), part["units"].head(300).to_numpy()
+    lasso = LassoForecaster(features=NUMERIC_FEATURES[:3], n_alphas=5)
+    memo = FitMemo()
+    first = memo.fit(lasso, X, y)
+    assert memo.fit(lasso, X.copy(), y.copy()) is first
+    assert memo.fit(lasso, X, y + 1.0) is not first
+    assert memo.fit(clone(lasso).set_params(n_alphas=6), X, y) is not first
+    assert memo.fit(lasso, X.head(299), y[:299]) is not first
+    assert (memo.misses, memo.hits) == (4, 1)
+
+
+def test_a_pickled_ensemble_carries_no_memo(history: pd.DataFrame) -> None:
+    part, _ = _segment(history)
+    memo = FitMemo()
+    fitted = ensemble(PARAMS, fit_memo=memo).fit(part, part["units"])
+    assert clone(fitted).fit_memo is memo  # a clone shares it
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.fit_memo is None
+    np.testing.assert_array_equal(restored.predict(part), fitted.predict(part))
