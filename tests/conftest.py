@@ -9,12 +9,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from demandops.core.lake import Lake
 from demandops.core.settings import AML_TRACKING_ENV, OVERRIDES, Settings, load_settings
 from demandops.lifecycle.registry import Registry
+from demandops.pipeline.batch import run_batch
 from demandops.sample.data import SampleSpec, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,18 @@ def tiny_raw_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     regions = load_settings(ROOT / "config").select_regions(["pnw"])
     generate(Lake(str(path)), regions, SampleSpec(products=2, weeks=60, store_scale=0.1))
     return path
+
+
+@pytest.fixture(scope="session")
+def batched_small_lake(
+    small_lake_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, Lake, dict[str, Any]]:
+    """The small sample's two regions after one batch, with its report: shared by the tests
+    that only read the outputs (do not run anything else on it)."""
+    settings = settings_in(tmp_path_factory.mktemp("batched"))
+    shutil.copytree(small_lake_template, settings.environment.lake)
+    report = run_batch(settings, SMALL_REGIONS, progress=False)
+    return settings, Lake(settings.environment.lake), report
 
 
 def init_registry(db: Path) -> None:

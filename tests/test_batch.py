@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -30,9 +31,9 @@ def _snapshot(lake: Lake) -> dict[str, bytes]:
 
 
 def test_batch_forecasts_every_segment_and_reports_metrics(
-    settings: Settings, small_lake: Lake
+    batched_small_lake: tuple[Settings, Lake, dict[str, Any]],
 ) -> None:
-    report = run_batch(settings, SMALL_REGIONS, progress=False)
+    settings, small_lake, report = batched_small_lake
 
     segments = report["segments"]
     assert {(s["region"], s["store_format"], s["velocity"]) for s in segments} == {

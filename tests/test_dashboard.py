@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 import subprocess
 import urllib.request
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,7 +22,7 @@ from demandops.monitoring import dashboard
 from demandops.monitoring import tables as monitoring
 from demandops.pipeline.batch import run_batch
 from tests.browser import Browser
-from tests.conftest import ROOT, SMALL_REGIONS, settings_in
+from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -54,15 +54,10 @@ def _table(lake: Lake, name: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(lake.read_bytes(f"{path}/{name}.parquet")))
 
 
-@pytest.fixture(scope="module")
-def batched(
-    small_lake_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Settings, Lake]:
-    """The small sample's two regions after one batch, shared by the tests that only read it."""
-    settings = settings_in(tmp_path_factory.mktemp("dashboard"))
-    shutil.copytree(small_lake_template, settings.environment.lake)
-    run_batch(settings, SMALL_REGIONS, progress=False)
-    return settings, Lake(settings.environment.lake)
+@pytest.fixture
+def batched(batched_small_lake: tuple[Settings, Lake, dict[str, Any]]) -> tuple[Settings, Lake]:
+    """The small sample after one batch (tests/conftest.py): read, never changed."""
+    return batched_small_lake[0], batched_small_lake[1]
 
 
 def test_dashboard_renders_the_monitoring_tables(

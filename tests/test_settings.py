@@ -9,6 +9,7 @@ import pytest
 
 from demandops.core.errors import ConfigError
 from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from demandops.sample.data import SampleSpec, sample_files
 
 
 @pytest.fixture
@@ -183,3 +184,47 @@ def test_a_partial_workspace_from_settings_is_a_config_error(
         ConfigError, match=r"azureml\.subscription_id.*set AZURE_ML_SUBSCRIPTION_ID"
     ):
         load_settings(env="dev")
+
+
+def _discovering(config: Path, lake: Path, text: str) -> Path:
+    env = config / "environments" / "dev.yaml"
+    env.write_text(env.read_text().replace("lake: .lake", f"lake: {lake}"))
+    (config / "regions.yaml").write_text(text)
+    return config
+
+
+def test_regions_can_come_from_the_lakes_folders(config: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for folder in ("region=east", "region=web", "notes"):
+        (lake / "raw" / "shipments" / folder).mkdir(parents=True)
+        (lake / "raw" / "shipments" / folder / "sales.csv").write_text("week,units\n")
+    (lake / "raw" / "shipments" / "region=empty").mkdir()  # no file: not a region
+    (lake / "raw" / "shipments" / "region=empty" / ".keep").write_text("")
+    listed = "  - {id: web, name: Web shop, holidays: {country: DE}}\n"
+    text = f"discover:\n  holidays: {{country: DE, subdivision: NW}}\nregions:\n{listed}"
+    settings = load_settings(_discovering(config, lake, text))
+    assert settings.region_ids() == ["web", "east"]  # the listed first, as listed
+    east, web = settings.select_regions(["east", "web"])
+    assert east.name == "east" and east.zip_codes == [] and east.stores.large == 0
+    assert east.holidays is not None and east.holidays.subdivision == "NW"
+    assert web.name == "Web shop" and web.holidays is not None and web.holidays.subdivision is None
+    assert settings.pipeline.holidays["east"].country == "DE"
+
+    (lake / "raw" / "shipments" / "region=Bad Name").mkdir()
+    (lake / "raw" / "shipments" / "region=Bad Name" / "sales.csv").write_text("week,units\n")
+    with pytest.raises(ConfigError, match=r"region=Bad Name.*id"):
+        load_settings(_discovering(config, lake, "discover: {}\n"))
+
+
+def test_discovery_without_region_folders_is_a_clear_error(config: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"discover: no region=<id> folders below raw/shipments/"):
+        load_settings(_discovering(config, tmp_path / "empty", "discover:\n"))
+
+
+def test_sample_data_needs_sized_regions(config: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    (lake / "raw" / "shipments" / "region=east").mkdir(parents=True)
+    (lake / "raw" / "shipments" / "region=east" / "sales.csv").write_text("week,units\n")
+    settings = load_settings(_discovering(config, lake, "discover:\n"))
+    with pytest.raises(ValueError, match="region east has no zip_codes or stores"):
+        next(sample_files(settings.regions, SampleSpec()))

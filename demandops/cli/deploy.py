@@ -111,11 +111,11 @@ def profile_template(source: str) -> str:
 def _regions(region: str) -> str:
     return (
         "# Regions: each is a unit of parallel work and a folder region=<id> of the weekly feeds.\n"
-        "# zip_codes: the region's 5-digit zip codes (any placeholder such as 00000 if none);\n"
-        "# stores: only sizes `demandops generate` sample data.\n"
+        "# holidays: the region's public holidays ({country: DE, subdivision: NW}; default US).\n"
+        "# discover: every other region=<id> folder below raw/shipments/ is a region too.\n"
+        "discover: {}\n"
         "regions:\n"
-        f'  - {{id: {region}, name: {region}, zip_codes: ["00000"], '
-        "stores: {large: 1, small: 1}}\n"
+        f"  - {{id: {region}, name: {region}}}\n"
     )
 
 

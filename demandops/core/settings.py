@@ -34,6 +34,7 @@ from pydantic import (
 
 from demandops.core.calendar import HolidayCalendar
 from demandops.core.errors import ConfigError
+from demandops.core.lake import Lake
 from demandops.core.limits import InputLimits, clip_list
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -69,8 +70,8 @@ class Region(_Strict):
 
     id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
     name: str = Field(min_length=1)
-    zip_codes: list[str] = Field(min_length=1)
-    stores: StoreCounts
+    zip_codes: list[str] = []  # where the sample data's stores are (the generator needs them)
+    stores: StoreCounts = StoreCounts(large=0, small=0)
     holidays: HolidayCalendar | None = None  # default: the US retail calendar (core/calendar.py)
 
     @field_validator("zip_codes")
@@ -276,11 +277,24 @@ def _validated(
         raise ConfigError(str(path), key, first["msg"] + also + more) from exc
 
 
-def _load_regions(path: Path) -> list[Region]:
+class Discovery(_Strict):
+    """`discover:` in regions.yaml: the regions are the `region=<id>` folders of a raw feed."""
+
+    feed: str = Field(default="shipments", pattern=r"^[a-z][a-z0-9_]*$")
+    holidays: HolidayCalendar | None = None  # every discovered region's public holidays
+
+
+def _load_regions(path: Path, lake: str) -> list[Region]:
     data = _read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("regions"), list):
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", "expected `regions:` (a list) and/or `discover:`")
+    listed = data.get("regions", [] if "discover" in data else None)
+    if not isinstance(listed, list):
         raise ConfigError(str(path), "regions", "expected a list of regions under `regions:`")
-    regions = [_validated(Region, r, path, f"regions[{i}]") for i, r in enumerate(data["regions"])]
+    regions = [_validated(Region, r, path, f"regions[{i}]") for i, r in enumerate(listed)]
+    if "discover" in data:
+        found = _validated(Discovery, data["discover"] or {}, path, "discover")
+        regions += _discovered(found, lake, path, {r.id for r in regions})
     if not regions:
         raise ConfigError(str(path), "regions", "at least one region is required")
     seen: set[str] = set()
@@ -289,6 +303,26 @@ def _load_regions(path: Path) -> list[Region]:
             raise ConfigError(str(path), f"regions[{i}].id", f"duplicate region id {region.id!r}")
         seen.add(region.id)
     return regions
+
+
+def _discovered(found: Discovery, lake: str, path: Path, listed: set[str]) -> list[Region]:
+    """A region for every `region=<id>` folder below raw/<feed>/ of the lake that holds a file
+    (hidden files aside) and is not listed."""
+    raw, feed = Lake(lake), f"raw/{found.feed}"
+    folders = [f for f in raw.list_dirs(feed) if f.startswith("region=")]
+    ids = [f.split("=", 1)[1] for f in folders if _holds_a_file(raw, f"{feed}/{f}")]
+    if not ids and not listed:
+        raise ConfigError(
+            str(path), "discover", f"no region=<id> folders below raw/{found.feed}/ in {lake}"
+        )
+    return [
+        _validated(Region, {"id": i, "name": i, "holidays": found.holidays}, path, f"region={i}")
+        for i in sorted(set(ids) - listed)
+    ]
+
+
+def _holds_a_file(lake: Lake, folder: str) -> bool:
+    return any(not name.rsplit("/", 1)[-1].startswith(".") for name in lake.list_files(folder))
 
 
 def _overridden(data: Any) -> Any:
@@ -322,7 +356,7 @@ def load_settings(config_dir: str | Path | None = None, env: str | None = None) 
     environment = _validated(Environment, env_data, env_path, hints=True)
     pipeline_path = root / "pipeline.yaml"
     pipeline = _validated(PipelineConfig, _read_yaml(pipeline_path), pipeline_path)
-    regions = _load_regions(root / "regions.yaml")
+    regions = _load_regions(root / "regions.yaml", environment.lake)
     calendars = {r.id: r.holidays for r in regions if r.holidays is not None}
     return Settings(
         config_dir=root,

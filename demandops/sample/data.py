@@ -89,6 +89,12 @@ def sample_files(regions: list[Region], spec: SampleSpec) -> Iterator[RawFile]:
     """Every raw file of the sample, as bytes, deterministically from `spec.seed`."""
     if spec.products < 2 or spec.weeks < 60:
         raise ValueError("sample data needs at least 2 products and 60 weeks")
+    unsized = [r.id for r in regions if not r.zip_codes or not (r.stores.large + r.stores.small)]
+    if unsized:
+        raise ValueError(
+            f"region {unsized[0]} has no zip_codes or stores in regions.yaml: sample data "
+            "needs both (discovered regions have neither)"
+        )
     products = _products(spec)
     stores = pd.concat([_stores(r, spec) for r in regions], ignore_index=True)
     demo = exo.demographics(stores, spec.seed)
