@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ from demandops.lifecycle.context import (
 from demandops.lifecycle.gates import gate
 from demandops.lifecycle.lineage import data_lineage
 from demandops.lifecycle.registry import Registry, model_name
+from ml import pyfunc
 from ml.artifacts import load_model, read_features
 from ml.score import SegmentScorer
 from ml.train import TrainedRegion
@@ -131,16 +133,17 @@ def _register_segment(
         return  # its champion is current: the region was refit for another segment's sake
     seg_model = trained.models[decision.segment]
     tags = candidate_tags(ctx, trained, model, features, decision.segment, seg_model.kind)
-    run_id = registry.log_run(
-        f"train.{decision.segment}",
-        params=run_params(model, seg_model.kind, seg_model.n_rows),
-        metrics=run_metrics(trained, decision.segment),
-        tags=tags,
-        artefacts={
-            "segment_model.pkl": pickle.dumps(seg_model, protocol=pickle.HIGHEST_PROTOCOL),
-            "lineage.json": lineage,
-        },
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "model")
+        pyfunc.save(folder, seg_model, pyfunc.example_rows(frame(), trained, decision.segment))
+        run_id = registry.log_run(
+            f"train.{decision.segment}",
+            params=run_params(model, seg_model.kind, seg_model.n_rows),
+            metrics=run_metrics(trained, decision.segment),
+            tags=tags,
+            artefacts={"lineage.json": lineage},
+            model_dir=folder,
+        )
     tags |= {"run_id": run_id, "retrain_reasons": "; ".join(decision.retrain_reasons)}
     version = str(registry.register(name, run_id, tags).version)
     decision.candidate_version = version

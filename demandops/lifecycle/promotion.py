@@ -8,7 +8,9 @@ the target lake's `monitoring/promotions/`.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
 from demandops.core.lake import MANIFEST, Lake
 from demandops.core.settings import Environment
@@ -49,10 +51,11 @@ def promote(
             "source_run_id": source_run,
             "environment": dst_env.name,
         }
-        artefacts = {f: src.artefact(source_run, f) for f in ("segment_model.pkl", "lineage.json")}
-        run_id = dst.log_run(
-            f"promote.{name}", dict(run.data.params), dict(run.data.metrics), tags, artefacts
-        )
+        with tempfile.TemporaryDirectory() as tmp:  # the MLflow model, or a legacy pickle
+            folder = src.download_model(source_run, Path(tmp))
+            run_id = dst.log_run(
+                f"promote.{name}", dict(run.data.params), dict(run.data.metrics), tags, {}, folder
+            )
         copied = dst.register(name, run_id, tags | {"run_id": run_id})
     dst.set_champion(name, str(copied.version))
     record_decision(

@@ -117,8 +117,10 @@ class Registry:
         metrics: dict[str, float],
         tags: dict[str, str],
         artefacts: dict[str, bytes],
+        model_dir: Path | None = None,
     ) -> str:
-        """One finished tracking run with its parameters, metrics, tags and files; its id."""
+        """One finished tracking run with its parameters, metrics, tags and files (added to
+        `model_dir`, an MLflow model folder, when given) under `model/`; its id."""
         run = _retry(
             lambda: self.client.create_run(self.experiment_id(), run_name=run_name, tags=tags)
         )
@@ -133,8 +135,8 @@ class Registry:
             )
         )
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp, "model")
-            folder.mkdir()
+            folder = model_dir or Path(tmp, "model")
+            folder.mkdir(exist_ok=True)
             for name, data in artefacts.items():
                 (folder / name).write_bytes(data)
             _retry(lambda: self.client.log_artifacts(run_id, str(folder), "model"))
@@ -229,6 +231,10 @@ class Registry:
             return _retry(lambda: self.client.get_run(run_id))
         except MlflowException as exc:
             raise RegistryError(f"no training run {run_id} in {self.uri}") from exc
+
+    def download_model(self, run_id: str, into: Path) -> Path:
+        """The run's whole `model/` folder, downloaded under `into`."""
+        return Path(_retry(lambda: self.client.download_artifacts(run_id, "model", str(into))))
 
     def artefact(self, run_id: str, name: str) -> bytes:
         """The bytes of one file of a run's `model/` artefacts."""
