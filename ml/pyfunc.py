@@ -3,8 +3,9 @@
 `save` writes an MLflow model folder: the pickled `SegmentModel` as the artefact
 `segment_model`, the code its unpickling imports (the `ml` package and `demandops.core`, nothing
 else of the project) as `code_paths`, the pinned environment of ml/environment/conda.yml, a
-signature and an input example (a few rows of the segment's scoring features). `mlflow.pyfunc.load_model` then predicts in a process that has
-the third-party packages (ml/environment/conda.yml) but not this project.
+signature and an input example (a few rows of the segment's scoring features).
+`mlflow.pyfunc.load_model` then predicts in a process that has those packages but not this
+project.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
-from mlflow.pyfunc import PythonModel
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
 
 import demandops.core
 from ml.segments import assign_segments
