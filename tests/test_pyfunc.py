@@ -4,6 +4,8 @@ project, on the real sqlite MLflow store a batch registered them in."""
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,11 +15,15 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from demandops.core.lake import Lake
+from demandops.core.settings import load_settings
+from demandops.lifecycle import champions
 from demandops.lifecycle.registry import Registry, model_name
 from ml import pyfunc
 from ml.artifacts import load_model, read_features
+from tests.conftest import SERVED_ON, local_config
 
 CHILD = """
 import json, sys
@@ -100,3 +106,29 @@ def test_a_single_row_forecasts_as_it_does_in_its_batch(
         model = mlflow.pyfunc.load_model(f"models:/{model_name(segment)}@champion")
         alone = [model.predict(rows.iloc[[i]])[0] for i in range(0, len(rows), 7)]
         np.testing.assert_allclose(alone, whole[::7], rtol=1e-5)
+
+
+def test_a_champion_pickled_before_pyfunc_still_scores(
+    served_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version logged as plain artefacts (segment_model.pkl, no MLmodel) as the previous
+    version of the code did: the batch's own loader still scores with it."""
+    shutil.copytree(served_lake / "lake", tmp_path / "lake")
+    settings = load_settings(local_config(tmp_path))
+    registry = _registry(tmp_path)
+    segment = _champion_segments(registry)[0]
+    name = model_name(segment)
+    tags = dict(registry.champion(name).tags)  # type: ignore[union-attr]
+    lake = Lake(str(tmp_path / "lake"))
+    trained = load_model(lake, lake.dataset(tags["model_dataset"]))  # type: ignore[arg-type]
+    plain = {"segment_model.pkl": pickle.dumps(trained.models[segment]), "lineage.json": b"{}"}
+    run_id = registry.log_run("legacy", {}, {}, tags, plain)
+    legacy = str(registry.register(name, run_id, tags | {"run_id": run_id}).version)
+    registry.set_champion(name, legacy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    with pytest.raises(MlflowException, match="MLmodel"):
+        mlflow.pyfunc.load_model(f"models:/{name}/{legacy}")
+    ctx = champions.context(settings.environment, settings.pipeline.lifecycle, SERVED_ON)
+    scorers = champions.resolve_scorers(ctx, lake, trained, {})
+    assert scorers[segment].version == legacy and scorers[segment].fallback == ""
+    assert scorers[segment].estimator is not None

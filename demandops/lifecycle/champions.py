@@ -48,6 +48,7 @@ __all__ = [
     "plan_region",
     "record_decision",
     "register_region",
+    "resolve_challengers",
     "resolve_scorers",
 ]
 
@@ -251,3 +252,33 @@ def _champion_scorer(
         trained_on,
         stale,
     )
+
+
+def resolve_challengers(
+    ctx: LifecycleContext, lake: Lake, trained: TrainedRegion, scorers: dict[str, SegmentScorer]
+) -> dict[str, SegmentScorer]:
+    """Each segment's challenger (the registry alias, else `lifecycle.challengers`), where it
+    is not the champion; one that cannot be loaded is left out with a warning."""
+    registry = ctx.registry()
+    out: dict[str, SegmentScorer] = {}
+    for segment in sorted(trained.models):
+        try:
+            found = registry.challenger(model_name(segment))
+            if found is None and segment in ctx.cfg.challengers:
+                found = registry.version(model_name(segment), ctx.cfg.challengers[segment])
+            if found is None or str(found.version) == scorers[segment].version:
+                continue
+            tags = found.tags
+            seg_model = load_segment_model(lake, tags["model_dataset"], segment)
+        except Exception as exc:  # a broken challenger never stops the champion's forecasts
+            log.warning("segment %s: challenger unusable: %s", segment, exc)
+            continue
+        trained_on = tags.get("trained_on", "")
+        stale = bool(trained_on) and policy.is_stale(
+            date.fromisoformat(trained_on), ctx.today, ctx.cfg.stale_after_days
+        )
+        out[segment] = SegmentScorer(
+            seg_model.kind, seg_model.estimator, str(found.version), tags.get("run_id", ""),
+            trained_on, stale,
+        )  # fmt: skip
+    return out

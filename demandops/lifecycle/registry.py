@@ -29,6 +29,7 @@ from demandops.core.errors import DemandOpsError
 
 EXPERIMENT = "demandops-training"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
 PREFIX = "demand."
 SQLITE = "sqlite:///"
@@ -171,6 +172,17 @@ class Registry:
         _retry(lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history)))
         self.tag_version(name, version, {"status": "champion"})
 
+    def set_challenger(self, name: str, version: str | None) -> None:
+        """Point the challenger alias at `version` (a registered one), or remove it (None)."""
+        if version is None:
+            _retry(lambda: self.client.delete_registered_model_alias(name, CHALLENGER))
+            return
+        self.version(name, version)  # a RegistryError if there is no such version
+        _retry(lambda: self.client.set_registered_model_alias(name, CHALLENGER, version))
+
+    def challenger(self, name: str) -> ModelVersion | None:
+        return self._by_alias(name, CHALLENGER)
+
     def rollback(self, name: str) -> tuple[str, str]:
         """Make the previous champion the champion again; (from version, to version)."""
         history = self.champion_history(name)
@@ -188,8 +200,11 @@ class Registry:
 
     # -- reading ------------------------------------------------------------------------
     def champion(self, name: str) -> ModelVersion | None:
+        return self._by_alias(name, CHAMPION)
+
+    def _by_alias(self, name: str, alias: str) -> ModelVersion | None:
         try:
-            return _retry(lambda: self.client.get_model_version_by_alias(name, CHAMPION))
+            return _retry(lambda: self.client.get_model_version_by_alias(name, alias))
         except MlflowException as exc:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
                 return None
