@@ -26,39 +26,49 @@ from ml.models import ColumnBaseline
 from ml.score import challenger_stores
 from tests.conftest import SERVED_ON, local_config
 
-SEGMENT = "pnw.large.fast"
+SEGMENT = "pnw.large.fast"  # store PNW-001 in the tiny lake, hashed to 0.53: assigned at 0.6
+OTHER = "pnw.small.fast"  # store PNW-002, hashed to 0.97: challenged, yet the champion serves
+SHARE = 0.6
 
 
-def _challenger_version(lake: Lake, registry: Registry) -> str:
-    """A second version of SEGMENT whose model is the trailing historical average."""
-    champion = registry.champion(model_name(SEGMENT))
+def _challenger_version(lake: Lake, registry: Registry, segment: str) -> str:
+    """A second version of `segment` whose model is the same-week-of-year average (the tiny
+    lake's champions are the trailing historical average)."""
+    champion = registry.champion(model_name(segment))
     assert champion is not None
     model = lake.dataset(champion.tags["model_dataset"])
     assert model is not None
     trained = pickle.loads(lake.read_bytes(model.file("model.pkl")))
-    trained.models[SEGMENT].estimator = ColumnBaseline("hist_avg").fit(
-        pd.DataFrame({"hist_avg": [1.0]})
+    trained.models[segment].estimator = ColumnBaseline("same_woy_avg").fit(
+        pd.DataFrame({"same_woy_avg": [1.0]})
     )
-    trained.models[SEGMENT].kind = "baseline"
+    trained.models[segment].kind = "baseline"
     files = {f.rsplit("/", 1)[1]: lake.read_bytes(f) for f in lake.list_files(model.path)}
     files.pop("manifest.json")
     files["model.pkl"] = pickle.dumps(trained)
-    manifest = {k: v for k, v in model.manifest.items() if k != "files"} | {"version": "rival"}
-    rival = lake.commit_dataset("models/region=pnw/v=rival", files, manifest)
-    tags = dict(champion.tags) | {"model_dataset": rival.path, "model_dataset_version": "rival"}
+    tag = "rival-" + segment.replace(".", "-")
+    manifest = {k: v for k, v in model.manifest.items() if k != "files"} | {"version": tag}
+    rival = lake.commit_dataset(f"models/region=pnw/v={tag}", files, manifest)
+    tags = dict(champion.tags) | {"model_dataset": rival.path, "model_dataset_version": tag}
     run_id = registry.log_run("rival", {}, {}, tags, {"lineage.json": b"{}"})
-    return str(registry.register(model_name(SEGMENT), run_id, tags | {"run_id": run_id}).version)
+    return str(registry.register(model_name(segment), run_id, tags | {"run_id": run_id}).version)
 
 
 @pytest.fixture
 def challenged(served_lake: Path, tmp_path: Path) -> tuple[Settings, dict, str]:
     """A copy of the served lake, SEGMENT challenged (by the CLI) and the region re-scored."""
     shutil.copytree(served_lake / "lake", tmp_path / "lake")
-    settings = load_settings(local_config(tmp_path))
+    config_dir = local_config(tmp_path)
+    pipeline = config_dir / "pipeline.yaml"
+    pipeline.write_text(
+        pipeline.read_text().replace("challenger_share: 0.2", f"challenger_share: {SHARE}")
+    )
+    settings = load_settings(config_dir)
     lake, registry = Lake(settings.environment.lake), open_registry(settings.environment)
-    version = _challenger_version(lake, registry)
-    config = ["--config", str(settings.config_dir)]
-    assert main(["models", "challenger", SEGMENT, version, *config]) == 0
+    config = ["--config", str(config_dir)]
+    for segment in (OTHER, SEGMENT):
+        version = _challenger_version(lake, registry, segment)
+        assert main(["models", "challenger", segment, version, *config]) == 0
     report = run_batch(settings, ["pnw"], progress=False, today=SERVED_ON)
     return settings, report, version
 
@@ -71,42 +81,49 @@ def test_challenger_serves_its_share_of_stores_beside_the_champion(
     folder = report["regions"]["pnw"]["paths"]["forecasts"]
     served = lake.read_csv(f"{folder}/forecasts.csv", dtype=str, keep_default_na=False)
     side = lake.read_csv(f"{folder}/challengers.csv", dtype=str)
-    seg = served[(served["store_format"] == "large") & (served["velocity"] == "fast")]
-    share = settings.pipeline.lifecycle.challenger_share
-    assigned = seg[challenger_stores(seg["store_id"], share)]
-    assert 0 < len(assigned) < len(seg)  # some stores each way
-    assert set(assigned["model_version"]) == {version}
-    assert set(seg.drop(assigned.index)["model_version"]) == {side["champion_version"].iloc[0]}
+    assert settings.pipeline.lifecycle.challenger_share == SHARE
+    fast = served[served["velocity"] == "fast"]
+    assigned = fast[challenger_stores(fast["store_id"], SHARE)]
+    assert set(assigned["store_format"]) == {"large"}  # PNW-001's segment only
+    assert 0 < len(assigned) < len(fast)
+    assert set(assigned["model_version"]) == {version} and set(assigned["model"]) == {"baseline"}
+    kept = fast[fast["store_format"] == "small"]  # challenged, but its store is not assigned
+    assert set(side["segment"]) == {SEGMENT} and set(kept["model_version"]) == {"1"}
     assert sorted(side["store_id"].unique()) == sorted(assigned["store_id"].unique())
     forecasts = pd.to_numeric(assigned["forecast"]).to_numpy()
     np.testing.assert_allclose(pd.to_numeric(side["challenger_forecast"]), forecasts)
     assert (side["champion_forecast"] != side["challenger_forecast"]).any()
-    other = served[served["velocity"] == "slow"]
-    assert version not in set(other["model_version"])  # only the challenged segment
+    assert challenger_stores(pd.Series(["PNW-001", "PNW-002"]), SHARE).tolist() == [True, False]
 
 
-def test_a_significantly_better_challenger_is_promoted(
+def test_challenger_forecasts_meet_later_actuals_and_the_gate(
     challenged: tuple[Settings, dict, str],
 ) -> None:
     settings, report, version = challenged
-    lake = Lake(settings.environment.lake)
-    later = _later_actuals(lake, report)
-    rows = challengers.actuals(later, lake)
-    assert len(rows) and set(rows["challenger_version"]) == {version}
-    result = challengers.compare(rows, 0.05).iloc[0]
-    assert (
-        result["better"]
-        and result["p_value"] < 0.05
-        and "challenger significantly" in result["note"]
+    lake, name = Lake(settings.environment.lake), model_name(SEGMENT)
+    rows = challengers.actuals(_later_actuals(lake, report), lake)
+    assert len(rows) == 4 and set(rows["challenger_version"]) == {version}  # 1 product, 4 weeks
+    np.testing.assert_allclose(rows["actual"], rows["challenger_forecast"] + 1.0)
+    few = {str(k): v for k, v in challengers.compare(rows, 0.05).iloc[0].items()}
+    assert not few["better"] and few["challenger_mae"] == 1.0 and "too few" in few["note"]
+    said = promotion.promote_challenger(settings.environment, name, few, date.today())
+    assert "champion v1 kept: too few store-weeks with actuals (4)" in said
+    # as the weeks accumulate: 24 store-weeks on which the challenger is closer every time
+    more = pd.concat([rows] * 6, ignore_index=True).assign(
+        actual=lambda f: f["actual"] + np.arange(24) % 3 / 10
     )
-    row = {str(k): v for k, v in result.items()}
-    said = promotion.promote_challenger(
-        settings.environment, model_name(SEGMENT), row, date.today()
+    row = {str(k): v for k, v in challengers.compare(more, 0.05).iloc[0].items()}
+    assert row["better"] and row["p_value"] < 0.05 and "challenger significantly" in row["note"]
+    assert "is now champion" in promotion.promote_challenger(
+        settings.environment, name, row, date.today()
     )
-    assert "is now champion" in said
     registry = open_registry(settings.environment)
-    assert str(registry.champion(model_name(SEGMENT)).version) == version  # type: ignore[union-attr]
-    assert registry.challenger(model_name(SEGMENT)) is None
+    assert str(registry.champion(name).version) == version  # type: ignore[union-attr]
+    assert registry.challenger(name) is None
+    decided = lake.list_files(f"monitoring/promotions/{name}")
+    assert any(
+        f.endswith(f"v{version}-promoted-challenger") or "promoted-challenger" in f for f in decided
+    )
 
 
 def _later_actuals(lake: Lake, report: dict) -> dict:
