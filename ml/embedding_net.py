@@ -27,6 +27,8 @@ from torch import nn
 
 from ml.metrics import check_objective, mape_weights
 
+CONSTANT = 1e-9  # relative standard deviation under which a numeric column is constant
+
 
 class _Net(nn.Module):
     def __init__(self, cardinalities: list[int], n_numeric: int, hidden: tuple[int, ...]) -> None:
@@ -137,7 +139,11 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
         self.mean_ = np.nanmean(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
         self.scale_ = np.nanstd(numeric, axis=0) if numeric.shape[1] else np.zeros(0)
-        self.scale_ = np.where(self.scale_ > 0, self.scale_, 1.0)
+        # a column constant in training has a standard deviation of rounding error (1e-17 for
+        # 0.1 repeated), not 0: dividing by it made any other value at scoring ~1e15 and the
+        # forecast absurd. Below CONSTANT relative to its mean, a column is left unscaled.
+        constant = self.scale_ <= CONSTANT * np.maximum(1.0, np.abs(self.mean_))
+        self.scale_ = np.where(constant, 1.0, self.scale_)
         cardinalities = [len(v) for v in self.levels_.values()]
         data = self._training_data(X, target)  # shared by every seed's net
         self.nets_, epochs = [], []

@@ -11,6 +11,7 @@ kind over the region's segments where the segment has none).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ FORECAST_COLUMNS = [
     "fallback",
     *intervals.COLUMNS,
 ]
+CHALLENGER_KEYS = ["region", "store_id", "product_id", "week_start", "horizon"]
+CHALLENGER_COLUMNS = [*CHALLENGER_KEYS, "segment", "champion_version", "champion_forecast",
+                      "challenger_version", "challenger_forecast"]  # fmt: skip
 BACKTEST_MODEL = {"ensemble": "ensemble", "lasso": "lasso", "baseline": "hist_avg"}
 
 
@@ -70,6 +74,19 @@ def score_region(
     scorers: dict[str, SegmentScorer] | None = None,
 ) -> pd.DataFrame:
     """One forecast per store × product × future week; unseen segments get the baseline."""
+    return score_with_challengers(features, trained, scorers, {}, 0.0)[0]
+
+
+def score_with_challengers(
+    features: pd.DataFrame,
+    trained: TrainedRegion,
+    scorers: dict[str, SegmentScorer] | None,
+    challengers: dict[str, SegmentScorer],
+    share: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`score_region`, and where a segment has a challenger, the challenger's forecasts for
+    the stores `challenger_stores` assigns to it: both forecasts per row of those stores in the
+    second frame (CHALLENGER_COLUMNS), the challenger's served in the first."""
     scorers = scorers_of(trained) if scorers is None else scorers
     future = assign_segments(features[features["is_future"]], trained.velocity)
     future = future.sort_values(["store_id", "product_id", "week_start"]).reset_index(drop=True)
@@ -91,10 +108,59 @@ def score_region(
             _score_segment(future, X, rows, name, scorers.get(name))
             first = future.loc[rows, ["model", "fallback"]].iloc[0]
             span.set(model=first["model"], fallback=first["fallback"])
+    side = _challenge(future, X, seg_names, challengers, share)
     future[list(intervals.COLUMNS)] = _intervals(future, trained.holdout)
     for column in ("forecast", "baseline_forecast", *intervals.COLUMNS):
         future[column] = np.round(future[column], 3)
-    return future[FORECAST_COLUMNS]
+    return future[FORECAST_COLUMNS], side
+
+
+def challenger_stores(store_ids: pd.Series, share: float) -> np.ndarray:
+    """True for the stores whose id hashes into the first `share` of [0, 1): the same stores
+    in every run and segment, whatever else is scored."""
+    hashed = [int(hashlib.sha256(str(s).encode()).hexdigest()[:8], 16) / 2**32 for s in store_ids]
+    return np.asarray(hashed) < share
+
+
+def _challenge(
+    future: pd.DataFrame,
+    X: pd.DataFrame,
+    seg_names: pd.Series,
+    challengers: dict[str, SegmentScorer],
+    share: float,
+) -> pd.DataFrame:
+    """Score each challenger on its segment's assigned stores; serve its forecasts there."""
+    frames = []
+    assigned = challenger_stores(future["store_id"], share) if challengers else None
+    for name, scorer in sorted(challengers.items()):
+        rows = (seg_names == name).to_numpy() & assigned  # type: ignore[operator]
+        if not rows.any() or scorer.estimator is None:
+            continue
+        try:
+            forecast = np.asarray(scorer.estimator.predict(X[rows]), dtype=float)
+            if forecast.shape != (int(rows.sum()),) or not np.isfinite(forecast).all():
+                raise ValueError("forecasts are not one finite number per row")
+        except Exception as exc:  # a failing challenger: its stores keep the champion
+            log.warning("segment %s: challenger v%s failed: %s", name, scorer.version, exc)
+            continue
+        side = future.loc[rows, CHALLENGER_KEYS].copy()
+        side["segment"] = name
+        side["champion_version"] = future.loc[rows, "model_version"].to_numpy()
+        side["champion_forecast"] = future.loc[rows, "forecast"].to_numpy()
+        side["challenger_version"] = scorer.version
+        side["challenger_forecast"] = forecast
+        frames.append(side)
+        future.loc[rows, "forecast"] = forecast
+        served = {"model": scorer.kind, "model_version": scorer.version, "fallback": ""}
+        for column, value in (served | {"trained_on": scorer.trained_on}).items():
+            future.loc[rows, column] = value
+        future.loc[rows, "stale"] = scorer.stale
+    if not frames:
+        return pd.DataFrame(columns=CHALLENGER_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    for column in ("champion_forecast", "challenger_forecast"):
+        out[column] = np.round(out[column], 3)
+    return out[CHALLENGER_COLUMNS]
 
 
 def _intervals(future: pd.DataFrame, holdout: pd.DataFrame) -> np.ndarray:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ AZURITE_KEY = (
 )
 SMALL = SampleSpec(products=6, weeks=80, store_scale=0.5)
 SMALL_REGIONS = ["pnw", "tx"]
+SERVED_ON = date(2026, 1, 5)
 
 
 CONFIG_ENV = ("DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY", AML_TRACKING_ENV,
@@ -45,18 +47,23 @@ def _clean_env() -> Iterator[None]:
 
 def settings_in(folder: Path) -> Settings:
     """Default configuration in `folder`/config with the lake in `folder`/lake and one worker."""
-    config = folder / "config"
-    shutil.copytree(ROOT / "config", config)
-    env = config / "environments" / "dev.yaml"
-    text = env.read_text().replace("lake: .lake", f"lake: {folder / 'lake'}")
-    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
-    return load_settings(config)
+    return load_settings(local_config(folder))
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Default configuration with the lake in a temporary folder and one worker process."""
     return settings_in(tmp_path)
+
+
+def local_config(folder: Path) -> Path:
+    """A copy of the project's config in `folder`, dev's lake at `folder/lake`, one worker."""
+    config = folder / "config"
+    shutil.copytree(ROOT / "config", config)
+    env = config / "environments" / "dev.yaml"
+    text = env.read_text().replace("lake: .lake", f"lake: {folder / 'lake'}")
+    env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
+    return config
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +96,23 @@ def batched_small_lake(
     shutil.copytree(small_lake_template, settings.environment.lake)
     report = run_batch(settings, SMALL_REGIONS, progress=False)
     return settings, Lake(settings.environment.lake), report
+
+
+@pytest.fixture(scope="session")
+def served_lake(tmp_path_factory: pytest.TempPathFactory, tiny_raw_lake: Path) -> Path:
+    """A folder whose `config/` points at `lake/`, a tiny lake after a batch on SERVED_ON: its
+    segments registered as MLflow models, made champions, the forecasts scored by them. Copy it
+    before changing it."""
+    folder = tmp_path_factory.mktemp("served")
+    shutil.copytree(tiny_raw_lake, folder / "lake")
+    settings = load_settings(local_config(folder))
+    run_batch(settings, ["pnw"], progress=False, today=SERVED_ON)
+    registry = Registry(f"sqlite:///{folder / 'lake' / 'mlflow.db'}")
+    for name in registry.names():  # too little data to pass the gates: champions by hand
+        if registry.champion(name) is None:
+            registry.set_champion(name, str(registry.versions(name)[-1].version))
+    run_batch(settings, ["pnw"], progress=False, today=SERVED_ON)  # scored by the champions
+    return folder
 
 
 def init_registry(db: Path) -> None:

@@ -91,7 +91,7 @@ def test_crash_leaves_no_visible_output_and_rerun_recovers(
     def crash(*args: object) -> None:
         raise RuntimeError("power cut while scoring")
 
-    monkeypatch.setattr(steps, "score_region", crash)
+    monkeypatch.setattr(steps, "score_with_challengers", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         run_batch(settings, ["pnw"], progress=False)
     assert small_lake.list_files("forecasts") == []

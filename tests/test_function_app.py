@@ -64,6 +64,7 @@ def test_function_app_routes_need_a_function_key() -> None:
     http = {n: t for n, t in triggers.items() if t.get_binding_name() == "httpTrigger"}
     assert {n: t.route for n, t in http.items()} == {
         "get_config": "config",
+        "get_forecasts": "forecasts",
         "start_run": "runs",
         "get_run": "runs/{instance_id}",
     }

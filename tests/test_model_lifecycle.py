@@ -420,7 +420,7 @@ def test_promotion_copies_a_champion_between_two_registries(
         assert ours.tags["source_run_id"] == theirs.tags["run_id"] != ours.tags["run_id"]
         mine, origin = dst.run(ours.tags["run_id"]), src.run(theirs.tags["run_id"])
         assert mine.data.metrics == origin.data.metrics and mine.data.params == origin.data.params
-        for name in ("segment_model.pkl", "lineage.json"):
+        for name in ("artifacts/segment_model.pkl", "lineage.json", "MLmodel"):
             assert dst.artefact(ours.tags["run_id"], name) == src.artefact(origin.info.run_id, name)
         copies[segment] = ours.version
     assert (store.parent / "mlflow-artifacts").is_dir()  # artefacts beside the store

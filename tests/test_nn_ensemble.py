@@ -96,6 +96,29 @@ def test_net_maps_unseen_levels_to_the_unknown_embedding(
     assert np.isfinite(net.predict(unseen)).all()
 
 
+def test_net_forecasts_a_row_alone_as_in_its_batch(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    net = _net(max_epochs=3).fit(X, y)
+    whole = net.predict(X.tail(40))
+    alone = [net.predict(X.tail(40).iloc[[i]])[0] for i in range(40)]
+    np.testing.assert_allclose(alone, whole, rtol=1e-5)
+
+
+def test_net_leaves_a_column_constant_in_training_unscaled(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """0.3 in every training row has a standard deviation of ~1e-17, not 0: scaling by it made
+    a scoring row with 0.4 forecast ~1e15 times off (or infinity)."""
+    X, y = data
+    X = X.assign(promo=0.3)
+    assert 0 < np.nanstd(X["promo"]) < 1e-15  # rounding error: what the net must not divide by
+    net = _net(max_epochs=3).fit(X, y)
+    assert net.scale_[0] == 1.0
+    usual, other = net.predict(X.tail(5)), net.predict(X.tail(5).assign(promo=0.4))
+    assert np.isfinite(other).all()
+    np.testing.assert_allclose(other, usual, rtol=0.5)
+
+
 def test_net_rejects_too_little_data(data: tuple[pd.DataFrame, np.ndarray]) -> None:
     X, y = data
     with pytest.raises(ValueError, match="at least 10 rows"):

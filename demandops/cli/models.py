@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+import pandas as pd
 
 from demandops.cli import faults
 from demandops.core.errors import ConfigError
@@ -15,7 +18,8 @@ from demandops.core.limits import clip, clip_list
 from demandops.core.settings import Environment, Settings, load_settings
 from demandops.lifecycle import champions, promotion
 from demandops.lifecycle.lineage import forecast_lineage, render, run_lineage
-from demandops.lifecycle.registry import PREFIX, RegistryError, model_name
+from demandops.lifecycle.registry import PREFIX, Registry, RegistryError, model_name
+from demandops.monitoring import challengers, tables
 
 COMMANDS = ("models", "lineage")
 
@@ -42,6 +46,19 @@ def add_commands(
     rollback = actions.add_parser("rollback", help="restore the previous champion")
     common(rollback, regions=False)
     rollback.add_argument("name", help="demand.<region>.<format>.<velocity>")
+    rival = actions.add_parser(
+        "challenger", help="name the version that scores beside the champion (docs/serving.md)"
+    )
+    common(rival, regions=False)
+    rival.add_argument("name", help="<region>.<format>.<velocity> (or with demand.)")
+    rival.add_argument("version", nargs="?", help="a registered version (none: show it)")
+    what = rival.add_mutually_exclusive_group()
+    what.add_argument("--clear", action="store_true", help="remove the challenger")
+    what.add_argument(
+        "--promote-if-better",
+        action="store_true",
+        help="make it champion if its errors are significantly lower (paired Wilcoxon)",
+    )
 
     lineage = sub.add_parser(
         "lineage", help="model version, training run, datasets and raw files behind a forecast"
@@ -108,8 +125,36 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         names = [_name(args.name)] if args.name else registry.names()
         for name in names:
             print(promotion.promote(env, target, name, args.version, today))
+    elif args.action == "challenger":
+        print(_challenger(args, settings, registry, today))
     else:
         print(promotion.rollback(env, _name(args.name), today))
+
+
+def _challenger(
+    args: argparse.Namespace, settings: Settings, registry: Registry, today: date
+) -> str:
+    name = _name(args.name)
+    if args.clear or args.version:
+        registry.set_challenger(name, None if args.clear else args.version)
+        return f"{name}: challenger {'cleared' if args.clear else 'v' + args.version}"
+    current = registry.challenger(name)
+    if current is None:
+        return f"{name}: no challenger"
+    if not args.promote_if_better:
+        return f"{name}: challenger v{current.version}"
+    lake, alpha = Lake(settings.environment.lake), settings.pipeline.lifecycle.challenger_alpha
+    folder = tables.latest(lake)
+    rows = lake.read_bytes(f"{folder}/challenger_actuals.parquet") if folder else None
+    frame = challengers.compare(pd.read_parquet(io.BytesIO(rows)), alpha) if rows else None
+    match = None if frame is None else frame[
+        (frame["segment"] == name.removeprefix(PREFIX))
+        & (frame["challenger_version"] == str(current.version))
+    ]  # fmt: skip
+    if match is None or match.empty:
+        return f"{name}: challenger v{current.version} has no forecasts with actuals yet"
+    best = {str(k): v for k, v in match.iloc[0].items()}
+    return promotion.promote_challenger(settings.environment, name, best, today)
 
 
 # set by --lake and --registry-uri for the source environment, not for the target

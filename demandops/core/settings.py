@@ -172,6 +172,11 @@ class LifecycleConfig(_Strict):
     min_improvement_over_baseline: float = Field(default=0.20, ge=0, lt=1)
     champion_tolerance: float = Field(default=0.05, ge=0)
     stale_after_days: int = Field(default=60, ge=1)
+    # champion/challenger (docs/serving.md): a registered version per segment, beside the
+    # registry alias `challenger`, forecasting for this share of stores (by store hash)
+    challengers: dict[str, str] = {}
+    challenger_share: float = Field(default=0.2, gt=0, lt=1)
+    challenger_alpha: float = Field(default=0.05, gt=0, lt=1)  # Wilcoxon significance level
 
 
 class DriftConfig(_Strict):

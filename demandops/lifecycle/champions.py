@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ from demandops.lifecycle.context import (
 from demandops.lifecycle.gates import gate
 from demandops.lifecycle.lineage import data_lineage
 from demandops.lifecycle.registry import Registry, model_name
+from ml import pyfunc
 from ml.artifacts import load_model, read_features
 from ml.score import SegmentScorer
 from ml.train import TrainedRegion
@@ -46,6 +48,7 @@ __all__ = [
     "plan_region",
     "record_decision",
     "register_region",
+    "resolve_challengers",
     "resolve_scorers",
 ]
 
@@ -131,16 +134,17 @@ def _register_segment(
         return  # its champion is current: the region was refit for another segment's sake
     seg_model = trained.models[decision.segment]
     tags = candidate_tags(ctx, trained, model, features, decision.segment, seg_model.kind)
-    run_id = registry.log_run(
-        f"train.{decision.segment}",
-        params=run_params(model, seg_model.kind, seg_model.n_rows),
-        metrics=run_metrics(trained, decision.segment),
-        tags=tags,
-        artefacts={
-            "segment_model.pkl": pickle.dumps(seg_model, protocol=pickle.HIGHEST_PROTOCOL),
-            "lineage.json": lineage,
-        },
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "model")
+        pyfunc.save(folder, seg_model, pyfunc.example_rows(frame(), trained, decision.segment))
+        run_id = registry.log_run(
+            f"train.{decision.segment}",
+            params=run_params(model, seg_model.kind, seg_model.n_rows),
+            metrics=run_metrics(trained, decision.segment),
+            tags=tags,
+            artefacts={"lineage.json": lineage},
+            model_dir=folder,
+        )
     tags |= {"run_id": run_id, "retrain_reasons": "; ".join(decision.retrain_reasons)}
     version = str(registry.register(name, run_id, tags).version)
     decision.candidate_version = version
@@ -248,3 +252,33 @@ def _champion_scorer(
         trained_on,
         stale,
     )
+
+
+def resolve_challengers(
+    ctx: LifecycleContext, lake: Lake, trained: TrainedRegion, scorers: dict[str, SegmentScorer]
+) -> dict[str, SegmentScorer]:
+    """Each segment's challenger (the registry alias, else `lifecycle.challengers`), where it
+    is not the champion; one that cannot be loaded is left out with a warning."""
+    registry = ctx.registry()
+    out: dict[str, SegmentScorer] = {}
+    for segment in sorted(trained.models):
+        try:
+            found = registry.challenger(model_name(segment))
+            if found is None and segment in ctx.cfg.challengers:
+                found = registry.version(model_name(segment), ctx.cfg.challengers[segment])
+            if found is None or str(found.version) == scorers[segment].version:
+                continue
+            tags = found.tags
+            seg_model = load_segment_model(lake, tags["model_dataset"], segment)
+        except Exception as exc:  # a broken challenger never stops the champion's forecasts
+            log.warning("segment %s: challenger unusable: %s", segment, exc)
+            continue
+        trained_on = tags.get("trained_on", "")
+        stale = bool(trained_on) and policy.is_stale(
+            date.fromisoformat(trained_on), ctx.today, ctx.cfg.stale_after_days
+        )
+        out[segment] = SegmentScorer(
+            seg_model.kind, seg_model.estimator, str(found.version), tags.get("run_id", ""),
+            trained_on, stale,
+        )  # fmt: skip
+    return out

@@ -8,7 +8,10 @@ the target lake's `monitoring/promotions/`.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from demandops.core.lake import MANIFEST, Lake
 from demandops.core.settings import Environment
@@ -49,10 +52,11 @@ def promote(
             "source_run_id": source_run,
             "environment": dst_env.name,
         }
-        artefacts = {f: src.artefact(source_run, f) for f in ("segment_model.pkl", "lineage.json")}
-        run_id = dst.log_run(
-            f"promote.{name}", dict(run.data.params), dict(run.data.metrics), tags, artefacts
-        )
+        with tempfile.TemporaryDirectory() as tmp:  # the MLflow model, or a legacy pickle
+            folder = src.download_model(source_run, Path(tmp))
+            run_id = dst.log_run(
+                f"promote.{name}", dict(run.data.params), dict(run.data.metrics), tags, {}, folder
+            )
         copied = dst.register(name, run_id, tags | {"run_id": run_id})
     dst.set_champion(name, str(copied.version))
     record_decision(
@@ -85,3 +89,23 @@ def rollback(env: Environment, name: str, today: date) -> str:
         [f"rolled back from v{old} to v{new}"], {"from_version": old}, today,
     )  # fmt: skip
     return f"{name}: champion v{old} -> v{new} (rolled back)"
+
+
+def promote_challenger(env: Environment, name: str, result: dict[str, Any], today: date) -> str:
+    """Make the challenger of `result` (a row of `monitoring.challengers.compare`) champion
+    if it was significantly better than the current champion; otherwise say why not."""
+    registry = open_registry(env)
+    champion = registry.champion(name)
+    version = str(result["challenger_version"])
+    if champion is None or str(champion.version) != str(result["champion_version"]):
+        return f"{name}: the comparison is against v{result['champion_version']}, not the champion"
+    if not result["better"]:
+        return f"{name}: champion v{champion.version} kept: {result['note']}"
+    registry.set_champion(name, version)
+    registry.set_challenger(name, None)
+    values = {k: result[k] for k in ("pairs", "champion_mae", "challenger_mae", "p_value")}
+    record_decision(
+        Lake(env.lake), env.name, name, version, "promoted-challenger", [str(result["note"])],
+        values | {"previous_champion": str(champion.version)}, today,
+    )  # fmt: skip
+    return f"{name}: challenger v{version} is now champion ({result['note']})"

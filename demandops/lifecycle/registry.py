@@ -29,6 +29,7 @@ from demandops.core.errors import DemandOpsError
 
 EXPERIMENT = "demandops-training"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 HISTORY_TAG = "champion_history"
 PREFIX = "demand."
 SQLITE = "sqlite:///"
@@ -117,8 +118,10 @@ class Registry:
         metrics: dict[str, float],
         tags: dict[str, str],
         artefacts: dict[str, bytes],
+        model_dir: Path | None = None,
     ) -> str:
-        """One finished tracking run with its parameters, metrics, tags and files; its id."""
+        """One finished tracking run with its parameters, metrics, tags and files (added to
+        `model_dir`, an MLflow model folder, when given) under `model/`; its id."""
         run = _retry(
             lambda: self.client.create_run(self.experiment_id(), run_name=run_name, tags=tags)
         )
@@ -133,8 +136,8 @@ class Registry:
             )
         )
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp, "model")
-            folder.mkdir()
+            folder = model_dir or Path(tmp, "model")
+            folder.mkdir(exist_ok=True)
             for name, data in artefacts.items():
                 (folder / name).write_bytes(data)
             _retry(lambda: self.client.log_artifacts(run_id, str(folder), "model"))
@@ -169,6 +172,17 @@ class Registry:
         _retry(lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history)))
         self.tag_version(name, version, {"status": "champion"})
 
+    def set_challenger(self, name: str, version: str | None) -> None:
+        """Point the challenger alias at `version` (a registered one), or remove it (None)."""
+        if version is None:
+            _retry(lambda: self.client.delete_registered_model_alias(name, CHALLENGER))
+            return
+        self.version(name, version)  # a RegistryError if there is no such version
+        _retry(lambda: self.client.set_registered_model_alias(name, CHALLENGER, version))
+
+    def challenger(self, name: str) -> ModelVersion | None:
+        return self._by_alias(name, CHALLENGER)
+
     def rollback(self, name: str) -> tuple[str, str]:
         """Make the previous champion the champion again; (from version, to version)."""
         history = self.champion_history(name)
@@ -186,8 +200,11 @@ class Registry:
 
     # -- reading ------------------------------------------------------------------------
     def champion(self, name: str) -> ModelVersion | None:
+        return self._by_alias(name, CHAMPION)
+
+    def _by_alias(self, name: str, alias: str) -> ModelVersion | None:
         try:
-            return _retry(lambda: self.client.get_model_version_by_alias(name, CHAMPION))
+            return _retry(lambda: self.client.get_model_version_by_alias(name, alias))
         except MlflowException as exc:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
                 return None
@@ -229,6 +246,10 @@ class Registry:
             return _retry(lambda: self.client.get_run(run_id))
         except MlflowException as exc:
             raise RegistryError(f"no training run {run_id} in {self.uri}") from exc
+
+    def download_model(self, run_id: str, into: Path) -> Path:
+        """The run's whole `model/` folder, downloaded under `into`."""
+        return Path(_retry(lambda: self.client.download_artifacts(run_id, "model", str(into))))
 
     def artefact(self, run_id: str, name: str) -> bytes:
         """The bytes of one file of a run's `model/` artefacts."""

@@ -23,6 +23,7 @@ import pandas as pd
 from demandops.core.errors import DataError
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
+from demandops.monitoring import challengers
 from demandops.monitoring.tables import TABLES
 
 COMMANDS = ("dashboard",)
@@ -46,7 +47,8 @@ def add_command(
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     lake = Lake(settings.environment.lake)
-    page = write(lake, Path(args.out), settings.pipeline.lifecycle.stale_after_days)
+    life = settings.pipeline.lifecycle
+    page = write(lake, Path(args.out), life.stale_after_days, life.challenger_alpha)
     print(f"dashboard: {page}")
     if args.serve:
         server = server_for(page.parent, args.port)
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
             server.server_close()
 
 
-def data(lake: Lake, stale_after_days: int) -> dict[str, Any]:
+def data(lake: Lake, stale_after_days: int, alpha: float = 0.05) -> dict[str, Any]:
     """The latest run's tables, and the model metrics of the last HISTORY_RUNS runs."""
     runs = sorted(
         d for d in lake.list_dirs("monitoring/tables")
@@ -69,11 +71,14 @@ def data(lake: Lake, stale_after_days: int) -> dict[str, Any]:
         raise DataError(
             f"no monitoring tables in {lake.location('monitoring/tables')}: run the batch first"
         )
-    latest = {name: _read(lake, runs[-1], name) for name in TABLES}
+    folder = f"monitoring/tables/{runs[-1]}"
+    latest = {n: _read(lake, runs[-1], n) for n in TABLES if lake.exists(f"{folder}/{n}.parquet")}
     history = pd.concat([_read(lake, r, "model_metrics") for r in runs[-HISTORY_RUNS:]])
+    latest.setdefault("challenger_actuals", pd.DataFrame(columns=challengers.COLUMNS))
     out: dict[str, Any] = {name: _records(frame) for name, frame in latest.items()}
     out["history"] = _records(history)
     out["stale_after_days"] = stale_after_days
+    out["challengers"] = _records(challengers.compare(latest["challenger_actuals"], alpha))
     return out
 
 
@@ -88,11 +93,11 @@ def render(payload: dict[str, Any]) -> str:
     )
 
 
-def write(lake: Lake, out: Path, stale_after_days: int) -> Path:
+def write(lake: Lake, out: Path, stale_after_days: int, alpha: float = 0.05) -> Path:
     """Write `out/index.html` and return its path."""
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    page.write_text(render(data(lake, stale_after_days)), encoding="utf-8")
+    page.write_text(render(data(lake, stale_after_days, alpha)), encoding="utf-8")
     return page
 
 

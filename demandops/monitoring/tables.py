@@ -16,6 +16,7 @@ import pandas as pd
 from demandops.core.hashing import digest
 from demandops.core.lake import Lake, frame_to_csv_bytes
 from demandops.core.settings import DriftConfig
+from demandops.monitoring import challengers
 from demandops.monitoring.drift import feature_drift
 from ml.metrics import REPORTED
 
@@ -29,6 +30,7 @@ TABLES = (
     "staleness",
     "forecast_actuals",
     "drift",
+    "challenger_actuals",
 )
 SEGMENT_KEY = ["region", "store_format", "velocity"]
 REGION_SOURCES = ("shipments", "returns", "promotions")
@@ -45,6 +47,7 @@ def tables(report: dict[str, Any], lake: Lake, drift: DriftConfig) -> dict[str, 
         "staleness": _staleness(report, lake),
         "forecast_actuals": _forecast_actuals(report, lake),
         "drift": _drift(report, lake, drift),
+        "challenger_actuals": challengers.actuals(report, lake),
     }
     out["runs"] = _runs(report, out)
     for name, frame in out.items():

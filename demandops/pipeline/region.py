@@ -103,20 +103,29 @@ def _run_region(
             result, "train", steps.train_for_region, lake, region, features, cfg, refresh
         )
         outputs |= {"features": features, "model": model}
-        scorers = None
+        scorers, rivals = None, {}
         if life is not None:
             decisions = _timed(
                 result, "register", champions.register_region, life, lake, model, features, plans
             )
             trained = steps.load_model(lake, model)
             scorers = champions.resolve_scorers(life, lake, trained, decisions)
+            rivals = champions.resolve_challengers(life, lake, trained, scorers)
             result.lifecycle = {name: asdict(d) for name, d in decisions.items()}
         metrics = lake.read_csv(model.file("metrics.csv"))
         result.metrics = [{str(k): v for k, v in row.items()} for row in metrics.to_dict("records")]
         result.models = lake.read_json(model.file("segments.json"))
         if until == "score":
             outputs["forecasts"] = _timed(
-                result, "score", steps.score_for_region, lake, region, features, model, scorers
+                result,
+                "score",
+                steps.score_for_region,
+                lake,
+                region,
+                features,
+                model,
+                scorers,
+                (rivals, life.cfg.challenger_share if life else 0.0),
             )
     result.versions = {k: d.version for k, d in outputs.items()}
     result.paths = {k: d.path for k, d in outputs.items()}

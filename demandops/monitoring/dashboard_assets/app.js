@@ -151,6 +151,17 @@ function renderMonitor() {
     { label: "fallback", value: (r) => r.fallback },
   ], stale, (r) => (r.stale || r.age_days > limit ? "stale" : ""));
 
+  table("challenger-table", [
+    { label: "segment", value: (r) => r.segment },
+    { label: "champion", value: (r) => String(r.champion_version) },
+    { label: "challenger", value: (r) => String(r.challenger_version) },
+    { label: "store-weeks", value: (r) => r.pairs, digits: 0 },
+    { label: "champion MAE", value: (r) => r.champion_mae, digits: 2, key: (r) => r.segment + "|champion_mae" },
+    { label: "challenger MAE", value: (r) => r.challenger_mae, digits: 2, key: (r) => r.segment + "|challenger_mae" },
+    { label: "p (Wilcoxon)", value: (r) => r.p_value, digits: 3 },
+    { label: "significance", value: (r) => r.note },
+  ], (D.challengers || []).filter(keep), (r) => (r.better ? "better" : ""));
+
   const drift = D.drift.filter(keep).slice().sort((a, b) => (b.alert - a.alert) || a.region.localeCompare(b.region));
   table("drift-table", [
     { label: "region", value: (r) => r.region },

@@ -27,7 +27,7 @@ from demandops.pipeline.steps.feeds import (
 )
 from ml.artifacts import load_model, read_features
 from ml.feature_table import ConditionedFeeds, feature_table
-from ml.score import SegmentScorer, score_region
+from ml.score import SegmentScorer, score_with_challengers
 from ml.train import TrainParams, train_region
 
 
@@ -143,29 +143,27 @@ def score_for_region(
     features: Dataset,
     model: Dataset,
     scorers: dict[str, SegmentScorer] | None = None,
+    challengers: tuple[dict[str, SegmentScorer], float] = ({}, 0.0),
 ) -> Dataset:
     """Forecast the coming H weeks of one region.
 
     `scorers` (each segment's champion, from the registry) default to the region's trained
     models; which scorer forecast each segment is part of the version and the manifest.
     """
-    champions = {
-        name: {
-            "kind": s.kind,
-            "version": s.version,
-            "run_id": s.run_id,
-            "trained_on": s.trained_on,
-            "stale": s.stale,
-            "fallback": s.fallback,
-        }
-        for name, s in (scorers or {}).items()
-    }
+    champions = {name: _describe(s) for name, s in (scorers or {}).items()}
+    rivals, share = challengers
     inputs = {"features": features.version, "model": model.version, "code": code_version()}
-    version = digest(inputs | {"champions": champions} if scorers is not None else inputs)
+    if scorers is not None:
+        inputs["champions"] = champions  # type: ignore[assignment]
+    if rivals:  # only then: versions without challengers are what they were
+        inputs["challengers"] = {n: _describe(s) for n, s in rivals.items()} | {"share": share}  # type: ignore[assignment]
+    version = digest(inputs)
     as_of = (pd.Timestamp(features.manifest["last_week"]) + pd.Timedelta(weeks=1)).date()
 
     def build() -> tuple[dict[str, bytes], dict[str, object]]:
-        forecasts = score_region(read_features(lake, features), load_model(lake, model), scorers)
+        forecasts, side = score_with_challengers(
+            read_features(lake, features), load_model(lake, model), scorers, rivals, share
+        )
         manifest = {
             "version": version,
             "region": region,
@@ -175,8 +173,23 @@ def score_for_region(
             "rows": len(forecasts),
             "champions": champions,
         }
-        return {"forecasts.csv": frame_to_csv_bytes(forecasts)}, manifest
+        files = {"forecasts.csv": frame_to_csv_bytes(forecasts)}
+        if rivals:
+            manifest["challengers"] = inputs["challengers"]
+            files["challengers.csv"] = frame_to_csv_bytes(side)
+        return files, manifest
 
     return commit_or_reuse(
         lake, versioned(f"forecasts/as_of={as_of}/region={region}", version), build
     )
+
+
+def _describe(s: SegmentScorer) -> dict[str, object]:
+    return {
+        "kind": s.kind,
+        "version": s.version,
+        "run_id": s.run_id,
+        "trained_on": s.trained_on,
+        "stale": s.stale,
+        "fallback": s.fallback,
+    }
