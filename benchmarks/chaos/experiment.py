@@ -188,10 +188,11 @@ def outcome(lake: Path) -> dict[str, Any]:
     return {"forecasts": forecasts, "champions": champions}
 
 
-def check_final(lake: Path, reference: dict[str, Any]) -> list[str]:
+def check_final(lake: Path, reference: dict[str, Any] | None) -> list[str]:
+    """The registry's problems, and any difference from the reference run's outcome."""
     problems = registry_problems(registry_state(lake))
     got = outcome(lake)
-    for key in ("forecasts", "champions"):
+    for key in ("forecasts", "champions") if reference is not None else ():
         if got[key] != reference[key]:
             problems.append(
                 f"{key} differ from the undisturbed run: {got[key]} != {reference[key]}"
@@ -230,7 +231,7 @@ def chaos_chain(
 
 
 def concurrent_pair(
-    config: Path, raw_lake: Path, lake: Path, lock_wait: float, reference: dict[str, Any]
+    config: Path, raw_lake: Path, lake: Path, lock_wait: float, reference: dict[str, Any] | None
 ) -> tuple[list[int], list[str], list[str]]:
     """Two batches started at once on a fresh lake: their exit statuses, the refusal lines,
     and the problems of the end state (after a last batch if one refused)."""
