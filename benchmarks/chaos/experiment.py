@@ -173,12 +173,14 @@ def registry_problems(state: dict[str, Any]) -> list[str]:
 
 
 def outcome(lake: Path) -> dict[str, Any]:
-    """What must equal an undisturbed run: the committed forecasts and the champions."""
-    forecasts = {
-        path: digest
-        for path, digest in hashes(lake / "forecasts").items()
-        if (lake / "forecasts" / path).parent.joinpath("manifest.json").exists()
-    }
+    """What must equal an undisturbed run: per week and region the committed forecasts' bytes
+    (the dataset's version differs: it hashes the champions' MLflow run ids, random per store),
+    and per model the champion's version and model dataset."""
+    forecasts: dict[str, list[str]] = {}
+    for manifest in sorted((lake / "forecasts").rglob("manifest.json")):
+        data = (manifest.parent / "forecasts.csv").read_bytes()
+        where = str(manifest.parent.parent.relative_to(lake))
+        forecasts.setdefault(where, []).append(hashlib.sha256(data).hexdigest())
     state = registry_state(lake)
     champions = {
         name: (m["champion"], m["versions"][str(m["champion"])].get("model_dataset_version"))

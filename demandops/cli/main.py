@@ -251,9 +251,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         _submit_to_azureml(args, settings, stage)
         return
     regions = [r.id for r in settings.select_regions(args.region)]
-    report = run_batch(
-        settings, regions, until=stage, progress=not args.quiet, lock_wait=args.lock_wait
-    )
+    env = settings.environment
+    # an Azure ML component's step (--local): one region of a batch its orchestration runs once
+    scope = f"{env.name}.region={'+'.join(regions)}" if env.compute == "azureml" else None
+    report = run_batch(settings, regions, until=stage, progress=not args.quiet,
+                       lock_wait=args.lock_wait, lock_scope=scope)  # fmt: skip
     if args.report_json:
         path = Path(args.report_json)
         path.parent.mkdir(parents=True, exist_ok=True)

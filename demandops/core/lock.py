@@ -65,7 +65,8 @@ def _refusal(lake: Lake, environment: str, wait: float, info: dict[str, Any] | N
 
 @contextlib.contextmanager
 def batch_lock(lake: Lake, environment: str, run_id: str, wait: float) -> Iterator[None]:
-    """Hold the lake's batch lock for `environment` in the block; LockBusy after `wait` s."""
+    """Hold the lake's batch lock for `environment` in the block; LockBusy after `wait` s.
+    (`environment` may name a part of it: `<env>.region=<r>`, one Azure ML step of a batch.)"""
     name = f"{LOCKS}/{environment}.lock"
     if lake.is_local:
         with _file_lock(lake, name, environment, holder(run_id), wait):

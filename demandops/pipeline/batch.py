@@ -75,13 +75,15 @@ def run_batch(
     profiles_dir: Path | None = None,
     today: date | None = None,
     lock_wait: float | None = None,
+    lock_scope: str | None = None,
 ) -> dict[str, Any]:
     """Run the batch for `region_ids` through the orchestration, on the local compute backend,
     and return the run report (also written to the lake). It holds the lake's batch lock for
     its environment (demandops/core/lock.py), waiting `lock_wait` seconds for it (default the
-    environment's lock_wait_seconds). `profiles_dir`: the source profiles
-    (default: config/sources/ of the settings). `today` is the batch's clock (the training and
-    scoring date of the model lifecycle); default the UTC date.
+    environment's lock_wait_seconds); `lock_scope` names another lock than the environment's.
+    `profiles_dir`: the source profiles (default: config/sources/ of the settings). `today` is
+    the batch's clock (the training and scoring date of the model lifecycle); default the UTC
+    date.
 
     If a region fails, the others still run to their end; the monitoring tables and the run
     report are written (the failed steps with their errors), then the first failure is raised
@@ -91,7 +93,7 @@ def run_batch(
     env = settings.environment
     wait = env.lock_wait_seconds if lock_wait is None else lock_wait
     with (
-        batch_lock(Lake(env.lake), env.name, run_id, wait),
+        batch_lock(Lake(env.lake), lock_scope or env.name, run_id, wait),
         telemetry.step(
             "batch", root=True, run_id=run_id, stage=until, environment=env.name
         ) as span,
