@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -276,6 +277,13 @@ def main() -> None:
     reference = outcome(work / "reference")
     print(f"reference batch: {duration:.1f} s, {len(reference['champions'])} champions, "
           f"{len(reference['forecasts'])} forecast files")  # fmt: skip
+    for i in range(args.pairs):
+        wait = 0 if i % 2 else 3 * duration  # one refuses at once, or one waits for the other
+        codes, refusals, problems = concurrent_pair(
+            config, raw_lake, work / "pair", wait, reference
+        )
+        print(f"pair {i + 1} (--lock-wait {wait:.0f}): exit {codes}, refusals {refusals}, "
+              f"problems {problems}", flush=True)  # fmt: skip
     rng = random.Random(args.seed)
     totals: dict[str, int] = {}
     chains = 0
@@ -286,15 +294,18 @@ def main() -> None:
                              rng, reference)  # fmt: skip
         totals = {k: totals.get(k, 0) + v for k, v in counts.items()}
         chains += 1
-    print(f"{chains} chains: {json.dumps(totals)}")
-    for i in range(args.pairs):
-        wait = 0 if i % 2 else 3 * duration  # one refuses at once, or one waits for the other
-        codes, refusals, problems = concurrent_pair(
-            config, raw_lake, work / "pair", wait, reference
-        )
-        print(f"pair {i + 1} (--lock-wait {wait:.0f}): exit {codes}, refusals {refusals}, "
-              f"problems {problems}")  # fmt: skip
-    print(f"total {time.monotonic() - started:.0f} s")
+        print(f"after {chains} chains: {json.dumps(totals)}; {elapsed(started)}", flush=True)
+    print(f"total {elapsed(started)}")
+
+
+def elapsed(started: float) -> str:
+    """Wall time since `started`, and CPU seconds of this process and its reaped children (the
+    batches and their workers; a killed batch's workers are reaped by init, not counted)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return f"{time.monotonic() - started:.0f} s wall, {cpu:.0f} CPU-s, load {os.getloadavg()[0]:.1f}"
 
 
 if __name__ == "__main__":
