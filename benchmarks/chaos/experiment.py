@@ -301,11 +301,13 @@ def main() -> None:
 def elapsed(started: float) -> str:
     """Wall time since `started`, and CPU seconds of this process and its reaped children (the
     batches and their workers; a killed batch's workers are reaped by init, not counted)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
     )
     cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    return f"{time.monotonic() - started:.0f} s wall, {cpu:.0f} CPU-s, load {os.getloadavg()[0]:.1f}"
+    load = os.getloadavg()[0]
+    return f"{time.monotonic() - started:.0f} s wall, {cpu:.0f} CPU-s, load {load:.1f}"
 
 
 if __name__ == "__main__":
