@@ -122,7 +122,6 @@ def _lease_target(lake: Lake, name: str) -> tuple[Any, str, str]:
     if connection:
         return DataLakeServiceClient.from_connection_string(connection), container, base
     account = lake.url.removeprefix("abfs://").split("/", 1)[0].partition("@")[2].split(".")[0]
-    account = account or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")
     if not account:
         raise DemandOpsError(
             f"cannot lock the lake {lake.url}: name the storage account "
