@@ -494,3 +494,22 @@ def test_a_candidate_a_crash_left_undecided_is_decided_by_the_next_run(
     again = champions.register_region(ctx, lake, model, features, {})
     assert {d.candidate_version for d in again.values()} == {"2"}
     assert all(len(registry.versions(model_name(s))) == 2 for s in SEGMENTS)
+
+
+def test_an_undecided_candidate_of_older_data_is_superseded(
+    dev: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    ctx, features = _ctx(dev, D0), _features(lake, report)
+    with monkeypatch.context() as patch:
+        _kill_when(patch, "champion", lambda name: True)
+        with pytest.raises(Killed):
+            champions.register_region(ctx, lake, _new_candidate(lake, report, "a"), features, {})
+    newer = _new_candidate(lake, report, "b")  # new data meanwhile: another model dataset
+    decisions = champions.register_region(ctx, lake, newer, features, {})
+    registry = champions.open_registry(dev.environment)
+    name = model_name(SEGMENTS[0])
+    assert decisions[SEGMENTS[0]].candidate_version == "3"
+    statuses = {str(v.version): v.tags["status"] for v in registry.versions(name)}
+    assert statuses == {"1": "retired", "2": "superseded", "3": "champion"}

@@ -139,6 +139,9 @@ def _register_segment(
         registry.set_champion(name, str(version.version))
     else:
         registry.tag_version(name, str(version.version), {"status": "rejected"})
+    for older in registry.versions(name):  # a crash's undecided candidate of older data
+        if older.tags.get("status") == "candidate" and older.version != version.version:
+            registry.tag_version(name, str(older.version), {"status": "superseded"})
     decision.promoted = passed
     decision.gate_reasons = reasons
     values |= {"retrain_reasons": version.tags.get("retrain_reasons", ""),
