@@ -15,6 +15,7 @@ import pytest
 from demandops.core import lock
 from demandops.core.lake import Lake
 from demandops.core.lock import LockBusy, batch_lock
+from tests.conftest import ROOT
 
 HOLD = """
 import sys, time
@@ -27,8 +28,9 @@ with batch_lock(Lake(sys.argv[1]), "dev", "run-a", 0):
 
 
 def _holder(lake: Path) -> subprocess.Popen[str]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the cwd
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(lake)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD, str(lake)], stdout=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
     return proc

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from demandops.lifecycle.registry import EXPERIMENT, Registry, create_store
+from tests.conftest import ROOT
 
 CREATE = (
     "import sys; from demandops.lifecycle import registry as r; r.create_store(sys.argv[1], None)"
@@ -40,7 +41,8 @@ def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "mlflow.db"
-    proc = subprocess.Popen([sys.executable, "-c", CREATE, f"sqlite:///{db}"])
+    env = os.environ | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the cwd
+    proc = subprocess.Popen([sys.executable, "-c", CREATE, f"sqlite:///{db}"], env=env)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("mlflow.db.creating-*")):  # migrating
         assert time.monotonic() < deadline and proc.poll() is None
