@@ -4,6 +4,11 @@ Hostile requests get a short answer: a body over MAX_BODY bytes is 413, one nest
 MAX_DEPTH or not JSON is 400, error messages are cut (names at 100 characters, lists at 20),
 an id outside the Durable instance-id format is 400 before any URL is built, and a Durable
 extension that fails or cannot be reached is 502 / 503 with the reason, not "no run".
+
+A run's instance id is one per lake, environment and week (`run_instance_id`): a second start
+of the same week while the first is pending or running answers 200 with
+{"status": "already_running", "id": ...} and the first run's status URLs, and starts nothing
+(host.json lets a start replace only an instance that is no longer running).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import azure.functions as func
 from demandops.core.errors import ConfigError, DemandOpsError
 from demandops.core.limits import TooLarge, clip, clip_list, load_json
 from demandops.core.settings import Settings, load_settings
-from demandops.pipeline.activities import RequestError, plan_run
+from demandops.pipeline.activities import RequestError, plan_run, run_instance_id
 from demandops.pipeline.orchestration import RUN_ORCHESTRATOR
 
 bp = df.Blueprint()
@@ -83,8 +88,37 @@ async def start_run(
         return _error(str(exc), 413)
     except DemandOpsError as exc:
         return _error(str(exc), 400)
-    instance_id = await client.start_new(RUN_ORCHESTRATOR, client_input=plan)
+    instance_id = run_instance_id(settings, plan["as_of"])
+    try:
+        if await _running(client, instance_id):
+            return _already_running(req, client, instance_id)
+        try:
+            await client.start_new(RUN_ORCHESTRATOR, instance_id, client_input=plan)
+        except Exception:  # started meanwhile by another trigger: the extension refuses
+            if await _running(client, instance_id):
+                return _already_running(req, client, instance_id)
+            raise
+    except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+        return _error(f"the Durable extension is unreachable: {clip(exc, 300)}", 503)
+    except Exception as exc:
+        return _error(f"the Durable extension failed: {clip(exc, 300)}", 502)
     return client.create_check_status_response(req, instance_id)
+
+
+ACTIVE = (df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+          df.OrchestrationRuntimeStatus.ContinuedAsNew)  # fmt: skip
+
+
+async def _running(client: df.DurableOrchestrationClient, instance_id: str) -> bool:
+    status = await client.get_status(instance_id)
+    return status.runtime_status in ACTIVE
+
+
+def _already_running(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str
+) -> func.HttpResponse:
+    links = client.get_client_response_links(req, instance_id)
+    return _json({**links, "status": "already_running", "id": instance_id}, 200)
 
 
 @bp.route(route="runs/{instance_id}", methods=["GET"])

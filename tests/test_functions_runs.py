@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -16,8 +17,9 @@ from azure.durable_functions.models.utils import http_utils
 
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
+from demandops.pipeline.activities import run_instance_id
 from functions.blob_arrival import raw_arrived
-from functions.http_runs import get_run, parse_run_request, start_run
+from functions.http_runs import INSTANCE_ID, get_run, parse_run_request, start_run
 
 
 class Extension(BaseHTTPRequestHandler):
@@ -27,6 +29,7 @@ class Extension(BaseHTTPRequestHandler):
     instances: ClassVar[dict[str, dict[str, Any]]] = {}
     asked: ClassVar[list[str]] = []  # the paths of the status requests
     failure: ClassVar[tuple[int, bytes] | None] = None  # status and body of a failing extension
+    raced: ClassVar[bool] = False  # another trigger starts the same instance just before a POST
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -37,12 +40,22 @@ class Extension(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        name = self.path.split("/orchestrators/")[1]
+        name, _, instance = self.path.split("/orchestrators/")[1].partition("/")
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if isinstance(payload, str):  # the client sends its input JSON-encoded, as a string
             payload = json.loads(payload)
+        if Extension.raced:
+            self.instances[instance] = {"instanceId": instance, "runtimeStatus": "Running"}
+        # overridableExistingInstanceStates NonRunningStates (host.json): a running one stays
+        if self.instances.get(instance, {}).get("runtimeStatus") in ("Pending", "Running"):
+            message = (
+                f"An Orchestration instance with the status Running already exists: {instance}"
+            )
+            self._send(400, {"Message": "error", "ExceptionMessage": message})
+            return
         self.started.append((name, payload))
-        self._send(202, {"id": "abc123"})
+        self.instances[instance] = {"instanceId": instance, "runtimeStatus": "Pending"}
+        self._send(202, {"id": instance})
 
     def do_GET(self) -> None:
         self.asked.append(self.path)
@@ -71,7 +84,9 @@ def client_json() -> Iterator[str]:
     mgmt = base + "instances/INSTANCEID"
     Extension.started.clear()
     Extension.asked.clear()
+    Extension.instances.clear()
     Extension.failure = None
+    Extension.raced = False
     try:
         yield json.dumps(
             {
@@ -120,7 +135,7 @@ def test_start_run_answers_202_with_status_urls(configured: Settings, client_jso
     resp = _call(start_run, _post(body.encode()), client_json)
     assert resp.status_code == 202
     urls = json.loads(resp.get_body())
-    assert urls["id"] == "abc123"
+    assert urls["id"] == run_instance_id(configured, "2026-11-23")
     assert urls["statusQueryGetUri"].startswith("https://app.example/runtime/webhooks/durabletask")
     assert resp.headers["Location"] == urls["statusQueryGetUri"]
     [(name, plan)] = Extension.started
@@ -128,6 +143,47 @@ def test_start_run_answers_202_with_status_urls(configured: Settings, client_jso
     assert plan["regions"] == ["pnw", "tx"] and plan["pipeline"] == "score"
     assert plan["as_of"] == "2026-11-23"
     assert plan["poll_seconds"] == configured.environment.orchestration.poll_seconds
+
+
+def test_a_second_start_of_the_same_week_answers_already_running(
+    configured: Settings, client_json: str
+) -> None:
+    week = json.dumps({"pipeline": "weekly", "as_of": "2026-11-23"}).encode()
+    first = json.loads(_call(start_run, _post(week), client_json).get_body())
+    assert first["id"].startswith("run-dev-") and first["id"].endswith("-2026-11-23")
+    again = _call(start_run, _post(b'{"pipeline": "train", "as_of": "2026-11-23"}'), client_json)
+    assert again.status_code == 200
+    body = json.loads(again.get_body())
+    assert body["status"] == "already_running" and body["id"] == first["id"]
+    assert body["statusQueryGetUri"] == first["statusQueryGetUri"]  # ADF polls it as before
+    assert len(Extension.started) == 1
+    other = json.dumps({"pipeline": "weekly", "as_of": "2026-11-30"}).encode()
+    assert _call(start_run, _post(other), client_json).status_code == 202  # another week
+    Extension.instances[first["id"]]["runtimeStatus"] = "Completed"
+    assert _call(start_run, _post(week), client_json).status_code == 202  # a rerun when done
+    assert len(Extension.started) == 3
+
+
+def test_a_start_racing_another_trigger_answers_already_running(
+    configured: Settings, client_json: str
+) -> None:
+    Extension.raced = True  # not running when asked, running when started: the extension refuses
+    resp = _call(start_run, _post(b'{"pipeline": "weekly"}'), client_json)
+    assert resp.status_code == 200
+    assert json.loads(resp.get_body())["status"] == "already_running"
+    assert Extension.started == []
+
+
+def test_the_instance_id_is_one_per_lake_environment_and_week(settings: Settings) -> None:
+    monday = run_instance_id(settings, None, date(2026, 11, 23))
+    assert run_instance_id(settings, None, date(2026, 11, 29)) == monday  # the same week
+    assert run_instance_id(settings, "2026-11-23") == monday
+    assert run_instance_id(settings, None, date(2026, 11, 30)) != monday
+    other = settings.model_copy(
+        update={"environment": settings.environment.model_copy(update={"lake": "/elsewhere"})}
+    )
+    assert run_instance_id(other, "2026-11-23") != monday
+    assert INSTANCE_ID.fullmatch(monday)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pickle
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,7 +21,7 @@ from demandops.core.lake import Dataset, Lake
 from demandops.core.settings import Settings, load_settings
 from demandops.lifecycle import champions, promotion
 from demandops.lifecycle.lineage import forecast_lineage
-from demandops.lifecycle.registry import model_name
+from demandops.lifecycle.registry import Registry, model_name
 from demandops.pipeline.batch import run_batch
 from tests.conftest import ROOT
 
@@ -440,3 +441,75 @@ def test_promoting_to_an_unnamed_workspace_fails_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("demandops: error: ") and err.count("\n") == 1
     assert "registry_uri" in err and "AZURE_ML_SUBSCRIPTION_ID" in err
+
+
+class Killed(BaseException):
+    """What a kill -9 does to the code after it: nothing runs (not even `except Exception`)."""
+
+
+def _kill_when(monkeypatch: pytest.MonkeyPatch, method: str, when: Any) -> None:
+    """Registry.<method> raises Killed when `when(*args)` holds: the batch dies there."""
+    real = getattr(Registry, method)
+
+    def dying(self: Registry, *args: Any) -> Any:
+        if when(*args):
+            raise Killed
+        return real(self, *args)
+
+    monkeypatch.setattr(Registry, method, dying)
+
+
+@pytest.mark.parametrize(
+    ("method", "when"),
+    [
+        ("champion", lambda name: True),  # registered, not yet gated
+        ("set_champion", lambda name, version: True),  # gated and tagged, not promoted
+        ("tag_version", lambda name, version, tags: tags.get("status") == "champion"),
+    ],  # the alias moved, the status tag not yet set
+)
+def test_a_candidate_a_crash_left_undecided_is_decided_by_the_next_run(
+    dev: Settings, monkeypatch: pytest.MonkeyPatch, method: str, when: Any
+) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    ctx, features = _ctx(dev, D0), _features(lake, report)
+    model = _new_candidate(lake, report, "retrained")
+    with monkeypatch.context() as patch:
+        _kill_when(patch, method, when)
+        with pytest.raises(Killed):
+            champions.register_region(ctx, lake, model, features, {})
+    registry = champions.open_registry(dev.environment)
+    name = model_name(SEGMENTS[0])
+    assert registry.version(name, "2").tags["status"] == "candidate"  # left undecided
+
+    decisions = champions.register_region(ctx, lake, model, features, {})
+    for segment, d in decisions.items():
+        name = model_name(segment)
+        assert d.promoted and d.candidate_version == "2", d
+        versions = {str(v.version): v.tags["status"] for v in registry.versions(name)}
+        assert versions == {"1": "retired", "2": "champion"}  # registered once, decided once
+        assert str(registry.champion(name).version) == "2"  # type: ignore[union-attr]
+        assert registry.champion_history(name) == ["1", "2"]
+        assert lake.exists(f"monitoring/promotions/{name}/v2-promoted.csv")
+    again = champions.register_region(ctx, lake, model, features, {})
+    assert {d.candidate_version for d in again.values()} == {"2"}
+    assert all(len(registry.versions(model_name(s))) == 2 for s in SEGMENTS)
+
+
+def test_an_undecided_candidate_of_older_data_is_superseded(
+    dev: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(dev.environment.lake)
+    report = run_batch(dev, ["pnw"], progress=False, today=D0)
+    ctx, features = _ctx(dev, D0), _features(lake, report)
+    with monkeypatch.context() as patch:
+        _kill_when(patch, "champion", lambda name: True)
+        with pytest.raises(Killed):
+            champions.register_region(ctx, lake, _new_candidate(lake, report, "a"), features, {})
+    newer = _new_candidate(lake, report, "b")  # new data meanwhile: another model dataset
+    decisions = champions.register_region(ctx, lake, newer, features, {})
+    registry = champions.open_registry(dev.environment)
+    name = model_name(SEGMENTS[0])
+    assert decisions[SEGMENTS[0]].candidate_version == "3"
+    statuses = {str(v.version): v.tags["status"] for v in registry.versions(name)}
+    assert statuses == {"1": "retired", "2": "superseded", "3": "champion"}

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="run on this machine even if the environment's compute is azureml "
             "(how the Azure ML components run their step)",
         )
+        cmd.add_argument(
+            "--lock-wait",
+            type=float,
+            metavar="SECONDS",
+            help="wait this long for another batch on the same lake and environment, then "
+            "refuse (default: the environment's lock_wait_seconds)",
+        )
     models_cli.add_commands(sub, _common)
     dashboard.add_command(sub, _common)
     backtest_cli.add_command(sub, _common)
@@ -244,7 +251,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         _submit_to_azureml(args, settings, stage)
         return
     regions = [r.id for r in settings.select_regions(args.region)]
-    report = run_batch(settings, regions, until=stage, progress=not args.quiet)
+    env = settings.environment
+    # an Azure ML component's step (--local): one region of a batch its orchestration runs once
+    scope = f"{env.name}.region={'+'.join(regions)}" if env.compute == "azureml" else None
+    report = run_batch(settings, regions, until=stage, progress=not args.quiet,
+                       lock_wait=args.lock_wait, lock_scope=scope)  # fmt: skip
     if args.report_json:
         path = Path(args.report_json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -137,6 +137,9 @@ class Environment(_Strict):
     # auto: the batch promotes candidates that pass the gates; manual: only
     # `demandops models promote --to <env>` sets this environment's champions
     promotion: Literal["auto", "manual"] = "auto"
+    # how long a batch waits for another batch of this lake and environment before it refuses
+    # (demandops/core/lock.py; `demandops run --lock-wait`)
+    lock_wait_seconds: float = Field(default=60, ge=0, le=24 * 3600)
 
     orchestration: Orchestration
     azureml: AzureML | None = None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
 
 from demandops.core.errors import ConfigError
 from demandops.core.hashing import code_version
@@ -122,16 +123,48 @@ def _register_segment(
     decision: SegmentDecision,
     frame: Callable[[], pd.DataFrame],
 ) -> None:
-    trained, model, features, lineage = inputs
+    """Register the segment's model once per model dataset, and decide it once: a version a
+    crash left `candidate` (registered, or gated, but not decided) is decided now."""
+    trained, model = inputs[0], inputs[1]
     name = model_name(decision.segment)
     existing = registry.find(name, model_dataset_version=model.version)
-    if existing is not None:  # this model dataset was registered and judged before
-        decision.candidate_version = str(existing.version)
+    if existing is not None and existing.tags.get("status") != "candidate":
+        decision.candidate_version = str(existing.version)  # registered and judged before
         decision.gate_reasons = [r for r in existing.tags.get("gate_reasons", "").split("; ") if r]
         decision.retrain_reasons = []
         return
-    if decision.segment in plans and not plans[decision.segment]:
+    if existing is None and decision.segment in plans and not plans[decision.segment]:
         return  # its champion is current: the region was refit for another segment's sake
+    version = existing or _register(ctx, registry, inputs, decision, frame)
+    decision.candidate_version = str(version.version)
+    passed, reasons, values = _judge(ctx, registry, lake, trained, version, decision, frame)
+    if passed:
+        registry.set_champion(name, str(version.version))
+    else:
+        registry.tag_version(name, str(version.version), {"status": "rejected"})
+    for older in registry.versions(name):  # a crash's undecided candidate of older data
+        if older.tags.get("status") == "candidate" and older.version != version.version:
+            registry.tag_version(name, str(older.version), {"status": "superseded"})
+    decision.promoted = passed
+    decision.gate_reasons = reasons
+    values |= {"retrain_reasons": version.tags.get("retrain_reasons", ""),
+               "run_id": version.tags.get("run_id", "")}  # fmt: skip
+    outcome = "promoted" if passed else "rejected"
+    record_decision(
+        lake, ctx.environment, name, str(version.version), outcome, reasons, values, ctx.today
+    )
+
+
+def _register(
+    ctx: LifecycleContext,
+    registry: Registry,
+    inputs: tuple[TrainedRegion, Dataset, Dataset, bytes],
+    decision: SegmentDecision,
+    frame: Callable[[], pd.DataFrame],
+) -> ModelVersion:
+    """Log the segment's training run (its model an MLflow pyfunc, with example rows of the
+    feature `frame`) and register it as a new candidate version."""
+    trained, model, features, lineage = inputs
     seg_model = trained.models[decision.segment]
     tags = candidate_tags(ctx, trained, model, features, decision.segment, seg_model.kind)
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,35 +179,36 @@ def _register_segment(
             model_dir=folder,
         )
     tags |= {"run_id": run_id, "retrain_reasons": "; ".join(decision.retrain_reasons)}
-    version = str(registry.register(name, run_id, tags).version)
-    decision.candidate_version = version
+    return registry.register(model_name(decision.segment), run_id, tags)
+
+
+def _judge(
+    ctx: LifecycleContext,
+    registry: Registry,
+    lake: Lake,
+    trained: TrainedRegion,
+    version: ModelVersion,
+    decision: SegmentDecision,
+    frame: Callable[[], pd.DataFrame],
+) -> tuple[bool, list[str], dict[str, Any]]:
+    """The gates' verdict on a candidate: recorded on it already (a crash came after the
+    gates), or computed against the current champion and tagged on the version."""
+    name, tags = model_name(decision.segment), version.tags
+    if tags.get("gate_passed") in ("true", "false"):
+        reasons = [r for r in tags.get("gate_reasons", "").split("; ") if r]
+        return tags["gate_passed"] == "true", reasons, {}
     champion = registry.champion(name)
     result, values = gate(ctx, lake, registry, trained, decision.segment, champion, frame)
     registry.tag_version(
         name,
-        version,
+        str(version.version),
         {
             "gate_passed": str(result.passed).lower(),
             "gate_reasons": "; ".join(result.reasons),
             "decided_on": ctx.today.isoformat(),
         },
     )
-    if result.passed:
-        registry.set_champion(name, version)
-    else:
-        registry.tag_version(name, version, {"status": "rejected"})
-    decision.promoted = result.passed
-    decision.gate_reasons = result.reasons
-    record_decision(
-        lake,
-        ctx.environment,
-        name,
-        version,
-        "promoted" if result.passed else "rejected",
-        result.reasons,
-        values | {"retrain_reasons": "; ".join(decision.retrain_reasons), "run_id": run_id},
-        ctx.today,
-    )
+    return result.passed, result.reasons, values
 
 
 def record_decision(

@@ -9,13 +9,21 @@ Locally the store is sqlite in the lake folder (`sqlite:///{lake}/mlflow.db`, ar
 `{lake}/mlflow-artifacts`); in Azure it is the Azure ML workspace's MLflow tracking URI. Only
 the URI differs. Writers in several processes share one sqlite file: a write that finds the
 database locked is retried.
+
+Crash safety (docs/crash-safety.md): a local store is created whole or not at all (migrated in
+a temporary file beside it, then hard-linked into place); a version's `status` tag is set last,
+so a version still tagged `candidate` is one whose decision a crash interrupted, and the next
+batch completes it; `set_champion` and `rollback` can be repeated until they finish.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +77,47 @@ def resolve_uri(uri: str, lake_url: str, lake_is_local: bool) -> tuple[str, str 
     return uri, (folder / "mlflow-artifacts").as_uri()
 
 
+def create_store(uri: str, artifact_root: str | None) -> None:
+    """Create the sqlite store of `uri` atomically, with the training experiment, if it does not
+    exist: MLflow's ~70 migrations run in `<db>.creating-<pid>-<rand>` beside it, which is then
+    hard-linked to its name (a store another process created meanwhile wins). A temporary file
+    of a creator that died (a kill -9) is removed. Other URIs: nothing to do."""
+    if not uri.startswith(SQLITE):
+        return
+    db = Path(uri.removeprefix(SQLITE))
+    _remove_dead_creations(db)
+    if db.exists():
+        return
+    tmp = db.with_name(f"{db.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        client = MlflowClient(tracking_uri=SQLITE + str(tmp), registry_uri=SQLITE + str(tmp))
+        client.create_experiment(EXPERIMENT, artifact_location=artifact_root)
+        client.search_registered_models(max_results=1)  # the registry's tables are checked too
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, db)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _remove_dead_creations(db: Path) -> None:
+    for tmp in db.parent.glob(f"{db.name}.creating-*"):
+        pid = tmp.name.removeprefix(f"{db.name}.creating-").split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _retry(fn: Callable[[], T], attempts: int = 30) -> T:
     """Run `fn`, retrying while another process holds the sqlite write lock."""
     for attempt in range(attempts):
@@ -93,6 +142,7 @@ class Registry:
     def experiment_id(self) -> str:
         """The training experiment's id, created on first use (this also creates the store)."""
         if self._experiment_id is None:
+            create_store(self.uri, self.artifact_root)
             found = _retry(lambda: self.client.get_experiment_by_name(EXPERIMENT))
             if found is None:
                 try:
@@ -163,13 +213,16 @@ class Registry:
             _retry(lambda k=key, v=value: self.client.set_model_version_tag(name, version, k, v))  # type: ignore[misc]
 
     def set_champion(self, name: str, version: str) -> None:
-        """Point the champion alias at `version` and append it to the champion history."""
-        history = [*self.champion_history(name), version]
-        current = self.champion(name)
-        if current is not None and str(current.version) != version:
-            self.tag_version(name, str(current.version), {"status": "retired"})
+        """Point the champion alias at `version`, append it to the champion history, retire any
+        other version still tagged champion, and tag it champion last. Repeating it after an
+        interruption finishes it."""
         _retry(lambda: self.client.set_registered_model_alias(name, CHAMPION, version))
-        _retry(lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history)))
+        history = self.champion_history(name)
+        if history[-1:] != [version]:
+            history.append(version)
+            text = ",".join(history)
+            _retry(lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, text))
+        self._retire_others(name, version, "retired")
         self.tag_version(name, version, {"status": "champion"})
 
     def set_challenger(self, name: str, version: str | None) -> None:
@@ -183,6 +236,11 @@ class Registry:
     def challenger(self, name: str) -> ModelVersion | None:
         return self._by_alias(name, CHALLENGER)
 
+    def _retire_others(self, name: str, keep: str, status: str) -> None:
+        for other in self.versions(name):
+            if other.tags.get("status") == "champion" and str(other.version) != keep:
+                self.tag_version(name, str(other.version), {"status": status})
+
     def rollback(self, name: str) -> tuple[str, str]:
         """Make the previous champion the champion again; (from version, to version)."""
         history = self.champion_history(name)
@@ -194,7 +252,7 @@ class Registry:
         _retry(
             lambda: self.client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history[:-1]))
         )
-        self.tag_version(name, current.version, {"status": "rolled_back"})
+        self._retire_others(name, previous, "rolled_back")
         self.tag_version(name, previous, {"status": "champion"})
         return str(current.version), previous
 

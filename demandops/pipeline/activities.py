@@ -9,11 +9,12 @@ compute backend; Azure Functions and the local runner call the same methods.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from demandops.core.errors import DemandOpsError
+from demandops.core.hashing import digest
 from demandops.core.lake import Lake
 from demandops.core.limits import clip
 from demandops.core.settings import Settings
@@ -54,6 +55,16 @@ def plan_run(
         "submit_attempts": waiting.submit_attempts,
         "retry_seconds": waiting.retry_seconds,
     }
+
+
+def run_instance_id(settings: Settings, as_of: str | None, today: date | None = None) -> str:
+    """The durable instance id of a run: one per lake, environment and week (the `as_of`
+    Monday, else this week's), so that overlapping scheduled, blob-triggered and HTTP starts of
+    the same week collapse into one run (functions/http_runs.py)."""
+    day = date.fromisoformat(as_of) if as_of else (today or datetime.now(UTC).date())
+    monday = day - timedelta(days=day.weekday())
+    env = settings.environment
+    return f"run-{env.name}-{digest(env.lake, 8)}-{monday.isoformat()}"
 
 
 class Activities:

@@ -20,6 +20,7 @@ from demandops.core import telemetry
 from demandops.core.errors import DemandOpsError
 from demandops.core.hashing import code_version, digest
 from demandops.core.lake import Lake, frame_to_csv_bytes, versioned
+from demandops.core.lock import batch_lock
 from demandops.core.settings import Settings
 from demandops.lifecycle import champions
 from demandops.monitoring import tables as monitoring
@@ -73,19 +74,30 @@ def run_batch(
     progress: bool = True,
     profiles_dir: Path | None = None,
     today: date | None = None,
+    lock_wait: float | None = None,
+    lock_scope: str | None = None,
 ) -> dict[str, Any]:
     """Run the batch for `region_ids` through the orchestration, on the local compute backend,
-    and return the run report (also written to the lake). `profiles_dir`: the source profiles
-    (default: config/sources/ of the settings). `today` is the batch's clock (the training and
-    scoring date of the model lifecycle); default the UTC date.
+    and return the run report (also written to the lake). It holds the lake's batch lock for
+    its environment (demandops/core/lock.py), waiting `lock_wait` seconds for it (default the
+    environment's lock_wait_seconds); `lock_scope` names another lock than the environment's.
+    `profiles_dir`: the source profiles (default: config/sources/ of the settings). `today` is
+    the batch's clock (the training and scoring date of the model lifecycle); default the UTC
+    date.
 
     If a region fails, the others still run to their end; the monitoring tables and the run
     report are written (the failed steps with their errors), then the first failure is raised
     as it was raised in its worker."""
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    with telemetry.step("batch", root=True, run_id=run_id, stage=until,
-                        environment=settings.environment.name) as span:  # fmt: skip
+    env = settings.environment
+    wait = env.lock_wait_seconds if lock_wait is None else lock_wait
+    with (
+        batch_lock(Lake(env.lake), lock_scope or env.name, run_id, wait),
+        telemetry.step(
+            "batch", root=True, run_id=run_id, stage=until, environment=env.name
+        ) as span,
+    ):
         report = _run(settings, region_ids, until, progress, profiles_dir, today, started, run_id)
         span.set(regions=len(report["regions"]), segments=len(report.get("segments", [])))
     return report

@@ -5,7 +5,10 @@ Each run continues the submitter's trace (`demandops.core.telemetry.call`)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +27,37 @@ from demandops.pipeline.compute import RegionJob, RunStatus
 from demandops.pipeline.region import run_region
 
 NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """On Linux, the kernel kills this worker (SIGKILL) when the process that started it dies,
+    however it dies: a killed batch leaves no orphan worker writing to the lake or holding its
+    lock. If the parent is gone already, exit now."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if parent == 1 or not _alive(parent):
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def init_worker() -> None:
+    """A pool worker's set-up: it dies with its parent and runs one native thread."""
+    die_with_parent()
+    one_native_thread()
 
 
 def one_native_thread() -> None:
@@ -56,7 +90,7 @@ class LocalBackend:
             else ProcessPoolExecutor(
                 workers,
                 mp_context=telemetry.pool_context([run_region.__module__]),
-                initializer=one_native_thread,
+                initializer=init_worker,
             )
         )
         self._runs: dict[str, Future[Any]] = {}

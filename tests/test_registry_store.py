@@ -1,0 +1,57 @@
+"""The local MLflow store is created whole or not at all, even under kill -9."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from demandops.lifecycle.registry import EXPERIMENT, Registry, create_store
+from tests.conftest import ROOT
+
+CREATE = (
+    "import sys; from demandops.lifecycle import registry as r; r.create_store(sys.argv[1], None)"
+)
+
+
+def test_an_existing_store_is_kept_and_dead_creators_leftovers_removed(
+    tmp_path: Path, small_lake_template: Path
+) -> None:
+    db = tmp_path / "mlflow.db"
+    shutil.copy(small_lake_template / "mlflow.db", db)
+    before = db.read_bytes()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"mlflow.db.creating-{dead.pid}-0000").write_bytes(b"half a migration")
+    alive = tmp_path / f"mlflow.db.creating-{os.getpid()}-1111"  # a creator still at work
+    alive.write_bytes(b"")
+    create_store(f"sqlite:///{db}", None)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", alive.name]
+
+
+@pytest.mark.slow
+def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "mlflow.db"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the cwd
+    proc = subprocess.Popen([sys.executable, "-c", CREATE, f"sqlite:///{db}"], env=env)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("mlflow.db.creating-*")):  # migrating
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not db.exists()  # never a half-migrated store under the real name
+    registry = Registry(f"sqlite:///{db}")
+    assert registry.experiment_id()  # created whole, with the training experiment
+    assert registry.client.get_experiment_by_name(EXPERIMENT) is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
