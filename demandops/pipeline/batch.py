@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,11 @@ def orchestrate(
 
     def show(status: dict[str, Any] | None) -> None:
         if status:
+            subs = {r: f"{instance_id}:{r}" for r in orch.active_regions(status)}
+            own = {r: runner.instances[i].context.custom_status
+                   for r, i in subs.items() if i in runner.instances}  # fmt: skip
+            states = Counter(orch.region_progress(status, own)["regions"].values())
+            bar.set_postfix(dict(sorted(states.items())), refresh=False)
             bar.update(status["done"] - bar.n)
 
     runner = LocalRunner(
