@@ -31,7 +31,7 @@ from demandops.pipeline.compute import ComputeBackend
 from demandops.pipeline.compute.local import LocalBackend
 from demandops.pipeline.region import FAILED_STEP, RegionResult, Stage
 from demandops.pipeline.runner import LocalRunner
-from ml.metrics import BIAS_ALERT, REPORTED, metrics_by
+from ml.metrics import BIAS_ALERT, REPORTED, metric_sums, metrics_from_sums
 
 logger = logging.getLogger(__name__)
 
@@ -312,11 +312,12 @@ def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:
 
 
 def _overall(lake: Lake, results: list[RegionResult]) -> pd.DataFrame:
-    """Holdout metrics of each model over every row of every region."""
-    holdout = pd.concat(
-        [lake.read_csv(f"{r.paths['model']}/holdout.csv") for r in results], ignore_index=True
+    """Holdout metrics of each model over every row of every region, streamed: one region's
+    holdout rows in memory at a time, reduced to sums per model."""
+    sums = pd.concat(
+        [metric_sums(lake.read_csv(f"{r.paths['model']}/holdout.csv"), ["model"]) for r in results]
     )
-    return metrics_by(holdout, ["model"])
+    return metrics_from_sums(sums.groupby("model", sort=True).sum().reset_index(), ["model"])
 
 
 def _write_metrics(
