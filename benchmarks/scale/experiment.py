@@ -17,6 +17,7 @@ process, sampling the whole process tree (the CLI and its pool workers) every ha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -78,8 +79,15 @@ def measured(command: list[str]) -> dict[str, float]:
     child = subprocess.Popen(command)
     sampler = TreeSampler(child.pid)
     sampler.start()
-    code = child.wait()
-    sampler.done = True
+    try:
+        code = child.wait()
+    finally:  # interrupted: stop the run and its pool workers with it
+        sampler.done = True
+        if child.poll() is None:
+            for process in [*psutil.Process(child.pid).children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    process.terminate()
+            child.terminate()
     if code != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed with exit code {code}")
     return {
