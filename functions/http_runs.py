@@ -13,6 +13,7 @@ of the same week while the first is pending or running answers 200 with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -25,7 +26,7 @@ from demandops.core.errors import ConfigError, DemandOpsError
 from demandops.core.limits import TooLarge, clip, clip_list, load_json
 from demandops.core.settings import Settings, load_settings
 from demandops.pipeline.activities import RequestError, plan_run, run_instance_id
-from demandops.pipeline.orchestration import RUN_ORCHESTRATOR
+from demandops.pipeline.orchestration import RUN_ORCHESTRATOR, active_regions, region_progress
 
 bp = df.Blueprint()
 PIPELINES = ("train", "score", "weekly")
@@ -146,11 +147,26 @@ async def get_run(
             "status": status.runtime_status.value,
             "created": status.created_time.isoformat() if status.created_time else None,
             "updated": status.last_updated_time.isoformat() if status.last_updated_time else None,
-            "progress": status.custom_status,
+            "progress": await _progress(client, instance_id, status.custom_status),
             "output": status.output,
         },
         200,
     )
+
+
+async def _progress(client: df.DurableOrchestrationClient, run_id: str, progress: Any) -> Any:
+    """The run's progress with each active region's own state (Queued, Running…), read from that
+    region's sub-orchestration; a region whose status cannot be read keeps the run's word."""
+
+    async def own(region: str) -> Any:
+        try:
+            return (await client.get_status(f"{run_id}:{region}")).custom_status
+        except Exception:  # the run's own progress still answers
+            return None
+
+    regions = active_regions(progress)
+    states = await asyncio.gather(*(own(r) for r in regions))
+    return region_progress(progress, dict(zip(regions, states, strict=True)))
 
 
 def _extension_failure(status: df.DurableOrchestrationStatus) -> str:

@@ -131,6 +131,14 @@ def metrics_by(
 
     Vectorised: sums the needed terms per group and derives every metric from those sums.
     """
+    return metrics_from_sums(metric_sums(frame, by, actual, forecast), by)
+
+
+def metric_sums(
+    frame: pd.DataFrame, by: list[str], actual: str = "units", forecast: str = "forecast"
+) -> pd.DataFrame:
+    """The per-group sums every metric is derived from: sums of several frames (grouped again
+    by `by` and summed) give the metrics of their rows together, without concatenating them."""
     a, f = _arrays(frame[actual], frame[forecast])
     err = f - a
     sold, none_sold = a > 0, a == 0
@@ -152,9 +160,12 @@ def metrics_by(
     )
     if by:
         keys = [frame[column] for column in by]
-        sums = terms.groupby(keys, sort=True, observed=True, dropna=False).sum().reset_index()
-    else:
-        sums = terms.sum().to_frame().T
+        return terms.groupby(keys, sort=True, observed=True, dropna=False).sum().reset_index()
+    return terms.sum().to_frame().T
+
+
+def metrics_from_sums(sums: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """`metrics_by`'s table from `metric_sums` (one row per group of `by`)."""
     total = sums["actual"].where(sums["actual"] != 0)
     out = sums[by].copy()
     out["n_rows"] = sums["n_rows"].astype(int)

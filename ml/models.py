@@ -10,10 +10,10 @@ response to an unusually hot week, so the LASSO can give each product its own sl
 planned-promotion, calendar and temperature-anomaly features (`sloped`, one column per product
 level of `slopes_by`, zero for the other products' rows); the LASSO keeps the slopes the data
 supports. These columns are built sparse (each row has one non-zero per sloped feature). The
-solver gets the design dense while at least `min_dense_density` of its cells are non-zero (few
-products: scikit-learn's dense coordinate descent uses a precomputed Gram matrix and is then
-several times faster than its sparse one), sparse below (many products: the dense matrix, rows
-× products, would dwarf its values).
+design is kept dense while at least `min_dense_density` of its cells are non-zero, sparse below
+(many products: the dense matrix, rows × products, would dwarf its values). Either way the
+LASSO is solved on Gram matrices (`ml/gram_lasso.py`): the rows are read once per fit, not on
+every coefficient update.
 
 A series delivered every other week sells 0 in its off weeks whatever the season or price, and
 a linear model cannot say "season × delivery week": fit on both kinds of week, every slope
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.linear_model import LassoCV
-from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
+
+from ml.gram_lasso import GramLassoCV
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
 SEASONAL_FEATURES = ("woy_sin1", "woy_cos1", "woy_sin2", "woy_cos2", "holiday", "trend_years")
@@ -148,13 +148,12 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             )
         if self.slopes_by is not None:
             self.slope_levels_ = sorted(pd.DataFrame(X)[self.slopes_by].astype(str).unique())
-        cv = TimeSeriesSplit(n_splits=self.n_splits)
-        lasso = LassoCV(alphas=self.n_alphas, cv=cv, max_iter=self.max_iter, tol=1e-3)
+        lasso = GramLassoCV(self.n_splits, self.n_alphas, max_iter=self.max_iter, tol=1e-3)
         design = self._columns(X)
         built = self._builds_design()
         if built and design.nnz >= self.min_dense_density * np.prod(design.shape):
             design = design.toarray()
-        solved_sparse = built and sparse.issparse(design)  # then LassoCV centres it
+        solved_sparse = built and sparse.issparse(design)  # then GramLassoCV centres it
         scaler = StandardScaler(with_mean=not solved_sparse)
         self.pipeline_: Pipeline = make_pipeline(scaler, lasso).fit(design, np.log1p(y))
         self.alpha_ = float(lasso.alpha_)

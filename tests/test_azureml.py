@@ -175,8 +175,8 @@ def test_submit_creates_the_components_and_one_pipeline_job(prod: Settings) -> N
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [("Queued", "Running"), ("Finalizing", "Running"), ("Failed", "Failed"),
-     ("Canceled", "Canceled")],
+    [("Queued", "Queued"), ("Preparing", "Queued"), ("Finalizing", "Running"),
+     ("Failed", "Failed"), ("Canceled", "Canceled")],
 )  # fmt: skip
 def test_azure_ml_statuses_map_to_run_states(
     prod: Settings, submitted: dict[str, Any], status: str, state: str
@@ -186,7 +186,7 @@ def test_azure_ml_statuses_map_to_run_states(
     workspace.jobs[run_id] = copy.deepcopy(submitted)
     result = _backend(prod, workspace).status(run_id)
     assert result.state == state
-    assert (status in result.detail) == (state != "Running")
+    assert (status in result.detail) == (state not in ("Queued", "Running"))
 
 
 def test_unknown_job_is_an_error(prod: Settings) -> None:

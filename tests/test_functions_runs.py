@@ -214,7 +214,18 @@ def test_default_request_runs_every_configured_region(settings: Settings) -> Non
 
 
 def test_get_run_reports_status_and_region_progress(client_json: str) -> None:
-    progress = {"done": 1, "total": 2, "regions": {"pnw": "Completed", "tx": "Running"}}
+    """A region's state comes from its own sub-orchestration while it runs (here tx waits for a
+    worker, "Queued"), the run's own word otherwise (ny's status cannot be read)."""
+    regions = {"pnw": "Completed", "tx": "Submitting", "ny": "Submitting"}
+    progress = {"done": 1, "total": 3, "regions": regions}
+    Extension.instances["abc123:tx"] = {
+        "name": "region_orchestrator",
+        "instanceId": "abc123:tx",
+        "runtimeStatus": "Running",
+        "customStatus": {"region": "tx", "state": "Queued", "polls": 2, "run_id": "abc123:tx"},
+        "createdTime": "2026-11-23T06:00:00Z",
+        "lastUpdatedTime": "2026-11-23T06:05:00Z",
+    }
     Extension.instances["abc123"] = {
         "name": "run_orchestrator",
         "instanceId": "abc123",
@@ -230,7 +241,11 @@ def test_get_run_reports_status_and_region_progress(client_json: str) -> None:
     resp = _call(get_run, req, client_json)
     assert resp.status_code == 200
     body = json.loads(resp.get_body())
-    assert body["status"] == "Running" and body["progress"] == progress
+    assert body["status"] == "Running" and body["progress"] == {
+        **progress,
+        "regions": {**regions, "tx": "Queued"},
+    }
+    assert any("abc123:tx" in path or "abc123%3Atx" in path for path in Extension.asked)
 
     missing = func.HttpRequest(
         method="GET", url="/api/runs/nope", body=b"", route_params={"instance_id": "nope"}

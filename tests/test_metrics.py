@@ -15,7 +15,9 @@ from ml.metrics import (
     REPORTED,
     bias,
     mape,
+    metric_sums,
     metrics_by,
+    metrics_from_sums,
     rmse,
     rmse0,
     score_all,
@@ -199,6 +201,15 @@ def test_metrics_by_keeps_rows_with_a_missing_key() -> None:
     out = metrics_by(frame, ["store"])
     assert out["n_rows"].tolist() == [5, 2, 1]
     assert out["n_rows"].sum() == len(frame)
+
+
+def test_metric_sums_of_parts_give_the_metrics_of_the_whole() -> None:
+    """How the batch's overall metrics stream over regions: no concatenated holdout."""
+    frame = two_store_frame().assign(p10=0.0, p90=3.0)
+    parts = [metric_sums(frame.iloc[:3], ["store"]), metric_sums(frame.iloc[3:], ["store"])]
+    summed = pd.concat(parts).groupby("store", sort=True).sum().reset_index()
+    streamed = metrics_from_sums(summed, ["store"])
+    pd.testing.assert_frame_equal(streamed, metrics_by(frame, ["store"]))
 
 
 def test_metrics_by_overall() -> None:

@@ -333,3 +333,55 @@ def test_pool_workers_run_native_libraries_on_one_thread(settings: Settings) -> 
     with backend:
         threads, variable = backend._pool.submit(_native_threads).result(timeout=120)
     assert threads and set(threads) == {1} and variable == "1"
+
+
+def test_replay_times_a_queued_run_from_its_start_not_its_submission() -> None:
+    """Queued for 180 s (longer than the 150 s time-out), then running: cancelled 150 s after
+    the last poll that found it queued, not at the first poll after submission + 150 s."""
+    h = History().activity(T0, "job-1")
+    at = [T0 + timedelta(seconds=s) for s in (0, 60, 120, 180, 240, 300, 330)]
+    queued, running = {"state": "Queued", "detail": ""}, {"state": "Running", "detail": ""}
+    for before, now, status in zip(at[:-1], at[1:], [queued] * 3 + [running] * 3, strict=True):
+        h.timer(before, now).activity(now, status)
+        state = _replay(orch.region_orchestrator, h.events, JOB)
+        if now == at[3]:
+            assert state["isDone"] is False and state["customStatus"]["state"] == "Queued"
+    cancel = _actions(state)[-1]
+    assert cancel["functionName"] == orch.CANCEL  # at 06:05:30 = last queued poll + 150 s
+    assert any(a.get("fireAt", "").startswith("2026-11-23T06:05:30") for a in _actions(state))
+    state = _replay(orch.region_orchestrator, h.activity(at[-1], None).events, JOB)
+    assert state["output"]["state"] == "TimedOut" and state["output"]["polls"] == 6
+    assert state["output"]["queued_seconds"] == 180.0
+
+
+@pytest.mark.slow
+def test_one_worker_three_regions_the_waiting_ones_are_queued_and_complete(
+    tmp_path: Path,
+) -> None:
+    """One worker, three regions: the run's progress shows the waiting regions "Queued" (not
+    "Running"), each reports how long it waited, and none times out while waiting."""
+    from benchmarks.orchestration.experiment import SPEC, synthetic_settings
+    from demandops.pipeline.activities import Activities
+    from demandops.sample.data import generate
+
+    settings = synthetic_settings(tmp_path, 3, workers=1)
+    generate(Lake(settings.environment.lake), settings.regions, SPEC)
+    plan = plan_run(settings, None, "condition") | {"timeout_seconds": 60.0, "poll_seconds": 0.05}
+    seen: list[dict[str, str]] = []
+
+    with LocalBackend(settings) as backend:
+
+        def record(status: dict[str, Any] | None) -> None:
+            own = {r: runner.instances[f"q:{r}"].context.custom_status for r in plan["regions"]
+                   if f"q:{r}" in runner.instances}  # fmt: skip
+            seen.append(orch.region_progress(status, own)["regions"] if status else {})
+
+        runner = LocalRunner(Activities(settings, backend).table(), ORCHESTRATORS, 0.05, record)
+        outcome = runner.run(orch.RUN_ORCHESTRATOR, plan, "q")
+    first, second, third = (outcome["regions"][r] for r in plan["regions"])
+    assert outcome["states"] == {"Completed": 3}, outcome
+    assert "queued_seconds" not in first and 0 < second["queued_seconds"] < third["queued_seconds"]
+    assert {"Running": 1, "Queued": 2} in [
+        {s: list(states.values()).count(s) for s in set(states.values())} for states in seen
+    ]
+    assert all(list(states.values()).count("Running") <= 1 for states in seen)

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from demandops.pipeline.compute import ComputeBackend
 from demandops.pipeline.compute.local import LocalBackend
 from demandops.pipeline.region import FAILED_STEP, RegionResult, Stage
 from demandops.pipeline.runner import LocalRunner
-from ml.metrics import BIAS_ALERT, REPORTED, metrics_by
+from ml.metrics import BIAS_ALERT, REPORTED, metric_sums, metrics_from_sums
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ def orchestrate(
 
     def show(status: dict[str, Any] | None) -> None:
         if status:
+            subs = {r: f"{instance_id}:{r}" for r in orch.active_regions(status)}
+            own = {r: runner.instances[i].context.custom_status
+                   for r, i in subs.items() if i in runner.instances}  # fmt: skip
+            states = Counter(orch.region_progress(status, own)["regions"].values())
+            bar.set_postfix(dict(sorted(states.items())), refresh=False)
             bar.update(status["done"] - bar.n)
 
     runner = LocalRunner(
@@ -318,11 +324,12 @@ def _finite(by_model: pd.DataFrame, model: str, metric: str) -> float | None:
 
 
 def _overall(lake: Lake, results: list[RegionResult]) -> pd.DataFrame:
-    """Holdout metrics of each model over every row of every region."""
-    holdout = pd.concat(
-        [lake.read_csv(f"{r.paths['model']}/holdout.csv") for r in results], ignore_index=True
+    """Holdout metrics of each model over every row of every region, streamed: one region's
+    holdout rows in memory at a time, reduced to sums per model."""
+    sums = pd.concat(
+        [metric_sums(lake.read_csv(f"{r.paths['model']}/holdout.csv"), ["model"]) for r in results]
     )
-    return metrics_by(holdout, ["model"])
+    return metrics_from_sums(sums.groupby("model", sort=True).sum().reset_index(), ["model"])
 
 
 def _write_metrics(

@@ -3,6 +3,8 @@
 `run_orchestrator` fans out over the requested regions: one sub-orchestration per region
 (`region_orchestrator`) submits that region's run to the compute backend, then polls its status
 with durable timers until it is Completed, Failed or Canceled, or times out and is cancelled.
+A run the backend reports "Queued" (waiting for a worker or a compute node) is not timed: the
+time-out counts from the last poll that found it queued, i.e. from about when it started.
 Every region's sub-orchestration is started before any of them is waited on, so the backend runs
 the regions side by side; each one keeps its own history, bounded by its number of polls.
 
@@ -35,6 +37,7 @@ PREPARE, SUBMIT, STATUS, CANCEL, OUTPUTS = (
     "region_outputs",
 )
 
+ACTIVE = ("Submitting", "Submitted", "Queued", "Running")  # a region's states before its end
 Orchestration = Generator[Any, Any, dict[str, Any]]
 
 
@@ -87,8 +90,28 @@ def run_orchestrator(context: Any) -> Orchestration:
 
 
 def _progress(progress: dict[str, str]) -> dict[str, Any]:
-    done = sum(state not in ("Submitting", "Running") for state in progress.values())
+    done = sum(state not in ACTIVE for state in progress.values())
     return {"done": done, "total": len(progress), "regions": dict(progress)}
+
+
+def active_regions(progress: Any) -> list[str]:
+    """The regions of a run's progress (its custom status) that have not ended."""
+    regions = progress.get("regions") if isinstance(progress, dict) else None
+    return [r for r, s in regions.items() if s in ACTIVE] if isinstance(regions, dict) else []
+
+
+def region_progress(progress: Any, own: dict[str, Any]) -> Any:
+    """A run's progress with each active region's state as that region's own orchestration last
+    set it (Queued, Running…); `own`: region → that orchestration's custom status, or None. The
+    run's orchestration itself only hears of a region when it ends."""
+    active = active_regions(progress)
+    if not active:
+        return progress
+    states = dict(progress["regions"])
+    for region in active:
+        state = (own.get(region) or {}).get("state")
+        states[region] = state if state in ACTIVE else states[region]
+    return {**progress, "regions": states}
 
 
 def region_orchestrator(context: Any) -> Orchestration:
@@ -103,20 +126,29 @@ def region_orchestrator(context: Any) -> Orchestration:
         summary |= {"state": "Failed", "error": error}
         context.set_custom_status(summary)
         return summary
-    summary |= {"state": "Running", "run_id": run_id}
+    summary |= {"state": "Submitted", "run_id": run_id}
     interval = timedelta(seconds=job["poll_seconds"])
-    deadline = context.current_utc_datetime + timedelta(seconds=job["timeout_seconds"])
+    timeout = timedelta(seconds=job["timeout_seconds"])
+    submitted = started = context.current_utc_datetime  # started: the last poll that saw it queued
     while True:
         context.set_custom_status(summary)
+        deadline = started + timeout
         yield context.create_timer(min(deadline, context.current_utc_datetime + interval))
         status = yield context.call_activity_with_retry(STATUS, _retry(job), run_id)
         summary["polls"] += 1
         if status["state"] in TERMINAL:
             break
+        if status["state"] == "Queued":  # waiting for a worker: its time-out has not started
+            started = context.current_utc_datetime
+            summary["state"] = "Queued"
+            continue
+        if summary["state"] == "Queued":
+            summary["queued_seconds"] = round((started - submitted).total_seconds(), 3)
+        summary["state"] = "Running"
         if context.current_utc_datetime >= deadline:
             yield context.call_activity_with_retry(CANCEL, _retry(job), run_id)
-            timeout = f"still {status['state']} after {job['timeout_seconds']:g} s: cancelled"
-            summary |= {"state": "TimedOut", "error": timeout}
+            timeout_text = f"still {status['state']} after {job['timeout_seconds']:g} s: cancelled"
+            summary |= {"state": "TimedOut", "error": timeout_text}
             context.set_custom_status(summary)
             return summary
     summary["state"] = status["state"]

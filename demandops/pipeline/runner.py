@@ -208,7 +208,8 @@ class LocalRunner:
 
     `activities` maps activity names to functions of one JSON-able argument; `orchestrators` maps
     orchestrator names (for sub-orchestrations) to generator functions; `on_status` is called
-    with the top-level instance's custom status whenever it changes.
+    with the top-level instance's custom status whenever any instance advances (a
+    sub-orchestration's status is in `instances`).
     """
 
     def __init__(
@@ -304,8 +305,8 @@ class LocalRunner:
             self._finish(inst, None, exc)
         else:
             inst.record("OrchestratorCompleted")
-        if inst.id == self._root and self.on_status is not None:
-            self.on_status(inst.context.custom_status)
+        if self.on_status is not None and self._root in self.instances:
+            self.on_status(self.instances[self._root].context.custom_status)
 
     def _finish(self, inst: Instance, output: Any, error: BaseException | None) -> None:
         inst.finished, inst.output, inst.error, inst.waiting = True, output, error, None

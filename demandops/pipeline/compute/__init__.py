@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from demandops.pipeline.region import Stage
 
-RunState = Literal["Running", "Completed", "Failed", "Canceled"]
+RunState = Literal["Queued", "Running", "Completed", "Failed", "Canceled"]  # Queued: no worker yet
 TERMINAL: tuple[RunState, ...] = ("Completed", "Failed", "Canceled")
 PIPELINE_STAGES: dict[str, Stage] = {
     "condition": "condition",

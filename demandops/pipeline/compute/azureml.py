@@ -17,7 +17,13 @@ from demandops.core.settings import AzureML, Environment, Settings
 from demandops.pipeline.compute import RegionJob, RunState, RunStatus
 
 COMPONENTS = Path(__file__).resolve().parents[3] / "ml" / "components"
-STATES: dict[str, RunState] = {"Completed": "Completed", "Failed": "Failed", "Canceled": "Canceled"}
+STATES: dict[str, RunState] = {
+    "Completed": "Completed",
+    "Failed": "Failed",
+    "Canceled": "Canceled",
+    # waiting for compute: the region's time-out has not started
+    **dict.fromkeys(("NotStarted", "Queued", "Preparing", "Provisioning", "Starting"), "Queued"),
+}
 
 
 def job_name(job: RegionJob) -> str:
@@ -105,7 +111,7 @@ class AzureMLBackend:
     def status(self, run_id: str) -> RunStatus:
         status = _status(self.client.jobs.get(run_id))
         state = STATES.get(status, "Running")
-        detail = "" if state == "Running" else f"Azure ML job {run_id}: {status}"
+        detail = "" if state in ("Queued", "Running") else f"Azure ML job {run_id}: {status}"
         return RunStatus(state, detail)
 
     def cancel(self, run_id: str) -> None:

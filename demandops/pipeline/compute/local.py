@@ -1,7 +1,9 @@
 """The local compute backend: each region's steps run in a pool of worker processes.
 
 With one worker the run happens in a thread of this process instead (no fork, same result).
-Each run continues the submitter's trace (`demandops.core.telemetry.call`)."""
+Each run continues the submitter's trace (`demandops.core.telemetry.call`). The pool is handed
+at most one run per worker; the others wait here, "Queued", so a run the pool holds is running
+and its time-out (the orchestration's) counts from its start, not from its submission."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -93,7 +97,11 @@ class LocalBackend:
                 initializer=init_worker,
             )
         )
-        self._runs: dict[str, Future[Any]] = {}
+        self._workers = max(1, workers)
+        self._runs: dict[str, Future[Any]] = {}  # handed to the pool: running or ended
+        self._queued: dict[str, Callable[[], Future[Any]]] = {}  # in submission order
+        self._lock = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -102,11 +110,14 @@ class LocalBackend:
         self.close()
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._queued.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, job: RegionJob) -> str:
         run_id = f"{job.run}:{job.region}"
-        if run_id in self._runs:  # a retried submission: the first one is still the run
+        if run_id in self._runs or run_id in self._queued:  # a retried submission
             return run_id
         lake = Lake(self.settings.environment.lake)
         ref = steps.Reference(
@@ -115,11 +126,26 @@ class LocalBackend:
             as_of=job.reference["as_of"],
             limits=self.settings.pipeline.limits,
         )
-        self._runs[run_id] = self._pool.submit(
-            telemetry.call, telemetry.current(), telemetry.carrier(),
-            run_region, lake.url, job.region, ref, self.settings.pipeline, job.stage, self.life,
-        )  # fmt: skip
+        span, carrier = telemetry.current(), telemetry.carrier()
+        args = (lake.url, job.region, ref, self.settings.pipeline, job.stage, self.life)
+        with self._lock:
+            self._queued[run_id] = lambda: self._pool.submit(
+                telemetry.call, span, carrier, run_region, *args
+            )
+        self._start_queued()
         return run_id
+
+    def _start_queued(self, _ended: Future[Any] | None = None) -> None:
+        """Hand queued runs to the pool while it has an idle worker (and again as runs end)."""
+        while True:
+            with self._lock:
+                busy = sum(not f.done() for f in self._runs.values())
+                if self._closed or busy >= self._workers or not self._queued:
+                    return
+                run_id = next(iter(self._queued))
+                future = self._queued.pop(run_id)()
+                self._runs[run_id] = future
+            future.add_done_callback(self._start_queued)
 
     @staticmethod
     def _dataset(lake: Lake, path: str) -> Any:
@@ -128,13 +154,25 @@ class LocalBackend:
             raise DataError(f"reference dataset not committed: {lake.location(path)}")
         return dataset
 
-    def _future(self, run_id: str) -> Future[Any]:
-        if run_id not in self._runs:
-            raise KeyError(f"no local run {run_id!r} in this process")
-        return self._runs[run_id]
+    def _future(self, run_id: str) -> Future[Any] | None:
+        """The run's future once handed to the pool, None while it is queued."""
+        with self._lock:
+            if run_id in self._queued:
+                return None
+            if run_id not in self._runs:
+                raise KeyError(f"no local run {run_id!r} in this process")
+            return self._runs[run_id]
+
+    def _started(self, run_id: str) -> Future[Any]:
+        future = self._future(run_id)
+        if future is None:
+            raise KeyError(f"local run {run_id!r} is still queued")
+        return future
 
     def status(self, run_id: str) -> RunStatus:
         future = self._future(run_id)
+        if future is None:
+            return RunStatus("Queued")
         if future.cancelled():
             return RunStatus("Canceled")
         if not future.done():
@@ -146,12 +184,20 @@ class LocalBackend:
 
     def cancel(self, run_id: str) -> None:
         """Cancel a run that has not started; a started one runs to its end unobserved."""
-        self._future(run_id).cancel()
+        with self._lock:
+            queued = self._queued.pop(run_id, None) is not None
+            if queued:  # never started: a cancelled future stands for it
+                self._runs[run_id] = Future()
+                self._runs[run_id].cancel()
+        if not queued:
+            self._started(run_id).cancel()
 
     def outputs(self, run_id: str) -> dict[str, Any]:
-        return asdict(self._future(run_id).result())
+        return asdict(self._started(run_id).result())
 
     def error(self, run_id: str) -> BaseException | None:
         """The exception a failed run raised, as raised (for callers on this machine)."""
         future = self._future(run_id)
-        return None if future.cancelled() or not future.done() else future.exception()
+        if future is None or future.cancelled() or not future.done():
+            return None
+        return future.exception()

@@ -1,0 +1,72 @@
+"""The Gram-solved LASSO gives scikit-learn's LassoCV answer: same alphas, choice and fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.linear_model import LassoCV
+from sklearn.model_selection import TimeSeriesSplit
+
+from ml.gram_lasso import GramLassoCV, moments
+
+
+def _data(n: int, p: int, density: float, seed: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = sparse.random(n, p, density=density, random_state=seed, format="csr")
+    X.data = rng.standard_normal(X.nnz) + 0.5  # non-centred columns: the intercept matters
+    w = np.where(rng.random(p) < 0.3, rng.normal(size=p), 0.0)
+    return X, X @ w + 2.0 + rng.normal(0, 0.5, n)
+
+
+@pytest.mark.parametrize(
+    ("n", "p", "density", "seed", "dense"),
+    [
+        (300, 8, 1.0, 0, True),
+        (1500, 40, 0.15, 1, False),
+        (1500, 40, 0.15, 2, True),
+        (97, 12, 0.5, 3, False),
+    ],
+)
+def test_same_alpha_grid_choice_and_coefficients_as_lassocv(
+    n: int, p: int, density: float, seed: int, dense: bool
+) -> None:
+    X, y = _data(n, p, density, seed)
+    design = X.toarray() if dense else X
+    ref = LassoCV(alphas=30, cv=TimeSeriesSplit(4), max_iter=20000, tol=1e-3).fit(design, y)
+    ours = GramLassoCV(n_splits=4, n_alphas=30).fit(design, y)
+    np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-6)
+    assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    assert ours.intercept_ == pytest.approx(ref.intercept_, abs=1e-6)
+    np.testing.assert_allclose(ours.predict(design), ref.predict(design), atol=1e-6)
+    assert ours.n_features_in_ == p and ours.n_iter_ >= 1
+
+
+def test_a_constant_target_gives_lassocv_flat_answer() -> None:
+    X, _ = _data(200, 6, 0.5, 4)
+    y = np.full(200, 3.0)
+    ref = LassoCV(alphas=30, cv=TimeSeriesSplit(4), tol=1e-3).fit(X, y)
+    ours = GramLassoCV().fit(X, y)
+    np.testing.assert_allclose(ours.alphas_, ref.alphas_)
+    assert not ours.coef_.any() and ours.intercept_ == pytest.approx(3.0)
+
+
+def test_moments_add_up_over_blocks_and_chunks() -> None:
+    X, y = _data(40_000, 5, 0.3, 5)  # more rows than one chunk of the Gram's product
+    whole, (a, b) = moments(X, y), (moments(X[:123], y[:123]), moments(X[123:], y[123:]))
+    both = a + b
+    dense = X.toarray()
+    np.testing.assert_allclose(whole.gram, dense.T @ dense)
+    np.testing.assert_allclose(both.gram, whole.gram)
+    np.testing.assert_allclose(both.xy, dense.T @ y)
+    assert (
+        both.n == 40_000 and both.ysum == pytest.approx(y.sum()) and both.yy == pytest.approx(y @ y)
+    )
+
+
+def test_too_few_rows_for_the_folds_is_one_clear_error() -> None:
+    X, y = _data(4, 3, 1.0, 6)
+    with pytest.raises(ValueError, match="number of folds=5 greater than the number of samples=4"):
+        GramLassoCV(n_splits=4).fit(X, y)
