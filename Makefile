@@ -41,7 +41,7 @@ test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-fail-under=90
 	$(MAKE) --no-print-directory validate-model
 
 # Basic model validation (scripts/validate_model.py): generate, run, check every segment's metrics.

