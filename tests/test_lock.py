@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,53 +28,54 @@ with batch_lock(Lake(sys.argv[1]), "dev", "run-a", 0):
 """
 
 
-def _holder(lake: Path) -> subprocess.Popen[str]:
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the batch lock of the lake `tmp_path` for `dev`; killed after."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the cwd
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(lake)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
     )
-    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-    return proc
-
-
-def test_a_second_batch_waits_then_refuses_naming_the_holder(tmp_path: Path) -> None:
-    proc = _holder(tmp_path)
     try:
-        started = time.monotonic()
-        with pytest.raises(LockBusy) as caught, batch_lock(Lake(str(tmp_path)), "dev", "b", 0.6):
-            pass
-        assert time.monotonic() - started >= 0.6
-        message = str(caught.value)
-        assert "\n" not in message
-        assert f"run run-a (pid {proc.pid} on " in message and "waited 0.6 s" in message
-        info = json.loads((tmp_path / "_locks" / "dev.lock").read_text())
-        assert info["run_id"] == "run-a" and info["pid"] == str(proc.pid)
-        with batch_lock(Lake(str(tmp_path)), "prod", "c", 0):  # another environment: free
-            pass
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        yield proc
     finally:
         proc.kill()
         proc.wait()
 
 
-def test_the_lock_of_a_killed_batch_is_taken_over(tmp_path: Path) -> None:
-    proc = _holder(tmp_path)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+def test_a_second_batch_waits_then_refuses_naming_the_holder(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(LockBusy) as caught, batch_lock(Lake(str(tmp_path)), "dev", "b", 0.6):
+        pass
+    assert time.monotonic() - started >= 0.6
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"run run-a (pid {holder.pid} on " in message and "waited 0.6 s" in message
+    info = json.loads((tmp_path / "_locks" / "dev.lock").read_text())
+    assert info["run_id"] == "run-a" and info["pid"] == str(holder.pid)
+    with batch_lock(Lake(str(tmp_path)), "prod", "c", 0):  # another environment: free
+        pass
+
+
+def test_the_lock_of_a_killed_batch_is_taken_over(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
     with batch_lock(Lake(str(tmp_path)), "dev", "run-b", 5):
         info = json.loads((tmp_path / "_locks" / "dev.lock").read_text())
         assert info["run_id"] == "run-b" and info["pid"] == str(os.getpid())
     assert (tmp_path / "_locks" / "dev.lock").read_text() == ""  # released: no stale holder
 
 
-def test_a_waiting_batch_gets_the_lock_when_the_holder_ends(tmp_path: Path) -> None:
-    proc = _holder(tmp_path)
-    try:
-        subprocess.Popen(["sh", "-c", f"sleep 0.5; kill {proc.pid}"])
-        with batch_lock(Lake(str(tmp_path)), "dev", "run-b", 10):
-            pass
-    finally:
-        proc.kill()
-        proc.wait()
+def test_a_waiting_batch_gets_the_lock_when_the_holder_ends(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    subprocess.Popen(["sh", "-c", f"sleep 0.5; kill {holder.pid}"])
+    with batch_lock(Lake(str(tmp_path)), "dev", "run-b", 10):
+        pass
 
 
 def test_lease_on_azurite_refuses_a_second_batch_and_is_released(azure_lake_url: str) -> None:
