@@ -16,8 +16,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from demandops.pipeline.compute.code_snapshot import CODE, collect
+
 ROOT = Path(__file__).resolve().parent.parent
-CODE = ("demandops", "conditioners", "ml", "config")
 ARTEFACTS: dict[str, tuple[str, ...]] = {
     "functionapp.zip": (
         "function_app.py",
@@ -29,25 +30,7 @@ ARTEFACTS: dict[str, tuple[str, ...]] = {
     ),
     "aml.zip": (*CODE, "pyproject.toml", "README.md", "scripts/aml_jobs.py"),
 }
-SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-SKIP_SUFFIXES = {".pyc", ".pyo"}
 EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def collect(root: Path, entries: tuple[str, ...]) -> list[Path]:
-    """The files under `entries` (files or folders, relative to `root`), sorted, without caches."""
-    files: set[Path] = set()
-    for entry in entries:
-        path = root / entry
-        if not path.exists():
-            raise FileNotFoundError(f"cannot package {entry}: no such file or folder in {root}")
-        candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        files.update(
-            p
-            for p in candidates
-            if not SKIP_PARTS & set(p.relative_to(root).parts) and p.suffix not in SKIP_SUFFIXES
-        )
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
 def build_zip(root: Path, entries: tuple[str, ...], target: Path) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from demandops.core.lake import Lake
 from demandops.core.settings import AML_TRACKING_ENV, OVERRIDES, Settings, load_settings
@@ -116,9 +117,10 @@ def served_lake(tmp_path_factory: pytest.TempPathFactory, tiny_raw_lake: Path) -
 
 
 def init_registry(db: Path) -> None:
-    """Create an empty MLflow sqlite store (its ~70 schema migrations take seconds: do it once
-    and copy the file)."""
-    Registry(f"sqlite:///{db}").client.search_experiments()
+    """Create an empty MLflow sqlite store, tables only (its ~70 schema migrations take seconds:
+    do it once and copy the file; a copy's first batch creates its experiment where it is)."""
+    uri = f"sqlite:///{db}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
 
 
 @pytest.fixture

@@ -42,11 +42,6 @@ def test_two_batches_at_once_leave_the_state_of_one_run(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known open bug (issue 17): after a kill, a later run has found mlflow.db half-"
-    "migrated ('table budget_policies already exists'); seen once on main after the merges",
-    strict=False,
-)
 def test_kills_leave_the_state_of_one_undisturbed_run(tiny_raw_lake: Path, tmp_path: Path) -> None:
     config, raw_lake = _hostile_lake(tiny_raw_lake, tmp_path)
     reference, duration = _pair(config, raw_lake, tmp_path / "pair")

@@ -184,6 +184,21 @@ def test_a_missing_lake_is_one_line_and_creates_nothing(
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["models", "list"], ["models", "show", "r.large.fast"], ["lineage", "run-x"],
+     ["models", "rollback", "r.large.fast"]],
+)  # fmt: skip
+def test_a_registry_command_on_a_missing_lake_is_one_line_and_creates_nothing(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo" / "lake"
+    assert main([*command, "--lake", str(missing)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"no model registry at {missing}/mlflow.db" in line and "--lake" in line
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
     root = Path(__file__).resolve().parent.parent / "config"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from demandops.cli.main import main
 from demandops.core import lock
 from demandops.core.lake import Lake
 from demandops.core.lock import LockBusy, batch_lock
@@ -110,3 +112,21 @@ def test_an_abandoned_lease_expires_and_is_taken_over(
     with batch_lock(lake, "dev", "run-b", 30):
         assert 10 < time.monotonic() - started < 25
         assert file.get_file_properties().metadata["run_id"] == "run-b"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["models", "rollback", "demand.pnw.large.fast"], ["models", "promote"],
+     ["models", "challenger", "pnw.large.fast", "1"], ["condition", "--source", "shipments"]],
+)  # fmt: skip
+def test_commands_that_write_outside_a_batch_take_its_lock(
+    tmp_path: Path,
+    small_lake_template: Path,
+    holder: subprocess.Popen[str],
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(small_lake_template / "mlflow.db", tmp_path / "mlflow.db")
+    assert main([*command, "--lake", str(tmp_path), "--lock-wait", "0.2"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and f"is busy: run run-a (pid {holder.pid} on " in line

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from demandops.lifecycle.registry import EXPERIMENT, Registry, create_store
+from demandops.lifecycle.registry import EXPERIMENT, Registry, RegistryError, create_store
 from tests.conftest import ROOT
 
 CREATE = (
     "import sys; from demandops.lifecycle import registry as r; r.create_store(sys.argv[1], None)"
 )
+# what a batch does first (lifecycle.context): an MlflowClient alone would migrate in place
+OPEN = "import sys; from demandops.lifecycle import registry as r; r.Registry(sys.argv[1])"
 
 
 def test_an_existing_store_is_kept_and_dead_creators_leftovers_removed(
@@ -37,12 +39,13 @@ def test_an_existing_store_is_kept_and_dead_creators_leftovers_removed(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("code", [CREATE, OPEN], ids=["create_store", "Registry"])
 def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
-    tmp_path: Path,
+    tmp_path: Path, code: str
 ) -> None:
     db = tmp_path / "mlflow.db"
     env = os.environ | {"PYTHONPATH": str(ROOT)}  # this checkout's code, whatever the cwd
-    proc = subprocess.Popen([sys.executable, "-c", CREATE, f"sqlite:///{db}"], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", code, f"sqlite:///{db}"], env=env)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("mlflow.db.creating-*")):  # migrating
         assert time.monotonic() < deadline and proc.poll() is None
@@ -53,5 +56,14 @@ def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
     assert not db.exists()  # never a half-migrated store under the real name
     registry = Registry(f"sqlite:///{db}")
     assert registry.experiment_id()  # created whole, with the training experiment
-    assert registry.client.get_experiment_by_name(EXPERIMENT) is not None
+    experiment = registry.client.get_experiment_by_name(EXPERIMENT)
+    assert experiment.artifact_location == (tmp_path / "mlflow-artifacts").as_uri()  # not ./mlruns
     assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+
+
+def test_opening_without_create_a_missing_store_is_an_error_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(RegistryError, match=r"no model registry at .*is --lake right"):
+        Registry(f"sqlite:///{tmp_path / 'typo' / 'mlflow.db'}", create=False)
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ class DataQualityFailure(Exception):
     """The batch finished, but some raw data could not be used (exit status 1)."""
 
 
-def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, regions: bool = True, lock: bool = False) -> None:
     parser.add_argument("--env", help="environment in config/environments (default: dev)")
     parser.add_argument("--lake", help="lake location, a folder or abfs:// URL (default: from env)")
     parser.add_argument(
@@ -54,6 +54,14 @@ def _common(parser: argparse.ArgumentParser, regions: bool = True) -> None:
         help="OpenTelemetry spans and metrics: to App Insights (azure, the default when "
         f"{telemetry.CONNECTION_ENV} is set), to stderr (console) or nowhere (off, the default)",
     )
+    if lock:
+        parser.add_argument(
+            "--lock-wait",
+            type=float,
+            metavar="SECONDS",
+            help="wait this long for another batch on the same lake and environment, then "
+            "refuse (default: the environment's lock_wait_seconds)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per source, the dataset versions and the data-quality results. Exit status 1 when a "
         "raw file could not be read (it is skipped and stays in raw/).",
     )
-    _common(cond)
+    _common(cond, lock=True)
     cond.add_argument("--source", choices=CONDITION_SOURCES, help="only this source")
     cond.add_argument("--profiles", metavar="DIR", help="source profiles (default: config/sources)")
     cond.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -97,20 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "the whole weekly batch for every region, with a summary and a report"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
-        _common(cmd)
+        _common(cmd, lock=True)
         cmd.add_argument("--report-json", metavar="PATH", help="also write the run report as JSON")
         cmd.add_argument(
             "--local",
             action="store_true",
             help="run on this machine even if the environment's compute is azureml "
             "(how the Azure ML components run their step)",
-        )
-        cmd.add_argument(
-            "--lock-wait",
-            type=float,
-            metavar="SECONDS",
-            help="wait this long for another batch on the same lake and environment, then "
-            "refuse (default: the environment's lock_wait_seconds)",
         )
     models_cli.add_commands(sub, _common)
     dashboard.add_command(sub, _common)
@@ -277,7 +278,7 @@ def _condition(args: argparse.Namespace, settings: Settings) -> int:
     profiles = Path(args.profiles) if args.profiles else settings.config_dir / "sources"
     regions = [r.id for r in settings.select_regions(args.region)]
     progress = not (args.quiet or args.json)
-    summary = condition_summary(settings, regions, profiles, args.source, progress)
+    summary = condition_summary(settings, regions, profiles, args.source, progress, args.lock_wait)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:

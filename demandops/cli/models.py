@@ -15,6 +15,7 @@ from demandops.cli import faults
 from demandops.core.errors import ConfigError
 from demandops.core.lake import Lake
 from demandops.core.limits import clip, clip_list
+from demandops.core.lock import command_lock
 from demandops.core.settings import Environment, Settings, load_settings
 from demandops.lifecycle import champions, promotion
 from demandops.lifecycle.lineage import forecast_lineage, render, run_lineage
@@ -39,17 +40,17 @@ def add_commands(
     promote = actions.add_parser(
         "promote", help="make a validated version champion, here or in another environment"
     )
-    common(promote, regions=False)
+    common(promote, regions=False, lock=True)
     promote.add_argument("name", nargs="?", help="one model (default: every champion)")
     promote.add_argument("--version", help="the version to promote (default: the champion)")
     promote.add_argument("--to", metavar="ENV", help="target environment, e.g. prod")
     rollback = actions.add_parser("rollback", help="restore the previous champion")
-    common(rollback, regions=False)
+    common(rollback, regions=False, lock=True)
     rollback.add_argument("name", help="demand.<region>.<format>.<velocity>")
     rival = actions.add_parser(
         "challenger", help="name the version that scores beside the champion (docs/serving.md)"
     )
-    common(rival, regions=False)
+    common(rival, regions=False, lock=True)
     rival.add_argument("name", help="<region>.<format>.<velocity> (or with demand.)")
     rival.add_argument("version", nargs="?", help="a registered version (none: show it)")
     what = rival.add_mutually_exclusive_group()
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     env = settings.environment
-    registry = champions.open_registry(env)
+    registry = champions.open_registry(env, create=False)
     today = datetime.now(UTC).date()
     if args.command == "lineage":
         lake = Lake(env.lake)
@@ -123,12 +124,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.action == "promote":
         target = _target(args, env)
         names = [_name(args.name)] if args.name else registry.names()
-        for name in names:
-            print(promotion.promote(env, target, name, args.version, today))
+        with command_lock(target, "models-promote", args.lock_wait):
+            for name in names:
+                print(promotion.promote(env, target, name, args.version, today))
     elif args.action == "challenger":
-        print(_challenger(args, settings, registry, today))
+        with command_lock(env, "models-challenger", args.lock_wait):
+            print(_challenger(args, settings, registry, today))
     else:
-        print(promotion.rollback(env, _name(args.name), today))
+        with command_lock(env, "models-rollback", args.lock_wait):
+            print(promotion.rollback(env, _name(args.name), today))
 
 
 def _challenger(

@@ -25,6 +25,7 @@ from typing import Any
 
 from demandops.core.errors import DemandOpsError
 from demandops.core.lake import Lake
+from demandops.core.settings import Environment
 
 LOCKS = "_locks"
 LEASE_SECONDS = 30  # a lease's duration (Azure allows 15-60); renewed every third of it
@@ -76,6 +77,16 @@ def batch_lock(lake: Lake, environment: str, run_id: str, wait: float) -> Iterat
     else:
         with _lease(lake, name, environment, holder(run_id), wait):
             yield
+
+
+@contextlib.contextmanager
+def command_lock(env: Environment, command: str, wait: float | None) -> Iterator[None]:
+    """The environment's batch lock for a command that writes the lake or the registry outside
+    a batch (`condition`, `models promote`...); `wait` defaults to lock_wait_seconds."""
+    run_id = f"{command}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    wait = env.lock_wait_seconds if wait is None else wait
+    with batch_lock(Lake(env.lake), env.name, run_id, wait):
+        yield
 
 
 @contextlib.contextmanager

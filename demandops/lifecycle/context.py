@@ -44,14 +44,15 @@ class SegmentDecision:
     error: str = ""
 
 
-def open_registry(env: Environment) -> Registry:
-    """The environment's registry, `{lake}` substituted; a bad URI is a ConfigError."""
+def open_registry(env: Environment, create: bool = True) -> Registry:
+    """The environment's registry, `{lake}` substituted; a bad URI is a ConfigError. Without
+    `create`, a local store that does not exist is a RegistryError (nothing is created)."""
     lake = Lake(env.lake)
     try:
         uri, artifacts = resolve_uri(env.tracking_uri(), lake.location(), lake.is_local)
     except ValueError as exc:
         raise ConfigError(f"environments/{env.name}.yaml", "registry_uri", str(exc)) from exc
-    return Registry(uri, artifacts)
+    return Registry(uri, artifacts, create=create)
 
 
 def context(env: Environment, cfg: LifecycleConfig, today: date) -> LifecycleContext:

@@ -23,7 +23,7 @@ def promote(
     src_env: Environment, dst_env: Environment, name: str, version: str | None, today: date
 ) -> str:
     """Make a validated version champion in `dst_env` (copying it and its lineage there)."""
-    src = open_registry(src_env)
+    src = open_registry(src_env, create=False)
     mv = src.version(name, version) if version else src.champion(name)
     if mv is None:
         raise RegistryError(f"{name} has no champion in {src_env.name}; name a --version")
@@ -82,7 +82,7 @@ def _copy_dataset(src: Lake, dst: Lake, path: str) -> None:
 
 def rollback(env: Environment, name: str, today: date) -> str:
     """Restore the previous champion of `name` in `env`."""
-    registry = open_registry(env)
+    registry = open_registry(env, create=False)
     old, new = registry.rollback(name)
     record_decision(
         Lake(env.lake), env.name, name, new, "rollback",
@@ -94,7 +94,7 @@ def rollback(env: Environment, name: str, today: date) -> str:
 def promote_challenger(env: Environment, name: str, result: dict[str, Any], today: date) -> str:
     """Make the challenger of `result` (a row of `monitoring.challengers.compare`) champion
     if it was significantly better than the current champion; otherwise say why not."""
-    registry = open_registry(env)
+    registry = open_registry(env, create=False)
     champion = registry.champion(name)
     version = str(result["challenger_version"])
     if champion is None or str(champion.version) != str(result["champion_version"]):

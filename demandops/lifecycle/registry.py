@@ -67,14 +67,15 @@ def resolve_uri(uri: str, lake_url: str, lake_is_local: bool) -> tuple[str, str 
                 f"(the lake is {lake_url}); set registry_uri to the Azure ML workspace's MLflow "
                 "URI (registry_uri: azureml) or another tracking URI outside the lake"
             )
-        root = str(Path(lake_url.removeprefix("file://")).resolve())
-        Path(root).mkdir(parents=True, exist_ok=True)
-        uri = uri.replace("{lake}", root)
+        uri = uri.replace("{lake}", str(Path(lake_url.removeprefix("file://")).resolve()))
+    return uri, default_artifact_root(uri)
+
+
+def default_artifact_root(uri: str) -> str | None:
+    """`mlflow-artifacts` beside a sqlite store's file; None for a server (it keeps its own)."""
     if not uri.startswith(SQLITE):
-        return uri, None
-    folder = Path(uri.removeprefix(SQLITE)).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    return uri, (folder / "mlflow-artifacts").as_uri()
+        return None
+    return (Path(uri.removeprefix(SQLITE)).parent / "mlflow-artifacts").as_uri()
 
 
 def create_store(uri: str, artifact_root: str | None) -> None:
@@ -85,6 +86,7 @@ def create_store(uri: str, artifact_root: str | None) -> None:
     if not uri.startswith(SQLITE):
         return
     db = Path(uri.removeprefix(SQLITE))
+    db.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_creations(db)
     if db.exists():
         return
@@ -130,19 +132,35 @@ def _retry(fn: Callable[[], T], attempts: int = 30) -> T:
     raise AssertionError("unreachable")
 
 
-class Registry:
-    """A thin layer over `MlflowClient` for segment models."""
+def store_exists(uri: str) -> bool:
+    """Whether the store of `uri` exists: a sqlite file is looked for; other URIs name a
+    server or workspace, which is taken to exist."""
+    return not uri.startswith(SQLITE) or Path(uri.removeprefix(SQLITE)).is_file()
 
-    def __init__(self, uri: str, artifact_root: str | None = None) -> None:
+
+class Registry:
+    """A thin layer over `MlflowClient` for segment models.
+
+    The store is created (atomically, by `create_store`) before the client is: MLflow's client
+    creates and migrates a missing sqlite file in place, which a kill would leave half-migrated.
+    With `create=False` a missing local store is a RegistryError instead (a mistyped lake)."""
+
+    def __init__(self, uri: str, artifact_root: str | None = None, *, create: bool = True) -> None:
         self.uri = uri
-        self.artifact_root = artifact_root
+        self.artifact_root = artifact_root or default_artifact_root(uri)
+        if create:
+            create_store(uri, self.artifact_root)
+        elif not store_exists(uri):
+            raise RegistryError(
+                f"no model registry at {uri.removeprefix(SQLITE)}: no batch has run on this "
+                "lake (is --lake right?)"
+            )
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self._experiment_id: str | None = None
 
     def experiment_id(self) -> str:
-        """The training experiment's id, created on first use (this also creates the store)."""
+        """The training experiment's id, created on first use."""
         if self._experiment_id is None:
-            create_store(self.uri, self.artifact_root)
             found = _retry(lambda: self.client.get_experiment_by_name(EXPERIMENT))
             if found is None:
                 try:

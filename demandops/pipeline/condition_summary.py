@@ -8,6 +8,7 @@ from typing import Any
 
 from demandops.core.hashing import digest
 from demandops.core.lake import Dataset, Lake
+from demandops.core.lock import command_lock
 from demandops.core.settings import Settings
 from demandops.pipeline import steps
 from demandops.pipeline.batch import run_batch
@@ -21,12 +22,16 @@ def condition_summary(
     profiles: Path,
     source: str | None = None,
     progress: bool = False,
+    lock_wait: float | None = None,
 ) -> dict[str, Any]:
     """Condition every source (or only `source`) and return per dataset its row counts and
-    version, the files that could not be read, and the failing data-quality checks."""
+    version, the files that could not be read, and the failing data-quality checks. It holds
+    the lake's batch lock (waiting `lock_wait` s, default the environment's lock_wait_seconds)."""
     lake = Lake(settings.environment.lake)
     if source is None:
-        report = run_batch(settings, region_ids, "condition", progress, profiles_dir=profiles)
+        report = run_batch(
+            settings, region_ids, "condition", progress, profiles_dir=profiles, lock_wait=lock_wait
+        )
         paths = list(report["reference"].values()) + [
             path
             for r in report["regions"].values()
@@ -36,16 +41,8 @@ def condition_summary(
         datasets = [d for d in (lake.dataset(p) for p in paths) if d is not None]
         quality, version = report["data_quality"], report["dataset_version"]
     else:
-        limits = settings.pipeline.limits
-        ref = steps.condition_reference(
-            lake, settings.region_ids(), profiles, only=source, limits=limits
-        )
-        datasets = [d for n, d in ref.datasets().items() if n == source]
-        if source in steps.REGION_SOURCES:
-            horizon = settings.pipeline.horizon_weeks
-            for region in region_ids:
-                inputs = steps.condition_region(lake, region, ref, horizon, only=source)
-                datasets.append(getattr(inputs, source))
+        with command_lock(settings.environment, "condition", lock_wait):
+            datasets = _condition_source(settings, lake, region_ids, profiles, source)
         quality, version = [], digest([d.version for d in datasets])
     return {
         "dataset_version": version,
@@ -54,6 +51,23 @@ def condition_summary(
         "warnings": sorted({w for d in datasets for w in d.manifest.get("warnings", [])}),
         "data_quality": quality,
     }
+
+
+def _condition_source(
+    settings: Settings, lake: Lake, region_ids: list[str], profiles: Path, source: str
+) -> list[Dataset]:
+    """The datasets of one source: the reference one, or one per region."""
+    limits = settings.pipeline.limits
+    ref = steps.condition_reference(
+        lake, settings.region_ids(), profiles, only=source, limits=limits
+    )
+    datasets = [d for n, d in ref.datasets().items() if n == source]
+    if source in steps.REGION_SOURCES:
+        horizon = settings.pipeline.horizon_weeks
+        for region in region_ids:
+            inputs = steps.condition_region(lake, region, ref, horizon, only=source)
+            datasets.append(getattr(inputs, source))
+    return datasets
 
 
 def _row(dataset: Dataset) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The Azure ML compute backend: one pipeline job per region, built from the command components
 in `ml/components/` (train, then score), on the compute cluster named in the settings. Each step
 gets the environment's name, lake and registry tracking URI as inputs, and runs as the compute
-cluster's managed identity."""
+cluster's managed identity. Their code is `code_snapshot.CODE`, staged once per process."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from azure.ai.ml.entities import ManagedIdentityConfiguration, PipelineJob
 from demandops.core.errors import ConfigError
 from demandops.core.settings import AzureML, Environment, Settings
 from demandops.pipeline.compute import RegionJob, RunState, RunStatus
+from demandops.pipeline.compute.code_snapshot import staged_code
 
 COMPONENTS = Path(__file__).resolve().parents[3] / "ml" / "components"
 STATES: dict[str, RunState] = {
@@ -54,6 +55,7 @@ def build_pipeline(job: RegionJob, env: Environment, workspace: AzureML) -> Pipe
     score: Any = load_component(source=COMPONENTS / "score.yml")
     for component in (train, score):
         component.environment = workspace.environment
+        component.code = str(staged_code())
 
     @dsl.pipeline(  # type: ignore[call-overload]
         name=f"demandops_{job.pipeline}",
