@@ -184,7 +184,9 @@ def backtest_segment(
     params: TrainParams,
     fit_memo: FitMemo | None = None,
 ) -> pd.DataFrame:
-    """Every model's forecasts of every backtest window, fit on the weeks before its origin."""
+    """Every model's forecasts of every backtest window, fit on the weeks before its origin (the
+    windows' ensembles share member fits through `fit_memo`, a new one if not given)."""
+    fit_memo = FitMemo() if fit_memo is None else fit_memo
     frames = []
     for origin in origins:
         train = part[part["week_start"] < origin]

@@ -23,11 +23,12 @@ def _table(lake: Lake, path: str, name: str) -> pd.DataFrame:
 
 
 @pytest.fixture
-def ran(settings: Settings, small_lake: Lake) -> tuple[dict, Lake, str]:
-    report = run_batch(settings, SMALL_REGIONS, progress=False)
-    path = monitoring.latest(small_lake)
-    assert path is not None and report["monitoring_path"] == small_lake.location(path)
-    return report, small_lake, path
+def ran(batched_small_lake: tuple[Settings, Lake, dict]) -> tuple[dict, Lake, str]:
+    """The shared small batch's report, lake and monitoring tables' folder."""
+    _, lake, report = batched_small_lake
+    path = monitoring.latest(lake)
+    assert path is not None and report["monitoring_path"] == lake.location(path)
+    return report, lake, path
 
 
 def test_tables_match_the_run_report(ran: tuple[dict, Lake, str]) -> None:
