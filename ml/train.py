@@ -66,6 +66,7 @@ class TrainParams:
             ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
             ensemble_validation_windows=cfg.ensemble_validation_windows,
             ensemble_validation_weeks=cfg.ensemble_validation_weeks,
+            nn_max_epochs=cfg.nn_max_epochs,
             ensemble_members=tuple(cfg.ensemble),
         )
         return replace(params, **overrides)

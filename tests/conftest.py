@@ -29,6 +29,9 @@ AZURITE_KEY = (
 SMALL = SampleSpec(products=6, weeks=80, store_scale=0.5)
 SMALL_REGIONS = ["pnw", "tx"]
 SERVED_ON = date(2026, 1, 5)
+TEST_EPOCHS = (
+    8  # the embedding net's epochs in test configurations (the default, 30, is validate-model's)
+)
 
 
 CONFIG_ENV = ("DEMANDOPS_ENV", "DEMANDOPS_CONFIG", "DEMANDOPS_TELEMETRY", AML_TRACKING_ENV,
@@ -58,12 +61,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def local_config(folder: Path) -> Path:
-    """A copy of the project's config in `folder`, dev's lake at `folder/lake`, one worker."""
+    """A copy of the project's config in `folder`, dev's lake at `folder/lake`, one worker, a
+    net of TEST_EPOCHS epochs at most."""
     config = folder / "config"
     shutil.copytree(ROOT / "config", config)
     env = config / "environments" / "dev.yaml"
     text = env.read_text().replace("lake: .lake", f"lake: {folder / 'lake'}")
     env.write_text(text.replace("max_workers: 2", "max_workers: 1"))
+    pipeline = config / "pipeline.yaml"  # a shorter net: the tests are about the system around it
+    text = pipeline.read_text()
+    assert "nn_max_epochs: 30 " in text
+    pipeline.write_text(text.replace("nn_max_epochs: 30 ", f"nn_max_epochs: {TEST_EPOCHS} "))
     return config
 
 

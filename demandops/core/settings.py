@@ -215,6 +215,7 @@ class PipelineConfig(_Strict):
     # the blend's own backtest: windows of weeks at the end of the training data (ml/ensemble.py)
     ensemble_validation_windows: int = Field(default=3, ge=1, le=12)
     ensemble_validation_weeks: int = Field(default=4, ge=1, le=26)
+    nn_max_epochs: int = Field(default=30, ge=1, le=1000)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
