@@ -6,12 +6,13 @@ TORCH  := torch==2.13.0
 # The exact library versions, locally and in Azure ML (ml/environment/conda.yml pins the same).
 PIN    := -c ml/environment/constraints.txt
 
-.PHONY: run test lint typecheck clean-lake help validate-model package
+.PHONY: run test coverage lint typecheck clean-lake help validate-model package
 .PHONY: deploy-infra deploy-app deploy-adf aml-train aml-score
 
 help:
 	@echo "make run   - install, generate the sample data, run the weekly batch for every region"
 	@echo "make test  - install the test tools and run lint, type checks, the test suite and validate-model"
+	@echo "make coverage - the test suite under coverage (floor 90 %)"
 	@echo "make validate-model - the whole batch on small generated data in a temporary lake, checked"
 	@echo "make package - build dist/functionapp.zip and dist/aml.zip (reproducible)"
 
@@ -41,8 +42,13 @@ test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-fail-under=90
+	$(BIN)/pytest -n 2 --dist loadfile
 	$(MAKE) --no-print-directory validate-model
+
+# The suite under coverage (floor 90 %). Not part of `make test`: on Python 3.11 coverage's
+# tracer makes the batch-running tests about 60 % slower, past the suite's 15-minute budget.
+coverage: $(VENV)/.installed-test node_modules/.bin/azurite-blob
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-fail-under=90
 
 # Basic model validation (scripts/validate_model.py): generate, run, check every segment's metrics.
 # VALIDATE="--region ... --products N --weeks N" validates on more data (main-branch CI does).
