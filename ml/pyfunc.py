@@ -10,9 +10,13 @@ project.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pickle
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,10 @@ PACKAGES = (Path(__file__).resolve().parent, Path(demandops.core.__file__).resol
 # the Azure ML environment's pins, not MLflow's inference (a subprocess of ~15 s per model that
 # also names the project itself, which no package index has)
 CONDA_ENV = PACKAGES[0] / "environment" / "conda.yml"
+# What saving says on every model, which a batch would print 56 times: that the environment is
+# pickled (it is code, by design), that it checks the input example, and that this process lacks
+# the Azure packages of CONDA_ENV (the endpoint's environment, not the batch's).
+QUIET = ("mlflow.pyfunc", "mlflow.utils.requirements_utils", "mlflow.models.model")
 
 
 class SegmentPyfunc(PythonModel):
@@ -65,15 +73,31 @@ def save(path: Path, model: SegmentModel, example: pd.DataFrame) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pickled = Path(tmp, "segment_model.pkl")
         pickled.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-        mlflow.pyfunc.save_model(
-            str(path),
-            python_model=SegmentPyfunc(),
-            artifacts={ARTEFACT: str(pickled)},
-            code_paths=_code(Path(tmp, "code")),
-            conda_env=str(CONDA_ENV),
-            signature=infer_signature(example, model.estimator.predict(example)),
-            input_example=example,
-        )
+        with _quiet():
+            mlflow.pyfunc.save_model(
+                str(path),
+                python_model=SegmentPyfunc(),
+                artifacts={ARTEFACT: str(pickled)},
+                code_paths=_code(Path(tmp, "code")),
+                conda_env=str(CONDA_ENV),
+                signature=infer_signature(example, model.estimator.predict(example)),
+                input_example=example,
+            )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's per-model notes (the QUIET loggers, its integer-columns hint) off in the block."""
+    levels = {name: logging.getLogger(name).level for name in QUIET}
+    try:
+        for name in QUIET:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _code(folder: Path) -> list[str]:

@@ -295,6 +295,7 @@ def _condition(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours say enough
     logging.basicConfig(level=logging.WARNING, format=telemetry.LOG_FORMAT)
     try:
         if args.command in deploy.COMMANDS:  # no configuration needed
