@@ -26,6 +26,7 @@ OPTIONAL = {
     "DEMANDOPS_CONFIG": "the config/ folder packaged with the app",
     telemetry.MODE_ENV: "azure when APPLICATIONINSIGHTS_CONNECTION_STRING is set",
     settings.AML_TRACKING_ENV: "set by Azure ML on a job's node, not by the Function App",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "the CLI turns MLflow's bars off unless it is set",
 }
 # read only to redact their values from messages (never set: identities, no keys)
 REDACTED = set(telemetry.SECRET_ENV) - {telemetry.CONNECTION_ENV}

@@ -301,12 +301,13 @@ def test_plan_defaults_to_every_configured_region(settings: Settings) -> None:
 def test_fifty_regions_complete_with_bounded_history_per_instance(tmp_path: Path) -> None:
     """The parent's history grows by 4 events per region and never with polls; a region's
     history depends only on its own polls (8 events each), whatever the number of regions."""
-    from benchmarks.orchestration.experiment import SPEC, synthetic_settings
+    from benchmarks.orchestration.experiment import synthetic_settings
     from demandops.pipeline.activities import Activities
-    from demandops.sample.data import generate
+    from demandops.sample.data import SampleSpec, generate
 
     settings = synthetic_settings(tmp_path, 50, workers=2)
-    generate(Lake(settings.environment.lake), settings.regions, SPEC)
+    tiny = SampleSpec(products=2, weeks=60, store_scale=0.2)  # the history is what is measured
+    generate(Lake(settings.environment.lake), settings.regions, tiny)
     plan = plan_run(settings, None, "condition")
     with LocalBackend(settings) as backend:
         runner = LocalRunner(Activities(settings, backend).table(), ORCHESTRATORS, 0.05)
