@@ -6,7 +6,6 @@ cluster's managed identity. Their code is `code_snapshot.CODE`, staged once per 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import MLClient, dsl, load_component
@@ -15,9 +14,9 @@ from azure.ai.ml.entities import ManagedIdentityConfiguration, PipelineJob
 from demandops.core.errors import ConfigError
 from demandops.core.settings import AzureML, Environment, Settings
 from demandops.pipeline.compute import RegionJob, RunState, RunStatus
-from demandops.pipeline.compute.code_snapshot import staged_code
+from demandops.pipeline.compute.code_snapshot import ROOT, staged_code
 
-COMPONENTS = Path(__file__).resolve().parents[3] / "ml" / "components"
+COMPONENTS = ROOT / "ml" / "components"
 STATES: dict[str, RunState] = {
     "Completed": "Completed",
     "Failed": "Failed",
