@@ -16,6 +16,7 @@ The loss is squared error on log1p(units) (about the median) or, with `objective
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,6 +47,12 @@ class _Net(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.head = nn.Sequential(*layers)
 
+    def tables(self) -> list[nn.Embedding]:
+        return [m for m in self.embeddings if isinstance(m, nn.Embedding)]
+
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self.head if isinstance(m, nn.Linear)]
+
     def start_at(self, value: float) -> None:
         """Start the output at `value` (the mean target), so training learns deviations."""
         last = self.head[-1]
@@ -58,6 +65,54 @@ class _Net(nn.Module):
         return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
 
 
+class _SeedStack(nn.Module):
+    """Nets of one shape trained side by side: each parameter of theirs stacked on a first axis
+    (seeds), so that one forward and backward pass trains every seed. The seeds do not interact
+    (Adam's update is elementwise), so each learns what it would alone on the same batches."""
+
+    def __init__(self, nets: list[_Net]) -> None:
+        super().__init__()
+        self.tables = nn.ParameterList(
+            _stacked(net.tables()[i].weight for net in nets) for i in range(len(nets[0].tables()))
+        )
+        linears = [net.linears() for net in nets]
+        self.weights = nn.ParameterList(
+            _stacked(layers[k].weight.T for layers in linears) for k in range(len(linears[0]))
+        )
+        self.biases = nn.ParameterList(
+            _stacked(layers[k].bias[None, :] for layers in linears) for k in range(len(linears[0]))
+        )
+
+    def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        """seeds × rows × columns of codes and numeric inputs → seeds × rows of log forecasts."""
+        seeds = torch.arange(len(codes))[:, None]
+        parts = []
+        for i, table in enumerate(self.tables):  # one lookup in the seeds' tables laid end to end
+            rows = codes[:, :, i] + seeds * table.shape[1]
+            parts.append(nn.functional.embedding(rows, table.reshape(-1, table.shape[2])))
+        x = torch.cat([*parts, numeric], dim=2)
+        last = len(self.weights) - 1
+        for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(bias, x, weight)
+            x = torch.relu(x) if k < last else x
+        return x.squeeze(2)
+
+    def copy_into(self, nets: list[_Net]) -> None:
+        """Write each seed's parameters back into its `_Net`."""
+        with torch.no_grad():
+            for s, net in enumerate(nets):
+                for table, embedding in zip(self.tables, net.tables(), strict=True):
+                    embedding.weight.copy_(table[s])
+                layers = net.linears()
+                for weight, bias, layer in zip(self.weights, self.biases, layers, strict=True):
+                    layer.weight.copy_(weight[s].T)
+                    layer.bias.copy_(bias[s, 0])
+
+
+def _stacked(tensors: Iterable[torch.Tensor]) -> nn.Parameter:
+    return nn.Parameter(torch.stack([t.detach() for t in tensors]).contiguous())
+
+
 class _TrainingData(NamedTuple):
     codes: torch.Tensor
     numeric: torch.Tensor
@@ -66,11 +121,20 @@ class _TrainingData(NamedTuple):
     train: torch.Tensor  # row indices
     val: torch.Tensor
 
+    def inputs(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The codes and numeric inputs of `rows` (any shape), with the columns last."""
+        flat = rows.reshape(-1)
+        return (
+            self.codes.index_select(0, flat).view(*rows.shape, -1),
+            self.numeric.index_select(0, flat).view(*rows.shape, -1),
+        )
+
     def loss(self, pred: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Squared error, or with `weights` the weighted absolute error, over `rows`."""
+        """Squared error, or with `weights` the weighted absolute error, over `rows`: the mean
+        over the last axis (one loss per seed for seeds × rows)."""
         if self.weights is None:
-            return ((pred - self.target[rows]) ** 2).mean()
-        return (self.weights[rows] * (pred - self.target[rows]).abs()).mean()
+            return ((pred - self.target[rows]) ** 2).mean(dim=-1)
+        return (self.weights[rows] * (pred - self.target[rows]).abs()).mean(dim=-1)
 
 
 class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
@@ -93,6 +157,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             max_epochs=params.nn_max_epochs,
             random_state=params.random_state,
             objective=params.ensemble_objective,
+            warm_start=params.nn_warm_start,
         )
 
     def __init__(
@@ -110,6 +175,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         random_state: int = 0,
         n_seeds: int = 3,
         objective: str = "wape",
+        warm_start: bool = True,
     ) -> None:
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -124,8 +190,28 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_seeds = n_seeds
         self.objective = objective
+        self.warm_start = warm_start
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EmbeddingNetForecaster:
+        return self._fit(X, y, None)
+
+    def fit_from(
+        self, fits: list[EmbeddingNetForecaster], X: pd.DataFrame, y: pd.Series | np.ndarray
+    ) -> EmbeddingNetForecaster:
+        """`fit`, each seed's net starting from the weights of the most recent of `fits` (nets
+        of these parameters) that was trained on weeks before the last of `X` only; from scratch
+        if there is none or `warm_start` is off. `ml.fit_memo` passes a segment's earlier fits."""
+        last = X[self.time_column].max()
+        earlier = [f for f in fits if f.last_week_ < last]
+        previous = max(earlier, key=lambda f: f.last_week_) if earlier else None
+        return self._fit(X, y, previous if self.warm_start else None)
+
+    def _fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series | np.ndarray,
+        previous: EmbeddingNetForecaster | None,
+    ) -> EmbeddingNetForecaster:
         target = np.log1p(np.asarray(y, dtype=np.float32))
         if len(X) != len(target) or len(X) < 10:
             raise ValueError(f"need at least 10 rows with one target each, got {len(X)}")
@@ -144,18 +230,54 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         # forecast absurd. Below CONSTANT relative to its mean, a column is left unscaled.
         constant = self.scale_ <= CONSTANT * np.maximum(1.0, np.abs(self.mean_))
         self.scale_ = np.where(constant, 1.0, self.scale_)
-        cardinalities = [len(v) for v in self.levels_.values()]
+        self.last_week_ = X[self.time_column].max()
         data = self._training_data(X, target)  # shared by every seed's net
-        self.nets_, epochs = [], []
-        for seed in range(self.random_state, self.random_state + self.n_seeds):
-            with _deterministic(seed):
-                net = _Net(cardinalities, numeric.shape[1], self.hidden)
-                net.start_at(float(target.mean()))
-                epochs.append(self._train(net, data))
-            self.nets_.append(net)
-        self.n_epochs_ = tuple(epochs)
+        seeds = range(self.random_state, self.random_state + self.n_seeds)
+        self.nets_ = [self._initial_net(seed, float(target.mean()), previous) for seed in seeds]
+        stack = _SeedStack(self.nets_)
+        with _deterministic(self.random_state):
+            self.n_epochs_ = tuple(self._train(stack, data, seeds))
+        stack.copy_into(self.nets_)
+        self.continued_ = previous is not None
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _initial_net(
+        self, seed: int, mean_target: float, previous: EmbeddingNetForecaster | None
+    ) -> _Net:
+        """Seed `seed`'s net before training: random, its output at the mean target; or with
+        `previous`, that fit's net for the seed carried over to this fit's levels and scaling."""
+        cardinalities = [len(v) for v in self.levels_.values()]
+        with _deterministic(seed):
+            net = _Net(cardinalities, len(self.numeric_features), self.hidden)
+        if previous is None:
+            net.start_at(mean_target)
+        else:
+            self._carry_over(previous, previous.nets_[seed - self.random_state], net)
+        return net
+
+    def _carry_over(self, previous: EmbeddingNetForecaster, old: _Net, new: _Net) -> None:
+        """`old`'s weights into `new`: embedding rows matched by level (a new level keeps its
+        random start), the first layer rescaled so that it computes from this fit's
+        standardized inputs what it computed from `previous`'s."""
+        with torch.no_grad():
+            for column, table, old_table in zip(
+                self.categorical_features, new.tables(), old.tables(), strict=True
+            ):
+                known = previous.levels_[column]
+                pairs = [(j, known[v]) for v, j in self.levels_[column].items() if v in known]
+                rows, old_rows = map(list, zip(*[(0, 0), *pairs], strict=True))
+                table.weight[rows] = old_table.weight[old_rows]
+            for layer, old_layer in zip(new.linears(), old.linears(), strict=True):
+                layer.weight.copy_(old_layer.weight)
+                layer.bias.copy_(old_layer.bias)
+            # old input u = (x - m_old) / s_old = z · s_new / s_old + (m_new - m_old) / s_old
+            first, n_numeric = new.linears()[0], len(self.numeric_features)
+            ratio = np.nan_to_num(self.scale_ / previous.scale_, nan=1.0)
+            shift = np.nan_to_num((self.mean_ - previous.mean_) / previous.scale_, nan=0.0)
+            numeric_weights = first.weight[:, first.weight.shape[1] - n_numeric :]
+            first.bias.add_(numeric_weights @ torch.from_numpy(shift.astype(np.float32)))
+            numeric_weights.mul_(torch.from_numpy(ratio.astype(np.float32)))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Models pickled before `n_seeds` held one net in `net_`: they load as one seed."""
@@ -164,6 +286,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             state["nets_"], state["n_epochs_"] = [state.pop("net_")], (state["n_epochs_"],)
             state.setdefault("n_seeds", 1)
         state.setdefault("objective", "wape")
+        state.setdefault("warm_start", False)
         super().__setstate__(state)  # type: ignore[misc]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -208,33 +331,64 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             torch.from_numpy(np.flatnonzero(is_val)),
         )
 
-    def _train(self, net: _Net, data: _TrainingData) -> int:
-        """Mini-batch Adam with early stopping; leaves the best epoch's weights in `net`."""
-        codes, numeric, train_idx, val_idx = data.codes, data.numeric, data.train, data.val
+    def _train(self, stack: _SeedStack, data: _TrainingData, seeds: range) -> list[int]:
+        """Mini-batch Adam with early stopping per seed, every seed's net in one pass; leaves
+        each seed's best epoch's weights in `stack` and returns those epochs."""
         optimizer = torch.optim.Adam(
-            net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            stack.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, foreach=True
         )
-        best, best_epoch, best_state = np.inf, 0, None
+        shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
+        best = _BestEpochs(stack)
         for epoch in range(1, self.max_epochs + 1):
-            net.train()
-            for batch in train_idx[torch.randperm(len(train_idx))].split(self.batch_size):
+            stack.train()
+            for batch in _batches(data.train, shuffles, self.batch_size):
                 optimizer.zero_grad()
-                data.loss(net(codes[batch], numeric[batch]), batch).backward()
+                data.loss(stack(*data.inputs(batch)), batch).sum().backward()
                 optimizer.step()
-            if len(val_idx) == 0:
-                best_epoch = epoch
+            if len(data.val) == 0:
+                best.epochs.fill_(epoch)
                 continue
-            net.eval()
+            stack.eval()
             with torch.no_grad():
-                val = float(data.loss(net(codes[val_idx], numeric[val_idx]), val_idx))
-            if val < best - 1e-6:
-                best, best_epoch = val, epoch
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
-            elif epoch - best_epoch >= self.patience:
+                val_rows = data.val.expand(len(shuffles), -1)
+                best.update(epoch, data.loss(stack(*data.inputs(val_rows)), val_rows))
+            if bool((epoch - best.epochs >= self.patience).all()):
                 break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        return best_epoch
+        if len(data.val):
+            best.restore()
+        return [int(e) for e in best.epochs]
+
+
+def _batches(
+    rows: torch.Tensor, shuffles: list[torch.Generator], size: int
+) -> tuple[torch.Tensor, ...]:
+    """One epoch's minibatches (seeds × rows): every seed shuffles `rows` its own way."""
+    order = [rows[torch.randperm(len(rows), generator=g)] for g in shuffles]
+    return torch.stack(order).split(size, dim=1)
+
+
+class _BestEpochs:
+    """Each seed's best validation loss so far, its epoch, and a copy of its parameters then."""
+
+    def __init__(self, stack: _SeedStack) -> None:
+        self.params = list(stack.parameters())
+        self.kept = [p.detach().clone() for p in self.params]
+        self.loss = torch.full((len(self.kept[0]),), np.inf)
+        self.epochs = torch.zeros(len(self.kept[0]), dtype=torch.long)
+
+    def update(self, epoch: int, loss: torch.Tensor) -> None:
+        better = loss < self.loss - 1e-6
+        self.loss = torch.where(better, loss, self.loss)
+        self.epochs = self.epochs.masked_fill(better, epoch)
+        for param, kept in zip(self.params, self.kept, strict=True):
+            kept[better] = param.detach()[better]
+
+    def restore(self) -> None:
+        """Each seed's best parameters back (a seed that never improved keeps its last)."""
+        improved = self.epochs > 0
+        with torch.no_grad():
+            for param, kept in zip(self.params, self.kept, strict=True):
+                param[improved] = kept[improved]
 
 
 class _deterministic:

@@ -7,6 +7,12 @@ of each member, of which 7 see distinct data: the cut-offs coincide. `FitMemo` k
 member by its parameters and the exact rows and targets it is fit on, so a repeat costs a
 lookup and returns what fitting again would (the members are deterministic for fixed
 parameters, `random_state` included).
+
+A member with a `fit_from(fits, X, y)` method is handed the memo's earlier fits of the same
+parameters and may start from one of them (the embedding net continues from its latest fit on
+earlier weeks: `warm_start`), so that each fit after a segment's first costs a few epochs.
+Its fits then depend on the order they are asked for, which a segment's training fixes: the
+cut-offs come in time order.
 """
 
 from __future__ import annotations
@@ -33,12 +39,18 @@ class FitMemo:
         """A clone of `estimator` fit on (X, y), or the one fit on the same before.
 
         The fitted estimator is shared: callers only predict with it."""
-        key = (_params_digest(estimator), _digest(X), _digest(y))
+        params = _params_digest(estimator)
+        key = (params, _digest(X), _digest(y))
         if key in self._fits:
             self.hits += 1
+            return self._fits[key]
+        self.misses += 1
+        fitted = clone(estimator)
+        if hasattr(fitted, "fit_from"):
+            earlier = [f for (p, _, _), f in self._fits.items() if p == params]
+            self._fits[key] = fitted.fit_from(earlier, X, y)
         else:
-            self.misses += 1
-            self._fits[key] = clone(estimator).fit(X, y)
+            self._fits[key] = fitted.fit(X, y)
         return self._fits[key]
 
     def __deepcopy__(self, memo: dict[int, object]) -> FitMemo:

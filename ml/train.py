@@ -50,6 +50,7 @@ class TrainParams:
     ensemble_objective: str = "wape"  # or "mape": see ml/ensemble.py
     ensemble_wape_tolerance: float = 0.05
     nn_max_epochs: int = 30
+    nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
 
@@ -67,6 +68,7 @@ class TrainParams:
             ensemble_validation_windows=cfg.ensemble_validation_windows,
             ensemble_validation_weeks=cfg.ensemble_validation_weeks,
             nn_max_epochs=cfg.nn_max_epochs,
+            nn_warm_start=cfg.nn_warm_start,
             ensemble_members=tuple(cfg.ensemble),
         )
         return replace(params, **overrides)

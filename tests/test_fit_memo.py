@@ -19,6 +19,7 @@ from demandops.pipeline.steps import (
     features_for_region,
     read_features,
 )
+from ml.embedding_net import EmbeddingNetForecaster
 from ml.features import NUMERIC_FEATURES
 from ml.fit_memo import FitMemo
 from ml.models import LassoForecaster
@@ -44,7 +45,12 @@ def history(small_lake_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 PARAMS = TrainParams(
-    horizon_weeks=4, backtest_origins=3, velocity_threshold=12.0, lasso_cv_folds=3, nn_max_epochs=4
+    horizon_weeks=4,
+    backtest_origins=3,
+    velocity_threshold=12.0,
+    lasso_cv_folds=3,
+    nn_max_epochs=4,
+    nn_warm_start=False,
 )
 
 
@@ -62,6 +68,7 @@ def _segment(history: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
 
 
 def test_a_segment_trains_the_same_with_shared_member_fits(history: pd.DataFrame) -> None:
+    """With cold-started nets, sharing changes nothing but the count of fits."""
     part, origins = _segment(history)
     segment = segments_of(part)[0]
     memo = FitMemo()
@@ -100,3 +107,45 @@ def test_a_pickled_ensemble_carries_no_memo(history: pd.DataFrame) -> None:
     restored = pickle.loads(pickle.dumps(fitted))
     assert restored.fit_memo is None
     np.testing.assert_array_equal(restored.predict(part), fitted.predict(part))
+
+
+NET = EmbeddingNetForecaster(
+    numeric_features=NUMERIC_FEATURES[:6], categorical_features=("store_id", "product_id")
+)
+
+
+def _weeks_before(part: pd.DataFrame, week: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
+    rows = part[part["week_start"] < week]
+    return rows, rows["units"].to_numpy()
+
+
+def test_a_segments_later_net_fits_continue_from_its_earlier_ones(history: pd.DataFrame) -> None:
+    part, origins = _segment(history)
+    memo = FitMemo()
+    net = clone(NET).set_params(max_epochs=3)
+    first = memo.fit(net, *_weeks_before(part, origins[0]))
+    second = memo.fit(net, *_weeks_before(part, origins[1]))
+    assert (first.continued_, second.continued_) == (False, True)
+    # a fit on earlier weeks asked for afterwards never starts from one that saw later weeks
+    earliest = memo.fit(net, *_weeks_before(part, origins[0] - pd.Timedelta(weeks=4)))
+    assert not earliest.continued_
+    cold = clone(net).fit(*_weeks_before(part, origins[0] - pd.Timedelta(weeks=4)))
+    np.testing.assert_array_equal(earliest.predict(part), cold.predict(part))
+
+
+def test_a_continued_net_starts_where_the_earlier_one_ended(history: pd.DataFrame) -> None:
+    """Carried over untrained (learning rate 0), the net forecasts what the earlier fit did,
+    though its levels and standardization come from more weeks; new levels start at random."""
+    part, origins = _segment(history)
+    earlier = clone(NET).set_params(max_epochs=3).fit(*_weeks_before(part, origins[0]))
+    later_rows, later_units = _weeks_before(part, origins[-1])
+    unchanged = clone(NET).set_params(max_epochs=1, learning_rate=0.0)
+    continued = unchanged.fit_from([earlier], later_rows, later_units)
+    assert continued.continued_
+    assert continued.mean_.tolist() != earlier.mean_.tolist()  # other scaling, same function
+    np.testing.assert_allclose(
+        np.log1p(continued.predict(later_rows)), np.log1p(earlier.predict(later_rows)), atol=1e-4
+    )
+    assert not clone(unchanged).set_params(warm_start=False).fit_from(
+        [earlier], later_rows, later_units
+    ).continued_
