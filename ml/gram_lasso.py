@@ -84,19 +84,19 @@ def path(
 ) -> tuple[np.ndarray, np.ndarray, float, list[int]]:
     """Coefficients (cols × alphas, warm-started down the path), x̄, ȳ and iterations per alpha.
 
-    `lasso_path` takes the centred Gram and X'y; the rows it is also handed are a square root
-    of the augmented Gram [[X'X, X'y], [y'X, y'y]] (p + 1 rows with exactly these moments), so
-    its objective, scaled by its row count, is the block's; alphas are rescaled to match.
+    `lasso_path` takes the centred Gram and X'y, which is all its Gram solver reads of the data
+    but for y'y (its tolerance and duality gap): the rows it is also handed only give it their
+    count, so they are p + 1 zero rows and a target of norm √(y'y); alphas are rescaled from the
+    block's row count to theirs. (`tests/test_gram_lasso.py` checks the path against LassoCV's.)
     """
     gram, xy, yy, x_mean, y_mean = block.centred()
     p = len(xy)
-    augmented = np.block([[gram, xy[:, None]], [xy[None, :], np.array([[yy]])]])
-    values, vectors = np.linalg.eigh(augmented)
-    root = np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
     rows = p + 1
+    target = np.zeros(rows)
+    target[0] = np.sqrt(yy)
     _, coefs, _, n_iter = lasso_path(
-        np.asfortranarray(root[:, :p]),
-        np.ascontiguousarray(root[:, p]),
+        np.zeros((rows, p), order="F"),
+        target,
         alphas=alphas * block.n / rows,
         precompute=np.ascontiguousarray(gram),
         Xy=np.ascontiguousarray(xy),
