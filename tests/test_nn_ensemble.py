@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from ml.blend import _best_weights
-from ml.embedding_net import EmbeddingNetForecaster
+from ml.embedding_net import EmbeddingNetForecaster, _Net, _SeedStack
 from ml.ensemble import EnsembleForecaster
 from ml.metrics import mape, wape
 from ml.models import ColumnBaseline, LassoForecaster
@@ -85,6 +87,38 @@ def test_net_averages_the_log_forecasts_of_its_seeds(data: tuple[pd.DataFrame, n
     assert averaged.n_epochs_ == tuple(net.n_epochs_[0] for net in singles)
     with pytest.raises(ValueError, match="n_seeds must be at least 1"):
         _net(n_seeds=0).fit(X, y)
+
+
+def test_seeds_trained_side_by_side_learn_what_each_would_alone() -> None:
+    """The stacked nets' Adam steps equal each net's own steps on the same batches."""
+    rng = np.random.default_rng(0)
+    codes = torch.from_numpy(rng.integers(1, 6, size=(64, 2)))
+    numeric = torch.from_numpy(rng.normal(size=(64, 3)).astype(np.float32))
+    target = torch.from_numpy(rng.normal(size=64).astype(np.float32))
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        nets.append(_Net([5, 5], 3, (8, 4)))
+    alone = [copy.deepcopy(net) for net in nets]
+    stack = _SeedStack(nets)
+    batches = [torch.from_numpy(rng.permutation(64)[:16]) for _ in range(5)]
+    together = torch.optim.Adam(stack.parameters(), lr=0.05, weight_decay=1e-3)
+    for rows in batches:
+        together.zero_grad()
+        both = rows.expand(2, -1)
+        pred = stack(codes[both], numeric[both])
+        ((pred - target[both]) ** 2).mean(dim=-1).sum().backward()
+        together.step()
+    for net in alone:
+        own = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=1e-3)
+        for rows in batches:
+            own.zero_grad()
+            ((net(codes[rows], numeric[rows]) - target[rows]) ** 2).mean().backward()
+            own.step()
+    stack.copy_into(nets)
+    for trained, reference in zip(nets, alone, strict=True):
+        for a, b in zip(trained.parameters(), reference.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_net_maps_unseen_levels_to_the_unknown_embedding(
