@@ -40,7 +40,7 @@ CONSTANT = 1e-9  # relative standard deviation under which a numeric column is c
 class _Net(nn.Module):
     def __init__(self, cardinalities: list[int], n_numeric: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        dims = [min(16, (n + 2) // 2) for n in cardinalities]
+        dims = embedding_dims(cardinalities)
         # index 0 of every embedding stands for a level unseen in training
         self.embeddings = nn.ModuleList(
             nn.Embedding(n + 1, d) for n, d in zip(cardinalities, dims, strict=True)
@@ -69,6 +69,11 @@ class _Net(nn.Module):
     def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         parts = [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
         return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
+
+
+def embedding_dims(cardinalities: list[int]) -> list[int]:
+    """Each categorical column's embedding size, from its number of levels."""
+    return [min(16, (n + 2) // 2) for n in cardinalities]
 
 
 class _SeedStack(nn.Module):
@@ -239,6 +244,8 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         constant = self.scale_ <= CONSTANT * np.maximum(1.0, np.abs(self.mean_))
         self.scale_ = np.where(constant, 1.0, self.scale_)
         self.last_week_ = X[self.time_column].max()
+        if previous is not None and _dims(previous) != _dims(self):
+            previous = None  # a column's level count moved its embedding size: start afresh
         data = self._training_data(X, target)  # shared by every seed's net
         seeds = range(self.random_state, self.random_state + self.n_seeds)
         self.nets_ = [self._initial_net(seed, float(target.mean()), previous) for seed in seeds]
@@ -369,6 +376,10 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         if len(data.val):
             best.restore()
         return [int(e) for e in best.epochs]
+
+
+def _dims(fit: EmbeddingNetForecaster) -> list[int]:
+    return embedding_dims([len(levels) for levels in fit.levels_.values()])
 
 
 def _batches(

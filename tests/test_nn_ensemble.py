@@ -121,6 +121,22 @@ def test_seeds_trained_side_by_side_learn_what_each_would_alone() -> None:
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_a_continued_net_carries_over_known_levels_and_starts_afresh_on_a_new_shape(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    early = X["week_start"] < X["week_start"].iloc[len(X) // 2]
+    stores_1_to_4 = X["store_id"].isin(["S1", "S2", "S3", "S4"]).to_numpy()
+    earlier = _net(max_epochs=3).fit(X[early & stores_1_to_4], y[early & stores_1_to_4])
+    # a fifth store: a new level, its embedding size unchanged (3 levels each side of 4)
+    five = X["store_id"] != "S0"
+    assert _net(max_epochs=2).fit_from([earlier], X[five], y[five.to_numpy()]).continued_
+    # a sixth: the store embedding grows, so the net cannot carry over and starts afresh
+    fresh = _net(max_epochs=2).fit_from([earlier], X, y)
+    assert not fresh.continued_
+    np.testing.assert_array_equal(fresh.predict(X), _net(max_epochs=2).fit(X, y).predict(X))
+
+
 def test_net_maps_unseen_levels_to_the_unknown_embedding(
     data: tuple[pd.DataFrame, np.ndarray],
 ) -> None:
