@@ -229,3 +229,15 @@ def test_a_registry_file_that_is_not_a_database_is_one_line(
     line = _one_line(capsys.readouterr().err)
     assert "registry" in line and "file is not a database" in line
     assert (lake / "mlflow.db").read_bytes() == garbage
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> None:
+    """`demandops … | head`: output into a closed pipe is no error message and no traceback."""
+    command = [sys.executable, "-m", "demandops.cli", "generate", "--lake", str(tmp_path)]
+    command += ["--region", "pnw", "--products", "2", "--weeks", "60", "--quiet"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the command has printed anything
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141, stderr
+    assert stderr == ""

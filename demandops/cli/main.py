@@ -26,6 +26,8 @@ from demandops.pipeline.batch import Stage, orchestrate, run_batch
 from demandops.pipeline.condition_summary import CONDITION_SOURCES, condition_summary, print_summary
 from demandops.sample.data import SampleSpec, generate
 
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell tool whose reader went away exits with
+
 
 class DataQualityFailure(Exception):
     """The batch finished, but some raw data could not be used (exit status 1)."""
@@ -294,6 +296,16 @@ def _condition(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:  # the reader went away (`demandops models list | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_STATUS
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours say enough
     logging.basicConfig(level=logging.WARNING, format=telemetry.LOG_FORMAT)
@@ -321,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     except DemandOpsError as exc:
         print(f"demandops: error: {telemetry.redact(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # not a fault: `main` stops quietly
     except (OSError, UnicodeDecodeError, *faults.REGISTRY_ERRORS) as exc:  # a fault, not a bug
         print(f"demandops: error: {telemetry.redact(faults.describe(exc))}", file=sys.stderr)
         return 2
