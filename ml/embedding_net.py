@@ -22,130 +22,28 @@ The loss is squared error on log1p(units) (about the median) or, with `objective
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from ml.metrics import check_objective, mape_weights
+from ml.seed_nets import (
+    Net,
+    SeedStack,
+    TrainingData,
+    TrainingOptions,
+    deterministic,
+    embedding_dims,
+    train_seeds,
+)
+
+_Net = Net  # models pickled before ml/seed_nets.py name the class here
 
 CONSTANT = 1e-9  # relative standard deviation under which a numeric column is constant
-
-
-class _Net(nn.Module):
-    def __init__(self, cardinalities: list[int], n_numeric: int, hidden: tuple[int, ...]) -> None:
-        super().__init__()
-        dims = embedding_dims(cardinalities)
-        # index 0 of every embedding stands for a level unseen in training
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(n + 1, d) for n, d in zip(cardinalities, dims, strict=True)
-        )
-        width = sum(dims) + n_numeric
-        layers: list[nn.Module] = []
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        layers.append(nn.Linear(width, 1))
-        self.head = nn.Sequential(*layers)
-
-    def tables(self) -> list[nn.Embedding]:
-        return [m for m in self.embeddings if isinstance(m, nn.Embedding)]
-
-    def linears(self) -> list[nn.Linear]:
-        return [m for m in self.head if isinstance(m, nn.Linear)]
-
-    def start_at(self, value: float) -> None:
-        """Start the output at `value` (the mean target), so training learns deviations."""
-        last = self.head[-1]
-        assert isinstance(last, nn.Linear)
-        with torch.no_grad():
-            last.bias.fill_(value)
-
-    def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        parts = [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
-        return self.head(torch.cat([*parts, numeric], dim=1)).squeeze(1)
-
-
-def embedding_dims(cardinalities: list[int]) -> list[int]:
-    """Each categorical column's embedding size, from its number of levels."""
-    return [min(16, (n + 2) // 2) for n in cardinalities]
-
-
-class _SeedStack(nn.Module):
-    """Nets of one shape trained side by side: each parameter of theirs stacked on a first axis
-    (seeds), so that one forward and backward pass trains every seed. The seeds do not interact
-    (Adam's update is elementwise), so each learns what it would alone on the same batches."""
-
-    def __init__(self, nets: list[_Net]) -> None:
-        super().__init__()
-        self.tables = nn.ParameterList(
-            _stacked(net.tables()[i].weight for net in nets) for i in range(len(nets[0].tables()))
-        )
-        linears = [net.linears() for net in nets]
-        self.weights = nn.ParameterList(
-            _stacked(layers[k].weight.T for layers in linears) for k in range(len(linears[0]))
-        )
-        self.biases = nn.ParameterList(
-            _stacked(layers[k].bias[None, :] for layers in linears) for k in range(len(linears[0]))
-        )
-
-    def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        """seeds × rows × columns of codes and numeric inputs → seeds × rows of log forecasts."""
-        seeds = torch.arange(len(codes))[:, None]
-        parts = []
-        for i, table in enumerate(self.tables):  # one lookup in the seeds' tables laid end to end
-            rows = codes[:, :, i] + seeds * table.shape[1]
-            parts.append(nn.functional.embedding(rows, table.reshape(-1, table.shape[2])))
-        x = torch.cat([*parts, numeric], dim=2)
-        last = len(self.weights) - 1
-        for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(bias, x, weight)
-            x = torch.relu(x) if k < last else x
-        return x.squeeze(2)
-
-    def copy_into(self, nets: list[_Net]) -> None:
-        """Write each seed's parameters back into its `_Net`."""
-        with torch.no_grad():
-            for s, net in enumerate(nets):
-                for table, embedding in zip(self.tables, net.tables(), strict=True):
-                    embedding.weight.copy_(table[s])
-                layers = net.linears()
-                for weight, bias, layer in zip(self.weights, self.biases, layers, strict=True):
-                    layer.weight.copy_(weight[s].T)
-                    layer.bias.copy_(bias[s, 0])
-
-
-def _stacked(tensors: Iterable[torch.Tensor]) -> nn.Parameter:
-    return nn.Parameter(torch.stack([t.detach() for t in tensors]).contiguous())
-
-
-class _TrainingData(NamedTuple):
-    codes: torch.Tensor
-    numeric: torch.Tensor
-    target: torch.Tensor  # log1p(units)
-    weights: torch.Tensor | None  # per row with objective "mape": absolute error, weighted
-    train: torch.Tensor  # row indices
-    val: torch.Tensor
-
-    def inputs(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The codes and numeric inputs of `rows` (any shape), with the columns last."""
-        flat = rows.reshape(-1)
-        return (
-            self.codes.index_select(0, flat).view(*rows.shape, -1),
-            self.numeric.index_select(0, flat).view(*rows.shape, -1),
-        )
-
-    def loss(self, pred: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Squared error, or with `weights` the weighted absolute error, over `rows`: the mean
-        over the last axis (one loss per seed for seeds × rows)."""
-        if self.weights is None:
-            return ((pred - self.target[rows]) ** 2).mean(dim=-1)
-        return (self.weights[rows] * (pred - self.target[rows]).abs()).mean(dim=-1)
 
 
 class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
@@ -249,10 +147,13 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         data = self._training_data(X, target)  # shared by every seed's net
         seeds = range(self.random_state, self.random_state + self.n_seeds)
         self.nets_ = [self._initial_net(seed, float(target.mean()), previous) for seed in seeds]
-        stack = _SeedStack(self.nets_)
-        with _deterministic(self.random_state):
+        stack = SeedStack(self.nets_)
+        with deterministic(self.random_state):
             patience = self.patience if previous is None else self.warm_patience
-            self.n_epochs_ = tuple(self._train(stack, data, seeds, patience))
+            options = TrainingOptions(
+                self.max_epochs, self.batch_size, self.learning_rate, self.weight_decay, patience
+            )
+            self.n_epochs_ = tuple(train_seeds(stack, data, seeds, options))
         stack.copy_into(self.nets_)
         self.continued_ = previous is not None
         self.n_features_in_ = X.shape[1]
@@ -260,19 +161,19 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
 
     def _initial_net(
         self, seed: int, mean_target: float, previous: EmbeddingNetForecaster | None
-    ) -> _Net:
+    ) -> Net:
         """Seed `seed`'s net before training: random, its output at the mean target; or with
         `previous`, that fit's net for the seed carried over to this fit's levels and scaling."""
         cardinalities = [len(v) for v in self.levels_.values()]
-        with _deterministic(seed):
-            net = _Net(cardinalities, len(self.numeric_features), self.hidden)
+        with deterministic(seed):
+            net = Net(cardinalities, len(self.numeric_features), self.hidden)
         if previous is None:
             net.start_at(mean_target)
         else:
             self._carry_over(previous, previous.nets_[seed - self.random_state], net)
         return net
 
-    def _carry_over(self, previous: EmbeddingNetForecaster, old: _Net, new: _Net) -> None:
+    def _carry_over(self, previous: EmbeddingNetForecaster, old: Net, new: Net) -> None:
         """`old`'s weights into `new`: embedding rows matched by level (a new level keeps its
         random start), the first layer rescaled so that it computes from this fit's
         standardized inputs what it computed from `previous`'s."""
@@ -312,7 +213,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         outs = []
         for net in self.nets_:
             net.eval()
-            with torch.no_grad(), _deterministic(self.random_state):
+            with torch.no_grad(), deterministic(self.random_state):
                 outs.append(net(codes, numeric).numpy().astype(float))
         return np.clip(np.expm1(np.mean(outs, axis=0)), 0.0, None)
 
@@ -332,14 +233,14 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             return np.zeros(len(X), dtype=bool)
         return (X[self.time_column] >= weeks[-n_val]).to_numpy()
 
-    def _training_data(self, X: pd.DataFrame, target: np.ndarray) -> _TrainingData:
+    def _training_data(self, X: pd.DataFrame, target: np.ndarray) -> TrainingData:
         """The tensors of a fit, its early-stopping split and, with "mape", the row weights."""
         is_val = self._validation_mask(X)
         codes, numeric = self._tensors(X)
         weights = None
         if self.objective == "mape":
             weights = torch.from_numpy(mape_weights(np.expm1(target.astype(np.float64))))
-        return _TrainingData(
+        return TrainingData(
             codes,
             numeric,
             torch.from_numpy(target),
@@ -348,82 +249,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             torch.from_numpy(np.flatnonzero(is_val)),
         )
 
-    def _train(
-        self, stack: _SeedStack, data: _TrainingData, seeds: range, patience: int
-    ) -> list[int]:
-        """Mini-batch Adam with early stopping per seed, every seed's net in one pass; leaves
-        each seed's best epoch's weights in `stack` and returns those epochs."""
-        optimizer = torch.optim.Adam(
-            stack.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, foreach=True
-        )
-        shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
-        best = _BestEpochs(stack)
-        for epoch in range(1, self.max_epochs + 1):
-            stack.train()
-            for batch in _batches(data.train, shuffles, self.batch_size):
-                optimizer.zero_grad()
-                data.loss(stack(*data.inputs(batch)), batch).sum().backward()
-                optimizer.step()
-            if len(data.val) == 0:
-                best.epochs.fill_(epoch)
-                continue
-            stack.eval()
-            with torch.no_grad():
-                val_rows = data.val.expand(len(shuffles), -1)
-                best.update(epoch, data.loss(stack(*data.inputs(val_rows)), val_rows))
-            if bool((epoch - best.epochs >= patience).all()):
-                break
-        if len(data.val):
-            best.restore()
-        return [int(e) for e in best.epochs]
-
 
 def _dims(fit: EmbeddingNetForecaster) -> list[int]:
     return embedding_dims([len(levels) for levels in fit.levels_.values()])
-
-
-def _batches(
-    rows: torch.Tensor, shuffles: list[torch.Generator], size: int
-) -> tuple[torch.Tensor, ...]:
-    """One epoch's minibatches (seeds × rows): every seed shuffles `rows` its own way."""
-    order = [rows[torch.randperm(len(rows), generator=g)] for g in shuffles]
-    return torch.stack(order).split(size, dim=1)
-
-
-class _BestEpochs:
-    """Each seed's best validation loss so far, its epoch, and a copy of its parameters then."""
-
-    def __init__(self, stack: _SeedStack) -> None:
-        self.params = list(stack.parameters())
-        self.kept = [p.detach().clone() for p in self.params]
-        self.loss = torch.full((len(self.kept[0]),), np.inf)
-        self.epochs = torch.zeros(len(self.kept[0]), dtype=torch.long)
-
-    def update(self, epoch: int, loss: torch.Tensor) -> None:
-        better = loss < self.loss - 1e-6
-        self.loss = torch.where(better, loss, self.loss)
-        self.epochs = self.epochs.masked_fill(better, epoch)
-        for param, kept in zip(self.params, self.kept, strict=True):
-            kept[better] = param.detach()[better]
-
-    def restore(self) -> None:
-        """Each seed's best parameters back (a seed that never improved keeps its last)."""
-        improved = self.epochs > 0
-        with torch.no_grad():
-            for param, kept in zip(self.params, self.kept, strict=True):
-                param[improved] = kept[improved]
-
-
-class _deterministic:
-    """Seed torch and run single-threaded inside the block; restore the thread count after."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.threads)

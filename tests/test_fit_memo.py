@@ -146,6 +146,9 @@ def test_a_continued_net_starts_where_the_earlier_one_ended(history: pd.DataFram
     np.testing.assert_allclose(
         np.log1p(continued.predict(later_rows)), np.log1p(earlier.predict(later_rows)), atol=1e-4
     )
-    assert not clone(unchanged).set_params(warm_start=False).fit_from(
-        [earlier], later_rows, later_units
-    ).continued_
+    assert (
+        not clone(unchanged)
+        .set_params(warm_start=False)
+        .fit_from([earlier], later_rows, later_units)
+        .continued_
+    )

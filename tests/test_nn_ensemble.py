@@ -14,10 +14,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from ml.blend import _best_weights
-from ml.embedding_net import EmbeddingNetForecaster, _Net, _SeedStack
+from ml.embedding_net import EmbeddingNetForecaster
 from ml.ensemble import EnsembleForecaster
 from ml.metrics import mape, wape
 from ml.models import ColumnBaseline, LassoForecaster
+from ml.seed_nets import Net, SeedStack
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,9 @@ def test_seeds_trained_side_by_side_learn_what_each_would_alone() -> None:
     nets = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        nets.append(_Net([5, 5], 3, (8, 4)))
+        nets.append(Net([5, 5], 3, (8, 4)))
     alone = [copy.deepcopy(net) for net in nets]
-    stack = _SeedStack(nets)
+    stack = SeedStack(nets)
     batches = [torch.from_numpy(rng.permutation(64)[:16]) for _ in range(5)]
     together = torch.optim.Adam(stack.parameters(), lr=0.05, weight_decay=1e-3)
     for rows in batches:

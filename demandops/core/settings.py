@@ -216,7 +216,7 @@ class PipelineConfig(_Strict):
     ensemble_validation_windows: int = Field(default=3, ge=1, le=12)
     ensemble_validation_weeks: int = Field(default=4, ge=1, le=26)
     nn_max_epochs: int = Field(default=30, ge=1, le=1000)
-    # a segment's net fits after its first start from the latest fit on earlier weeks (ml/fit_memo.py)
+    # a segment's net fits after its first start from its latest fit on earlier weeks (fit_memo)
     nn_warm_start: bool = True
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
