@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -25,6 +26,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 _CHUNK_ROWS = 16_384  # sparse rows densified at a time for the Gram's matrix product
+_GROUP_CHUNK_ROWS = 4_096  # ... read by group: a chunk spans few groups' columns
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,39 @@ class Moments:
         return gram, xy, max(self.yy - self.n * y_mean**2, 0.0), x_mean, y_mean
 
 
-def moments(X: np.ndarray | sparse.spmatrix, y: np.ndarray) -> Moments:
-    """The moments of rows `X`, `y` (dense, or sparse densified a chunk at a time for BLAS)."""
+def moments(
+    X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None = None
+) -> Moments:
+    """The moments of rows `X`, `y`, a chunk of rows at a time through dense BLAS. With
+    `groups` (a label per row; rows of a group use the same few columns, as a product's rows
+    use its slopes), the rows are read group by group and a sparse chunk is densified on the
+    columns it uses only: about 30 of 269 at production density, rather than all of them."""
     n, p = X.shape
     gram, xsum, xy = np.zeros((p, p)), np.zeros(p), np.zeros(p)
-    for start in range(0, n, _CHUNK_ROWS):
-        block = X[start : start + _CHUNK_ROWS]
-        dense = sparse.csr_matrix(block).toarray() if sparse.issparse(block) else np.asarray(block)
-        part = y[start : start + _CHUNK_ROWS]
-        gram += dense.T @ dense
-        xsum += dense.sum(axis=0)
-        xy += dense.T @ part
+    grouped = groups is not None and sparse.issparse(X)
+    order = np.argsort(groups, kind="stable") if groups is not None and grouped else np.arange(n)
+    chunk = _GROUP_CHUNK_ROWS if grouped else _CHUNK_ROWS
+    for start in range(0, n, chunk):
+        rows = order[start : start + chunk]
+        dense, cols, square = _chunk(X, rows, grouped)
+        gram[square] += dense.T @ dense
+        xsum[cols] += dense.sum(axis=0)
+        xy[cols] += dense.T @ y[rows]
     return Moments(n, xsum, gram, xy, float(y.sum()), float(y @ y))
+
+
+def _chunk(
+    X: np.ndarray | sparse.spmatrix, rows: np.ndarray, grouped: bool
+) -> tuple[np.ndarray, Any, Any]:
+    """`rows` of X as a dense array, with the index of its columns and of their Gram; grouped,
+    only the columns the rows use."""
+    if not sparse.issparse(X):
+        return np.asarray(X[rows]), slice(None), slice(None)
+    block = sparse.csr_matrix(X[rows])
+    if not grouped:
+        return block.toarray(), slice(None), slice(None)
+    cols = np.unique(block.indices)
+    return block[:, cols].toarray(), cols, np.ix_(cols, cols)
 
 
 def alpha_grid(full: Moments, n_alphas: int, eps: float) -> np.ndarray:
@@ -135,14 +158,17 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: np.ndarray | sparse.spmatrix, y: np.ndarray) -> GramLassoCV:
-        """Fit on rows in time order."""
+    def fit(
+        self, X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None = None
+    ) -> GramLassoCV:
+        """Fit on rows in time order. `groups` (optional, a label per row) only speeds up a
+        block-sparse design: see `moments`; the fit is the same."""
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=True)
         folds = list(TimeSeriesSplit(n_splits=self.n_splits).split(X))
         edges = _edges(folds, len(y))
         upto: dict[int, Moments] = {}  # moments of rows [0, edge)
         for a, b in pairwise(edges):
-            block = moments(X[a:b], y[a:b])
+            block = moments(X[a:b], y[a:b], None if groups is None else groups[a:b])
             upto[b] = upto[a] + block if a in upto else block
         full = upto[len(y)]
         self.alphas_ = alpha_grid(full, self.n_alphas, self.eps)

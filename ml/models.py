@@ -155,7 +155,12 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             design = design.toarray()
         solved_sparse = built and sparse.issparse(design)  # then GramLassoCV centres it
         scaler = StandardScaler(with_mean=not solved_sparse)
-        self.pipeline_: Pipeline = make_pipeline(scaler, lasso).fit(design, np.log1p(y))
+        pipeline = make_pipeline(scaler, lasso)
+        if solved_sparse and self.slopes_by is not None:  # a product's rows use its slopes only
+            groups = pd.DataFrame(X)[self.slopes_by].astype(str).to_numpy()
+            self.pipeline_: Pipeline = pipeline.fit(design, np.log1p(y), gramlassocv__groups=groups)
+        else:
+            self.pipeline_ = pipeline.fit(design, np.log1p(y))
         self.alpha_ = float(lasso.alpha_)
         self.n_iter_ = int(lasso.n_iter_)
         self.n_features_in_ = self.pipeline_.n_features_in_

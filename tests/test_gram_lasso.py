@@ -70,3 +70,27 @@ def test_too_few_rows_for_the_folds_is_one_clear_error() -> None:
     X, y = _data(4, 3, 1.0, 6)
     with pytest.raises(ValueError, match="number of folds=5 greater than the number of samples=4"):
         GramLassoCV(n_splits=4).fit(X, y)
+
+
+def test_moments_read_by_group_are_the_same_and_so_is_the_fit() -> None:
+    """A per-product slope design (dense columns, then each product's own columns): read a
+    product at a time, the moments and the fit are what reading every column gives."""
+    rng = np.random.default_rng(5)
+    n, products, dense_cols, slopes = 12_000, 7, 3, 4
+    product = rng.integers(0, products, n)
+    values = rng.standard_normal((n, slopes)) + 1.0
+    rows = np.repeat(np.arange(n), slopes)
+    columns = (product[:, None] * slopes + np.arange(slopes)).ravel() + dense_cols
+    per_product = sparse.csr_matrix(
+        (values.ravel(), (rows, columns)), shape=(n, dense_cols + products * slopes)
+    )
+    base = sparse.csr_matrix(rng.standard_normal((n, dense_cols)))
+    X = sparse.hstack([base, per_product[:, dense_cols:]], format="csr")
+    y = X @ rng.normal(size=X.shape[1]) + rng.normal(0, 0.5, n)
+    plain, grouped = moments(X, y), moments(X, y, groups=product)
+    for field in ("xsum", "gram", "xy"):
+        np.testing.assert_allclose(getattr(grouped, field), getattr(plain, field), rtol=1e-10)
+    alone = GramLassoCV(n_splits=4, n_alphas=20).fit(X, y)
+    by_group = GramLassoCV(n_splits=4, n_alphas=20).fit(X, y, groups=product)
+    assert by_group.alpha_ == pytest.approx(alone.alpha_, rel=1e-12)
+    np.testing.assert_allclose(by_group.coef_, alone.coef_, atol=1e-9)
