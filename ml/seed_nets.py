@@ -2,8 +2,9 @@
 
 `Net` is one net: an embedding per categorical column and an MLP head. `SeedStack` holds the
 nets of several seeds with each parameter stacked on a first axis, so that one forward and
-backward pass trains them all; `train_seeds` runs minibatch Adam on it with early stopping per
-seed and leaves each seed's best epoch's weights.
+backward pass trains them all; `train_seeds` runs minibatch Adam on it until no seed has
+improved for `patience` epochs, and leaves each seed's best epoch's weights (a seed whose own
+patience ran out earlier trains on with the others, but only a better epoch replaces its best).
 """
 
 from __future__ import annotations
@@ -138,8 +139,9 @@ class TrainingOptions(NamedTuple):
 def train_seeds(
     stack: SeedStack, data: TrainingData, seeds: range, options: TrainingOptions
 ) -> list[int]:
-    """Mini-batch Adam with early stopping per seed, every seed's net in one pass; leaves
-    each seed's best epoch's weights in `stack` and returns those epochs."""
+    """Mini-batch Adam, every seed's net in one pass, until no seed has improved on its
+    validation loss for `options.patience` epochs; leaves each seed's best epoch's weights in
+    `stack` and returns those epochs."""
     optimizer = torch.optim.Adam(
         stack.parameters(),
         lr=options.learning_rate,
