@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from conditioners.schemas import SCHEMAS
+from conditioners.values import to_datetime
 
 SAMPLE_BYTES = 256 * 1024
 FEW = 12  # a column with at most this many distinct values may want a value map
@@ -97,7 +98,7 @@ def _column(name: str, values: list[str]) -> Column:
         if all(re.fullmatch(pattern, v) for v in present):
             return Column(name, "float", decimal)
     for fmt in DATE_FORMATS:
-        dates = pd.to_datetime(pd.Series(present), format=fmt, errors="coerce")
+        dates = to_datetime(pd.Series(present), fmt)
         if dates.notna().all():
             days = pd.Series(dates.dt.normalize().unique()).sort_values()
             gaps = days.diff().dt.days.dropna()

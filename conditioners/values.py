@@ -1,7 +1,9 @@
 """Text values to numbers and dates, as pandas' parsers read them, fast for repeated values.
 
 Each distinct raw value arrives once (the columns are dictionary-encoded); what does not parse
-is NaN or NaT, which the engine rejects as `bad_number` or `bad_date`.
+is NaN or NaT, which the engine rejects as `bad_number` or `bad_date`. pandas reads "today"
+and "now" as the clock's time whatever the format; they are no day here, so that conditioning
+the same file twice gives the same result.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def shifted(days: np.ndarray, spec: ColumnSpec) -> np.ndarray:
     return (days + np.timedelta64(spec.offset_days, "D")).astype("datetime64[ns]")
 
 
+CLOCK_WORDS = ("today", "now")  # pandas gives the current time for these, in any format
+
+
+def to_datetime(text: pd.Series, fmt: str) -> pd.Series:
+    """`pd.to_datetime(text, format=fmt, errors="coerce")`, with NaT for the clock's words."""
+    return pd.to_datetime(text.where(~text.isin(CLOCK_WORDS)), format=fmt, errors="coerce")
+
+
 PLAIN_DATE = re.compile(r"(%[Ymd]|[^%])*")  # formats of days: numbers and literal characters
 SHAPES = {"%Y": "(?:19|20|21)[0-9]{2}", "%m": "[0-9]{2}", "%d": "[0-9]{2}"}
 DAYS = (np.datetime64("1900-01-01", "us"), np.datetime64("2200-01-01", "us"))
@@ -80,7 +90,7 @@ def strptime(text: pa.Array, fmt: str) -> pd.Series:
     19xx-21xx, 2-digit month and day) that does not come back so is no day (NaT); pandas
     parses the rest."""
     if not PLAIN_DATE.fullmatch(fmt):
-        return pd.to_datetime(pd.Series(text.to_pandas(), dtype="str"), format=fmt, errors="coerce")
+        return to_datetime(pd.Series(text.to_pandas(), dtype="str"), fmt)
     parsed = pc.strptime(text, fmt, "us", error_is_null=True)
     days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
     same = bools(pc.equal(pc.strftime(parsed, fmt), text))
@@ -90,7 +100,7 @@ def strptime(text: pa.Array, fmt: str) -> pd.Series:
     days[~fast] = np.datetime64("NaT")
     if slow.any():
         rest = pd.Series(text.filter(pa.array(slow)).to_pandas(), dtype="str")
-        parsed_rest = pd.to_datetime(rest, format=fmt, errors="coerce")
+        parsed_rest = to_datetime(rest, fmt)
         days = days.astype(parsed_rest.dtype) if parsed_rest.dtype != days.dtype else days
         days[slow] = parsed_rest.to_numpy()
     return pd.Series(days)
