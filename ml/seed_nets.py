@@ -134,6 +134,7 @@ class TrainingOptions(NamedTuple):
     learning_rate: float
     weight_decay: float
     patience: int  # epochs without improvement before a seed stops
+    epoch_rows: int | None = None  # rows an epoch samples at most (each seed its own); None: all
 
 
 def train_seeds(
@@ -152,7 +153,7 @@ def train_seeds(
     best = _BestEpochs(stack)
     for epoch in range(1, options.max_epochs + 1):
         stack.train()
-        for batch in _batches(data.train, shuffles, options.batch_size):
+        for batch in _batches(data.train, shuffles, options.batch_size, options.epoch_rows):
             optimizer.zero_grad()
             data.loss(stack(*data.inputs(batch)), batch).sum().backward()
             optimizer.step()
@@ -171,10 +172,11 @@ def train_seeds(
 
 
 def _batches(
-    rows: torch.Tensor, shuffles: list[torch.Generator], size: int
+    rows: torch.Tensor, shuffles: list[torch.Generator], size: int, limit: int | None
 ) -> tuple[torch.Tensor, ...]:
-    """One epoch's minibatches (seeds × rows): every seed shuffles `rows` its own way."""
-    order = [rows[torch.randperm(len(rows), generator=g)] for g in shuffles]
+    """One epoch's minibatches (seeds × rows): every seed shuffles `rows` its own way and takes
+    the first `limit` (all if None)."""
+    order = [rows[torch.randperm(len(rows), generator=g)[:limit]] for g in shuffles]
     return torch.stack(order).split(size, dim=1)
 
 

@@ -51,6 +51,7 @@ class TrainParams:
     ensemble_wape_tolerance: float = 0.05
     nn_max_epochs: int = 30
     nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
+    nn_epoch_rows: int | None = 65_536  # training rows one net epoch samples at most; None: all
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
 
@@ -69,6 +70,7 @@ class TrainParams:
             ensemble_validation_weeks=cfg.ensemble_validation_weeks,
             nn_max_epochs=cfg.nn_max_epochs,
             nn_warm_start=cfg.nn_warm_start,
+            nn_epoch_rows=cfg.nn_epoch_rows,
             ensemble_members=tuple(cfg.ensemble),
         )
         return replace(params, **overrides)

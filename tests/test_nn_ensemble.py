@@ -18,7 +18,7 @@ from ml.embedding_net import EmbeddingNetForecaster
 from ml.ensemble import EnsembleForecaster
 from ml.metrics import mape, wape
 from ml.models import ColumnBaseline, LassoForecaster
-from ml.seed_nets import Net, SeedStack
+from ml.seed_nets import Net, SeedStack, _batches
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,28 @@ def test_net_is_deterministic_and_non_negative(data: tuple[pd.DataFrame, np.ndar
     assert (first >= 0).all()
     other_seed = _net(max_epochs=5, random_state=1).fit(X, y).predict(X)
     assert not np.array_equal(first, other_seed)
+
+
+def test_an_epoch_samples_at_most_epoch_rows_rows_each_seed_its_own() -> None:
+    rows = torch.arange(5000)
+    shuffles = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    first = torch.cat(_batches(rows, shuffles, 256, 1000), dim=1)
+    second = torch.cat(_batches(rows, shuffles, 256, 1000), dim=1)
+    assert first.shape == (2, 1000)
+    assert all(len(set(seed.tolist())) == 1000 for seed in first)  # without replacement
+    assert not torch.equal(first[0], first[1])  # each seed its own sample ...
+    assert not torch.equal(first, second)  # ... and a new one every epoch
+
+
+def test_a_net_whose_epochs_sample_rows_still_learns(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    whole = _net(max_epochs=5).fit(X, y).predict(X)
+    np.testing.assert_array_equal(_net(max_epochs=5, epoch_rows=len(X)).fit(X, y).predict(X), whole)
+    sampled = _net(max_epochs=40, epoch_rows=512, patience=8)
+    forecast = sampled.fit(X, y).predict(X)
+    np.testing.assert_array_equal(clone(sampled).fit(X, y).predict(X), forecast)
+    assert not np.array_equal(forecast, whole)
+    assert wape(y, forecast) < 0.3
 
 
 def test_net_averages_the_log_forecasts_of_its_seeds(data: tuple[pd.DataFrame, np.ndarray]) -> None:

@@ -22,7 +22,7 @@ from demandops.pipeline.steps import (
 )
 from demandops.sample.data import SampleSpec, generate
 from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
-from ml.models import ColumnBaseline, LassoForecaster, _slopes
+from ml.models import ColumnBaseline, LassoForecaster, _Block
 from ml.segments import (
     SEGMENT_COLUMNS,
     VELOCITIES,
@@ -278,7 +278,7 @@ def test_slope_columns_are_sparse_and_match_a_plain_loop() -> None:
         }
     )
     levels, sloped = ["A", "B", "C"], ("discount", "woy_sin1")
-    matrix = _slopes(X, "product_id", sloped, levels)
+    matrix = _Block.csr([_Block.slopes(X, "product_id", sloped, levels)])
     assert matrix.format == "csr"
     expected = np.zeros((60, len(sloped) * len(levels)))
     for i, row in X.iterrows():

@@ -19,6 +19,7 @@ import pandas as pd
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
 from ml.fit_memo import FitMemo
+from ml.metrics import bias, mape, wape
 from ml.segments import assign_segments, product_velocity, segments_of
 from ml.train import TrainParams, backtest_origins, backtest_segment, final_model
 
@@ -38,13 +39,17 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
     ]
     start = time.perf_counter()
     memo = FitMemo()  # as the batch trains (ml/train.py)
-    backtest_segment(segment, part, origins, params, memo)
+    holdout = backtest_segment(segment, part, origins, params, memo)
     final_model(segment, part, params, memo)
     return {
         "segment": segment_name,
         "rows": len(part),
         "train_seconds": round(time.perf_counter() - start, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "backtest_pct": {  # MAPE / WAPE / bias of each model over the backtest's windows
+            str(model): [round(100 * f(g["units"], g["forecast"]), 2) for f in (mape, wape, bias)]
+            for model, g in holdout.groupby("model")
+        },
     }
 
 

@@ -218,6 +218,8 @@ class PipelineConfig(_Strict):
     nn_max_epochs: int = Field(default=30, ge=1, le=1000)
     # a segment's net fits after its first start from its latest fit on earlier weeks (fit_memo)
     nn_warm_start: bool = True
+    # training rows one net epoch samples at most (each seed its own sample); null: every row
+    nn_epoch_rows: int | None = Field(default=65_536, ge=1024)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
