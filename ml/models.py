@@ -157,7 +157,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         scaler = StandardScaler(with_mean=not solved_sparse)
         pipeline = make_pipeline(scaler, lasso)
         if solved_sparse and self.slopes_by is not None:  # a product's rows use its slopes only
-            groups = pd.DataFrame(X)[self.slopes_by].astype(str).to_numpy()
+            groups, _ = pd.factorize(pd.DataFrame(X)[self.slopes_by])  # ints sort 20x faster
             self.pipeline_: Pipeline = pipeline.fit(design, np.log1p(y), gramlassocv__groups=groups)
         else:
             self.pipeline_ = pipeline.fit(design, np.log1p(y))
