@@ -1,18 +1,20 @@
 """ml/endpoint/score.py under Azure ML's real HTTP server (azureml-inference-server-http: gunicorn
 and Flask) run from the serving environment (.venv-serving, `make serving-env`) on loopback,
-serving the champions of a real sqlite MLflow registry with no project code on its path."""
+serving the champions of a real sqlite MLflow registry with no project code on its path: a
+batch's (baselines, on the tiny lake) and a real ensemble (LASSO and the torch net)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,11 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from demandops.core.lake import Lake
+from demandops.core.settings import load_settings
 from demandops.lifecycle.registry import Registry, model_name
+from ml import pyfunc
+from ml.artifacts import read_features
+from ml.train import TrainParams, ensemble, model_features
 from tests.conftest import ROOT, _free_port
 from tests.test_delivery_environment import serving_constraints
 from tests.test_endpoint import BAD_REQUESTS, ENDPOINT, _request
@@ -33,14 +39,26 @@ APP = "azureml_inference_server_http.server.entry:app"  # what azmlinfsrv runs u
 AS_AZMLINFSRV = ["-w", "1", "--timeout", "300", "--access-logfile", "-", "--error-logfile", "-"]
 START_SECONDS = 240.0  # torch and every champion load before the worker answers
 REQUEST_SECONDS = 60.0
+ENSEMBLE = "pnw.large.fast"  # the segment given an ensemble champion
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    body: str  # a request of a few of its segment's scoring rows
+    expected: np.ndarray  # their forecasts by the project's own model object
+
+
+@dataclass(frozen=True)
+class Served:
+    db: Path  # the registry (an MLflow sqlite file)
+    champions: dict[str, Champion]  # by segment
 
 
 @dataclass(frozen=True)
 class Server:
     url: str
     log: Path
-    env: dict[str, str]
-    home: Path
 
 
 def _serving_python() -> Path:
@@ -55,7 +73,7 @@ def _env(db: Path, home: Path) -> dict[str, str]:
     return {
         "PATH": f"{SERVING / 'bin'}:/usr/bin:/bin",
         "HOME": str(home),
-        "AML_APP_ROOT": str(home),  # the server appends it to sys.path: an empty folder
+        "AML_APP_ROOT": str(home),  # the server appends it to sys.path: no code there
         "AZUREML_ENTRY_SCRIPT": str(ENDPOINT / "score.py"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{db}",
         "DEMANDOPS_SEGMENTS": "",
@@ -96,12 +114,52 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def _register_ensemble(
+    registry: Registry, lake: Lake, params: TrainParams, folder: Path
+) -> Champion:
+    """A real ensemble (the configured members: the LASSO and the torch net) fit on the region's
+    history, registered as ml/pyfunc.py saves a champion and made ENSEMBLE's champion."""
+    champion = registry.champion(model_name(ENSEMBLE))
+    assert champion is not None
+    body, rows, trained = _request(lake, champion, ENSEMBLE)
+    features = read_features(lake, lake.dataset(champion.tags["features_dataset"]))
+    history = features[~features["is_future"] & features["units"].notna()]
+    blend = ensemble(params, model_features(history)).fit(history, history["units"])
+    weights = dict(zip(blend.named_estimators_, blend.weights_, strict=True))
+    assert weights.get("nn", 0) > 0, f"the torch net has no weight in {weights}: it would not run"
+    model = replace(trained.models[ENSEMBLE], kind="ensemble", estimator=blend)
+    pyfunc.save(folder / "model", model, rows.head(3))
+    run_id = registry.log_run("ensemble", {}, {}, {}, {}, model_dir=folder / "model")
+    version = str(registry.register(model_name(ENSEMBLE), run_id, {}).version)
+    registry.set_champion(model_name(ENSEMBLE), version)
+    return Champion(version, body, blend.predict(rows))
+
+
 @pytest.fixture(scope="module")
-def server(served_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """gunicorn as azmlinfsrv starts it, but bound to 127.0.0.1 only, serving the served lake's
+def served(served_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """A copy of the served lake's registry, ENSEMBLE's champion made a real ensemble: every
+    segment's champion with a request and the forecasts the project's own models give it."""
+    folder = tmp_path_factory.mktemp("served") / "lake"
+    shutil.copytree(served_lake / "lake", folder)
+    registry, lake = Registry(f"sqlite:///{folder / 'mlflow.db'}"), Lake(str(folder))
+    champions = {}
+    for name in registry.names():  # the batch's, read with the project's own loader
+        champion, segment = registry.champion(name), name.removeprefix(model_name(""))
+        assert champion is not None, name
+        body, rows, trained = _request(lake, champion, segment)
+        expected = trained.models[segment].estimator.predict(rows)
+        champions[segment] = Champion(str(champion.version), body, expected)
+    params = TrainParams.from_config(load_settings(served_lake / "config").pipeline)
+    champions[ENSEMBLE] = _register_ensemble(registry, lake, params, folder.parent / "ensemble")
+    return Served(folder / "mlflow.db", champions)
+
+
+@pytest.fixture(scope="module")
+def server(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn as azmlinfsrv starts it, but bound to 127.0.0.1 only, serving `served`'s
     registry; stopped after the module's tests."""
     python, home = _serving_python(), tmp_path_factory.mktemp("serving")
-    env, port, log = _env(served_lake / "lake" / "mlflow.db", home), _free_port(), home / "log"
+    env, port, log = _env(served.db, home), _free_port(), home / "log"
     command = [str(python.parent / "gunicorn"), "-b", f"127.0.0.1:{port}", *AS_AZMLINFSRV, APP]
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -111,7 +169,7 @@ def server(served_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_live(proc, url, log)
-        yield Server(url, log, env, home)
+        yield Server(url, log)
     finally:
         _stop(proc)
 
@@ -147,22 +205,15 @@ def test_serving_environment_holds_exactly_the_pins_and_no_project(tmp_path: Pat
         assert out.returncode == 1 and "ModuleNotFoundError" in out.stderr, out.stderr
 
 
-def test_server_serves_every_champion_as_the_project_loads_it(
-    served_lake: Path, server: Server
+def test_server_serves_every_champion_as_the_project_forecasts(
+    served: Served, server: Server
 ) -> None:
-    registry = Registry(f"sqlite:///{served_lake / 'lake' / 'mlflow.db'}")
-    lake, segments = Lake(str(served_lake / "lake")), registry.names()
-    assert segments, "the served lake has no registered segment"
-    for name in segments:
-        champion = registry.champion(name)
-        assert champion is not None
-        segment = name.removeprefix(model_name(""))
-        body, rows, trained = _request(lake, champion, segment)
-        status, raw, answer = _post(server, body)
+    assert len(served.champions) == 4  # the tiny lake's segments, one of them the ensemble
+    for segment, champion in served.champions.items():
+        status, raw, answer = _post(server, champion.body)
         assert status == 200, raw
-        assert answer["segment"] == segment and answer["model_version"] == str(champion.version)
-        expected = trained.models[segment].estimator.predict(rows)
-        np.testing.assert_allclose(answer["forecast"], expected, rtol=1e-5)
+        assert answer["segment"] == segment and answer["model_version"] == champion.version
+        np.testing.assert_allclose(answer["forecast"], champion.expected, rtol=1e-5)
     assert "ready for serving traffic" in server.log.read_text()  # azmlinfsrv's own log
 
 
