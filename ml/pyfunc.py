@@ -38,7 +38,7 @@ PACKAGES = (Path(__file__).resolve().parent, Path(demandops.core.__file__).resol
 CONDA_ENV = PACKAGES[0] / "environment" / "conda.yml"
 # What saving says on every model, which a batch would print 56 times: that the environment is
 # pickled (it is code, by design), that it checks the input example, and that this process lacks
-# the Azure packages of CONDA_ENV (the endpoint's environment, not the batch's).
+# the Azure packages of CONDA_ENV (the Azure ML jobs' environment, not the local batch's).
 QUIET = ("mlflow.pyfunc", "mlflow.utils.requirements_utils", "mlflow.models.model")
 
 

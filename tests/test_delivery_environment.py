@@ -1,11 +1,14 @@
-"""The Azure ML environment pins the same library versions as the local install."""
+"""The Azure ML environments pin the same library versions as the local install: the jobs'
+(ml/environment/) and the online endpoint's (ml/endpoint/environment/, its server's own
+dependencies apart)."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,12 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = ROOT / "ml" / "environment"
+SERVING_ENV = ROOT / "ml" / "endpoint" / "environment"
 FUNCTION_APP_ONLY = {"azure-functions", "azure-durable-functions"}  # not a model's dependencies
+# the serving server's own dependencies, at the versions it needs, not the jobs' (docs/serving.md)
+SERVER_OWN = {"opentelemetry-api", "opentelemetry-sdk", "pydantic"}
+# the code a champion carries (ml/pyfunc.py's code_paths) and the script that serves it
+CARRIED = sorted([*(ROOT / "ml").rglob("*.py"), *(ROOT / "demandops" / "core").glob("*.py")])
 
 
 def _pins(lines: list[str]) -> dict[str, str]:
@@ -29,19 +37,24 @@ def _pins(lines: list[str]) -> dict[str, str]:
     return pins
 
 
-def _constraints() -> dict[str, str]:
-    text = (ENV / "constraints.txt").read_text()
+def _constraints(folder: Path = ENV) -> dict[str, str]:
+    text = (folder / "constraints.txt").read_text()
     return _pins([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")])
 
 
-def _conda() -> dict[str, object]:
-    conda = yaml.safe_load((ENV / "conda.yml").read_text())
+def serving_constraints() -> dict[str, str]:
+    """The online endpoint's environment: its package names (canonical) and versions."""
+    return _constraints(SERVING_ENV)
+
+
+def _conda(folder: Path = ENV) -> dict[str, object]:
+    conda = yaml.safe_load((folder / "conda.yml").read_text())
     assert isinstance(conda, dict)
     return conda
 
 
-def _conda_pip() -> dict[str, str]:
-    deps = _conda()["dependencies"]
+def _conda_pip(folder: Path = ENV) -> dict[str, str]:
+    deps = _conda(folder)["dependencies"]
     assert isinstance(deps, list)
     (pip,) = [d["pip"] for d in deps if isinstance(d, dict)]
     return _pins(pip)
@@ -53,8 +66,38 @@ def _pyproject_requirements() -> list[Requirement]:
     return [Requirement(r) for r in [*project["dependencies"], *extras["ml"], *extras["azure"]]]
 
 
-def test_conda_file_pins_exactly_the_constraints() -> None:
-    assert _conda_pip() == _constraints()
+@pytest.mark.parametrize("folder", [ENV, SERVING_ENV], ids=["jobs", "serving"])
+def test_conda_file_pins_exactly_the_constraints(folder: Path) -> None:
+    assert _conda_pip(folder) == _constraints(folder)
+
+
+def test_serving_pins_the_jobs_versions_but_for_its_servers_own() -> None:
+    jobs, serving = _constraints(), serving_constraints()
+    differ = {name for name in jobs.keys() & serving.keys() if jobs[name] != serving[name]}
+    assert differ == SERVER_OWN  # the models are pickled with the jobs' versions
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The top-level packages a module imports when it is imported (not in a function, nor in
+    a try block: an optional import, like score.py's of the server)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"__future__", "ml", "demandops"}
+
+
+@pytest.mark.parametrize("path", CARRIED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_serving_pins_every_import_of_the_code_a_champion_carries(path: Path) -> None:
+    pins, owners = serving_constraints(), packages_distributions()
+    for module in _module_imports(path):
+        names = {canonicalize_name(d) for d in owners.get(module, [])}
+        assert names & pins.keys(), (
+            f"{path.relative_to(ROOT)} imports {module} ({names or 'not installed'}), not pinned"
+            " in ml/endpoint/environment/constraints.txt: a champion would not load there"
+        )
 
 
 def test_every_runtime_requirement_is_pinned_within_pyproject_bounds() -> None:
@@ -80,8 +123,9 @@ def test_installed_version_is_the_pinned_one(name: str) -> None:
     assert installed.public == _constraints()[name], f"{name} {installed} installed"
 
 
-def test_python_version_matches_the_environment() -> None:
-    deps = _conda()["dependencies"]
+@pytest.mark.parametrize("folder", [ENV, SERVING_ENV], ids=["jobs", "serving"])
+def test_python_version_matches_the_environment(folder: Path) -> None:
+    deps = _conda(folder)["dependencies"]
     assert isinstance(deps, list)
     (python,) = [d for d in deps if isinstance(d, str) and d.startswith("python=")]
     major_minor = python.removeprefix("python=")
@@ -99,8 +143,17 @@ def test_makefile_installs_with_the_constraints_and_the_same_torch() -> None:
     assert torch and torch.group(1) == _constraints()["torch"]
 
 
-def test_aml_environment_uses_the_conda_file() -> None:
-    env = yaml.safe_load((ENV / "environment.yml").read_text())
+def test_makefile_builds_the_serving_environment_with_its_pins_for_the_tests() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "SERVING_PINS := ml/endpoint/environment/constraints.txt" in makefile
+    rule = makefile.split("$(SERVING)/.installed: $(SERVING_PINS)\n", 1)[1].split("\n\n", 1)[0]
+    assert "-c $(SERVING_PINS) $(TORCH)" in rule and "-r $(SERVING_PINS)" in rule
+    assert re.search(r"^test: .*\$\(SERVING\)/\.installed", makefile, re.M)
+
+
+@pytest.mark.parametrize("folder", [ENV, SERVING_ENV], ids=["jobs", "serving"])
+def test_aml_environment_uses_the_conda_file(folder: Path) -> None:
+    env = yaml.safe_load((folder / "environment.yml").read_text())
     assert env["conda_file"] == "conda.yml" and env["image"].startswith(
         "mcr.microsoft.com/azureml/"
     )

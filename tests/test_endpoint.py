@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from azure.ai.ml import load_online_deployment, load_online_endpoint
+from azure.ai.ml import load_environment, load_online_deployment, load_online_endpoint
 
 from demandops.core.lake import Lake
 from demandops.lifecycle.registry import Registry, model_name
@@ -33,8 +33,9 @@ def test_endpoint_and_deployment_load_with_azure_ai_ml() -> None:
     assert deployment.endpoint_name == endpoint.name and endpoint.auth_mode == "key"
     assert deployment.code_configuration.scoring_script == "score.py"
     assert (ENDPOINT / deployment.code_configuration.scoring_script).is_file()
-    assert deployment.environment == "demandops:1"  # the jobs' environment (components/*.yml)
-    assert "azureml:demandops:1" in (ROOT / "ml" / "components" / "score.yml").read_text()
+    assert deployment.environment == "demandops-serving:1"  # its own, not the jobs' demandops:1
+    environment = load_environment(source=ENDPOINT / "environment" / "environment.yml")
+    assert environment.name == "demandops-serving" and environment.conda_file is not None
     settings = deployment.environment_variables
     assert {"MLFLOW_TRACKING_URI", "DEMANDOPS_SEGMENTS"} <= set(settings)
     assert float(settings["DEMANDOPS_RELOAD_SECONDS"]) == 60  # score.py's default, said there
@@ -132,19 +133,23 @@ def test_score_serves_a_promotion_and_a_rollback_without_a_restart(
     np.testing.assert_allclose(rolled_back["forecast"], first_forecast, rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("body", "says"),
-    [
-        ("not json", "the body must be JSON"),
-        ('{"segment": "pnw.large.fast"}', "the body must be JSON"),
-        ('{"segment": "' + "x" * 500 + '", "rows": [{}]}', "no champion served for segment"),
-        ('{"segment": "pnw.large.fast", "rows": []}', "rows must be a list of 1 to"),
-        ('{"segment": "pnw.large.fast", "rows": [{"store_id": "PNW-001"}]}', "cannot forecast"),
-    ],
-)
-def test_score_answers_a_bad_request_in_one_line(score: ModuleType, body: str, says: str) -> None:
-    answer = score.run(body)
-    assert says in answer["error"] and len(answer["error"]) < 400 and "\n" not in answer["error"]
+BAD_REQUESTS = [  # a body, what its error says, its HTTP status
+    ("not json", "the body must be JSON", 400),
+    ('{"segment": "pnw.large.fast"}', "the body must be JSON", 400),
+    ('{"segment": "' + "x" * 500 + '", "rows": [{}]}', "no champion served for segment", 404),
+    ('{"segment": "pnw.large.fast", "rows": []}', "rows must be a list of 1 to", 400),
+    ('{"segment": "pnw.large.fast", "rows": [{"store_id": "PNW-001"}]}', "cannot forecast", 400),
+]
+
+
+@pytest.mark.parametrize(("body", "says", "status"), BAD_REQUESTS)
+def test_score_answers_a_bad_request_in_one_line(
+    score: ModuleType, body: str, says: str, status: int
+) -> None:
+    answer, code = score.answer(body)
+    assert score.run(body) == answer  # without the server, `run` answers the body alone
+    assert code == status and says in answer["error"]
+    assert len(answer["error"]) < 400 and "\n" not in answer["error"]
 
 
 @pytest.mark.parametrize("seconds", ["soon", "-1", "inf"])

@@ -4,9 +4,12 @@
 registry at MLFLOW_TRACKING_URI: the segments of DEMANDOPS_SEGMENTS (comma-separated) or every
 `demand.*` model with a champion. `run` answers a JSON request
 `{"segment": "<region>.<format>.<velocity>", "rows": [{feature: value, ...}, ...]}` with
-`{"segment", "model_version", "forecast": [...]}`, or `{"error": "..."}` in one line. Values
-are cast to the model's signature (JSON has no int/float distinction). Needs only mlflow and
-the packages of the model's environment, not this project.
+`{"segment", "model_version", "forecast": [...]}`, or `{"error": "..."}` in one line with
+status 400 (a malformed request or rows the model refuses) or 404 (no champion served for the
+segment). Values are cast to the model's signature (JSON has no int/float distinction). Needs
+only mlflow and the packages of the model's environment, not this project: under Azure ML's
+HTTP server (ml/endpoint/environment/) `run` answers an HTTP response with that status, without
+it (in-process) the answer alone; `answer` gives both.
 
 A promotion or rollback is served without a restart: at most every DEMANDOPS_RELOAD_SECONDS
 (60; 0: every request) a request first re-reads the champion aliases and loads the segments
@@ -26,6 +29,11 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
+
+try:  # the server Azure ML runs this script under; absent in-process (the project's own venv)
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+except ImportError:
+    AMLResponse = None
 
 PREFIX = "demand."
 MAX_ROWS = 10_000
@@ -48,25 +56,33 @@ def init() -> None:
         _RELOAD.update(every=every, due=time.monotonic() + every)
 
 
-def run(raw_data: str) -> dict[str, Any]:
-    """Forecasts for the rows of one request (see the module docstring)."""
+def run(raw_data: str) -> Any:
+    """The answer to one request (see the module docstring): under the server, as an HTTP
+    response with its status."""
+    body, status = answer(raw_data)
+    return body if AMLResponse is None else AMLResponse(body, status, json_str=True)
+
+
+def answer(raw_data: str) -> tuple[dict[str, Any], int]:
+    """Forecasts for the rows of one request, or an error, and the HTTP status."""
     try:
         request = json.loads(raw_data)
         segment, rows = request["segment"], request["rows"]
     except (ValueError, KeyError, TypeError):
-        return {"error": 'the body must be JSON {"segment": "...", "rows": [{...}, ...]}'}
+        return {"error": 'the body must be JSON {"segment": "...", "rows": [{...}, ...]}'}, 400
     _refresh()
     served = MODELS.get(segment) if isinstance(segment, str) else None
     if served is None:
-        return {"error": f"no champion served for segment {str(segment)[:100]!r}"}
+        return {"error": f"no champion served for segment {str(segment)[:100]!r}"}, 404
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
-        return {"error": f"rows must be a list of 1 to {MAX_ROWS} feature rows"}
+        return {"error": f"rows must be a list of 1 to {MAX_ROWS} feature rows"}, 400
     version, model = served
     try:
         forecast = model.predict(_typed(pd.DataFrame(rows), model))
     except Exception as exc:  # a row the model refuses: say why, in one line
-        return {"error": f"cannot forecast these rows: {str(exc).splitlines()[0][:300]}"}
-    return {"segment": segment, "model_version": version, "forecast": [float(v) for v in forecast]}
+        return {"error": f"cannot forecast these rows: {str(exc).splitlines()[0][:300]}"}, 400
+    body = {"segment": segment, "model_version": version, "forecast": [float(v) for v in forecast]}
+    return body, 200
 
 
 def _reload_seconds() -> float:
