@@ -9,10 +9,19 @@ for the intercept is done on the moments (X'X − n·x̄x̄'). Coordinate descen
 Gram matrix (scikit-learn's `lasso_path` with `precompute=Gram, Xy=`), warm-started along the
 alpha path: O(rows × cols²) once, then O(cols²) per sweep whatever the number of rows. Only the
 validation error reads rows again (each fold's test block times the path's coefficients).
+
+A segment's fits at successive cut-offs see the same rows, each a few weeks more: a block's
+moments are summed from chunks of `CHUNK_ROWS` rows counted from the first row, each chunk's
+remembered by its content (`CHUNKS`, bounded), so a later fit reads only its new rows and the
+ends of its blocks. With `standardize`, columns are scaled to unit variance on the moments (as
+`StandardScaler(with_mean=False)` would scale them), so the chunks are of the unscaled design,
+the same in every fit.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -27,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 _CHUNK_ROWS = 16_384  # sparse rows densified at a time for the Gram's matrix product
 _GROUP_CHUNK_ROWS = 4_096  # ... read by group: a chunk spans few groups' columns
+CHUNK_ROWS = 8_192  # rows of a remembered chunk of moments (counted from row 0)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,24 @@ class Moments:
             self.ysum + other.ysum,
             self.yy + other.yy,
         )
+
+    def scaled(self, scale: np.ndarray) -> Moments:
+        """The moments of X / scale (column-wise)."""
+        inverse = 1.0 / scale
+        return Moments(
+            self.n,
+            self.xsum * inverse,
+            self.gram * np.outer(inverse, inverse),
+            self.xy * inverse,
+            self.ysum,
+            self.yy,
+        )
+
+    def scale(self) -> np.ndarray:
+        """Each column's standard deviation (1 for a constant one), as `StandardScaler`'s."""
+        mean = self.xsum / self.n
+        std = np.sqrt(np.maximum(np.diag(self.gram) / self.n - mean**2, 0.0))
+        return np.where(std < 10 * np.finfo(np.float64).eps, 1.0, std)
 
     def centred(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:
         """Gram, X'y and y'y of the mean-centred block, and the means of X and y."""
@@ -77,6 +105,70 @@ def moments(
         xsum[cols] += dense.sum(axis=0)
         xy[cols] += dense.T @ y[rows]
     return Moments(n, xsum, gram, xy, float(y.sum()), float(y @ y))
+
+
+class ChunkCache:
+    """Moments of row chunks by their content (design rows, targets and groups), the least
+    recently used dropped beyond `max_bytes`: a pure function's results, safe to share."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.kept: OrderedDict[bytes, Moments] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+
+    def moments(
+        self, X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None
+    ) -> Moments:
+        key = _digest(X, y, groups)
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            self.hits += 1
+            return self.kept[key]
+        found = moments(X, y, groups)
+        self.kept[key] = found
+        self.bytes += found.gram.nbytes
+        while self.bytes > self.max_bytes and len(self.kept) > 1:
+            self.bytes -= self.kept.popitem(last=False)[1].gram.nbytes
+        return found
+
+
+CHUNKS = ChunkCache(max_bytes=256 * 2**20)  # a segment's chunks at 342 columns: about 35 MB
+
+
+def range_moments(
+    X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None, a: int, b: int
+) -> Moments:
+    """The moments of rows [a, b): the whole `CHUNK_ROWS` chunks inside from `CHUNKS`, the
+    rows before the first and after the last read directly."""
+    first, last = -(-a // CHUNK_ROWS) * CHUNK_ROWS, b // CHUNK_ROWS * CHUNK_ROWS
+    if first >= last:
+        return moments(X[a:b], y[a:b], None if groups is None else groups[a:b])
+    spans = [(a, first), *((s, s + CHUNK_ROWS) for s in range(first, last, CHUNK_ROWS)), (last, b)]
+    parts = [
+        (CHUNKS.moments if end - start == CHUNK_ROWS else moments)(
+            X[start:end], y[start:end], None if groups is None else groups[start:end]
+        )
+        for start, end in spans
+        if end > start
+    ]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _digest(X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None) -> bytes:
+    digest = hashlib.blake2b(digest_size=20)
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X)
+        arrays = [X.data, X.indices, X.indptr - X.indptr[0], np.asarray(X.shape)]
+    else:
+        arrays = [np.ascontiguousarray(X), np.asarray(X.shape)]
+    for array in [*arrays, y, *([] if groups is None else [groups])]:
+        digest.update(str(array.dtype).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.digest()
 
 
 def _chunk(
@@ -140,8 +232,9 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
     """LASSO with an intercept, alpha chosen by the mean validation MSE over time-series folds.
 
     The folds are `TimeSeriesSplit(n_splits)`'s: each trains on the rows before a contiguous
-    test block. Fitted: `alpha_`, `alphas_`, `mse_path_` (alphas ×
-    folds), `coef_`, `intercept_`, `n_iter_` (of the final fit at `alpha_`).
+    test block. With `standardize`, the columns are scaled to unit variance over all rows first
+    (`scale_`; `coef_` is of the unscaled columns). Fitted: `alpha_`, `alphas_`, `mse_path_`
+    (alphas × folds), `coef_`, `intercept_`, `n_iter_` (of the final fit at `alpha_`).
     """
 
     def __init__(
@@ -151,12 +244,14 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
         eps: float = 1e-3,
         max_iter: int = 20000,
         tol: float = 1e-3,
+        standardize: bool = False,
     ) -> None:
         self.n_splits = n_splits
         self.n_alphas = n_alphas
         self.eps = eps
         self.max_iter = max_iter
         self.tol = tol
+        self.standardize = standardize
 
     def fit(
         self, X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None = None
@@ -164,12 +259,16 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
         """Fit on rows in time order. `groups` (optional, a label per row) only speeds up a
         block-sparse design: see `moments`; the fit is the same."""
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=True)
+        if groups is not None and np.asarray(groups).dtype.kind not in "iu":
+            groups = np.unique(groups, return_inverse=True)[1]  # codes: hashable by content
         folds = list(TimeSeriesSplit(n_splits=self.n_splits).split(X))
         edges = _edges(folds, len(y))
         upto: dict[int, Moments] = {}  # moments of rows [0, edge)
         for a, b in pairwise(edges):
-            block = moments(X[a:b], y[a:b], None if groups is None else groups[a:b])
+            block = range_moments(X, y, groups, a, b)
             upto[b] = upto[a] + block if a in upto else block
+        self.scale_ = upto[len(y)].scale() if self.standardize else np.ones(X.shape[1])
+        upto = {edge: m.scaled(self.scale_) for edge, m in upto.items()}
         full = upto[len(y)]
         self.alphas_ = alpha_grid(full, self.n_alphas, self.eps)
         mse = [self._fold_mse(upto[int(test[0])], X, y, test) for _, test in folds]
@@ -179,8 +278,8 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
         coefs, x_mean, y_mean, n_iter = path(
             full, self.alphas_[best : best + 1], self.max_iter, self.tol
         )
-        self.coef_ = coefs[:, 0]
-        self.intercept_ = float(y_mean - x_mean @ self.coef_)
+        self.coef_ = coefs[:, 0] / self.scale_
+        self.intercept_ = float(y_mean - x_mean @ coefs[:, 0])
         self.n_iter_ = n_iter[0]
         return self
 
@@ -190,7 +289,9 @@ class GramLassoCV(RegressorMixin, BaseEstimator):
         """The validation MSE on `test` of each alpha of the path fit on `train`."""
         coefs, x_mean, y_mean, _ = path(train, self.alphas_, self.max_iter, self.tol)
         intercepts = y_mean - x_mean @ coefs
-        fitted = np.asarray(safe_sparse_dot(X[test[0] : test[-1] + 1], coefs))
+        fitted = np.asarray(
+            safe_sparse_dot(X[test[0] : test[-1] + 1], coefs / self.scale_[:, None])
+        )
         return np.mean((fitted + intercepts - y[test, None]) ** 2, axis=0)
 
     def predict(self, X: np.ndarray | sparse.spmatrix) -> np.ndarray:

@@ -148,14 +148,21 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             )
         if self.slopes_by is not None:
             self.slope_levels_ = sorted(pd.DataFrame(X)[self.slopes_by].astype(str).unique())
-        lasso = GramLassoCV(self.n_splits, self.n_alphas, max_iter=self.max_iter, tol=1e-3)
         design = self._columns(X)
         built = self._builds_design()
         if built and design.nnz >= self.min_dense_density * np.prod(design.shape):
             design = design.toarray()
-        solved_sparse = built and sparse.issparse(design)  # then GramLassoCV centres it
-        scaler = StandardScaler(with_mean=not solved_sparse)
-        pipeline = make_pipeline(scaler, lasso)
+        # sparse: GramLassoCV centres and scales on its moments, so that a segment's fits at
+        # later cut-offs share the moments of the rows they have in common (ml/gram_lasso.py)
+        solved_sparse = built and sparse.issparse(design)
+        lasso = GramLassoCV(
+            self.n_splits,
+            self.n_alphas,
+            max_iter=self.max_iter,
+            tol=1e-3,
+            standardize=solved_sparse,
+        )
+        pipeline = make_pipeline(lasso) if solved_sparse else make_pipeline(StandardScaler(), lasso)
         if solved_sparse and self.slopes_by is not None:  # a product's rows use its slopes only
             groups, _ = pd.factorize(pd.DataFrame(X)[self.slopes_by])  # ints sort 20x faster
             self.pipeline_: Pipeline = pipeline.fit(design, np.log1p(y), gramlassocv__groups=groups)
@@ -173,7 +180,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
         design = self._columns(X)
-        if self._builds_design() and self.pipeline_[0].with_mean:  # it was fit dense
+        if self._builds_design() and getattr(self.pipeline_[0], "with_mean", False):  # fit dense
             design = design.toarray()
         return np.clip(np.expm1(self.pipeline_.predict(design)), 0.0, None)
 

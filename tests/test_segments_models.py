@@ -309,7 +309,7 @@ def test_lasso_solved_sparse_equals_dense_up_to_solver_tolerance() -> None:
     kw = {"features": ("discount", "level"), "n_splits": 3, "slopes_by": "product_id"}
     dense = LassoForecaster(**kw, sloped=("discount",)).fit(X, y)
     solved_sparse = LassoForecaster(**kw, sloped=("discount",), min_dense_density=1.1).fit(X, y)
-    assert dense.pipeline_[0].with_mean and not solved_sparse.pipeline_[0].with_mean
+    assert dense.pipeline_[0].with_mean and solved_sparse.pipeline_[0].standardize
     assert solved_sparse.alpha_ == pytest.approx(dense.alpha_, rel=1e-9)
     np.testing.assert_allclose(solved_sparse.predict(X), dense.predict(X), rtol=1e-4, atol=1e-4)
     assert list(solved_sparse.feature_names_in_) == list(dense.feature_names_in_)
