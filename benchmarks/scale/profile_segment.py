@@ -68,7 +68,8 @@ def _override(text: str) -> tuple[str, Any]:
     name, sep, value = text.partition("=")
     if not sep or name not in TrainParams.__dataclass_fields__:
         raise SystemExit(f"--set {text!r}: expected NAME=VALUE with NAME a field of TrainParams")
-    return name, yaml.safe_load(value)
+    parsed = yaml.safe_load(value)
+    return name, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
 if __name__ == "__main__":
