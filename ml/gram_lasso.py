@@ -152,10 +152,7 @@ def range_moments(
         for start, end in spans
         if end > start
     ]
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
+    return sum(parts[1:], parts[0])
 
 
 def _digest(X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None) -> bytes:

@@ -216,7 +216,7 @@ class _Block(NamedTuple):
         by stacking sparse matrices (which cost a production segment more than its moments)."""
         offsets = np.cumsum([0, *(b.width for b in blocks)])
         values = np.hstack([b.values for b in blocks])
-        columns = np.hstack([b.columns + o for b, o in zip(blocks, offsets, strict=False)])
+        columns = np.hstack([b.columns + o for b, o in zip(blocks, offsets[:-1], strict=True)])
         n, cells = values.shape
         matrix = sparse.csr_matrix(
             (values.ravel(), columns.ravel(), np.arange(0, n * cells + 1, cells)),

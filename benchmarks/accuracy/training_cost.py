@@ -19,7 +19,7 @@ import pandas as pd
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
 from ml.fit_memo import FitMemo
-from ml.metrics import bias, mape, wape
+from ml.metrics import metrics_by
 from ml.segments import assign_segments, product_velocity, segments_of
 from ml.train import TrainParams, backtest_origins, backtest_segment, final_model
 
@@ -39,7 +39,7 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
     ]
     start = time.perf_counter()
     memo = FitMemo()  # as the batch trains (ml/train.py)
-    holdout = backtest_segment(segment, part, origins, params, memo)
+    holdout = metrics_by(backtest_segment(segment, part, origins, params, memo), ["model"])
     final_model(segment, part, params, memo)
     return {
         "segment": segment_name,
@@ -47,8 +47,12 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
         "train_seconds": round(time.perf_counter() - start, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "backtest_pct": {  # MAPE / WAPE / bias of each model over the backtest's windows
-            str(model): [round(100 * f(g["units"], g["forecast"]), 2) for f in (mape, wape, bias)]
-            for model, g in holdout.groupby("model")
+            str(row.model): [
+                round(100 * row.mape, 2),
+                round(100 * row.wape, 2),
+                round(100 * row.bias, 2),
+            ]
+            for row in holdout.itertuples()
         },
     }
 
