@@ -18,6 +18,9 @@ without improvement instead of `patience`: at production density a segment's lat
 With `epoch_rows`, an epoch trains on at most that many rows, each seed a new random sample of
 its own every epoch: at production density (300,000 rows a segment) a full pass per epoch
 cost as much as the rest of the segment's training, for the same accuracy of the ensemble.
+Likewise early stopping scores each epoch on at most `validation_rows` of the validation
+weeks' rows (a fixed sample): scoring 45,000 rows × 3 seeds every epoch cost a fifth of a
+production fit, and the loss of 16,384 rows is as clear a signal.
 
 The loss is squared error on log1p(units) (about the median) or, with `objective="mape"` (what
 `ensemble_objective: mape` gives it), absolute error on log1p(units) weighted by 1/units +
@@ -92,6 +95,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         objective: str = "wape",
         warm_start: bool = True,
         epoch_rows: int | None = None,
+        validation_rows: int | None = 16384,
     ) -> None:
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -109,6 +113,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.objective = objective
         self.warm_start = warm_start
         self.epoch_rows = epoch_rows
+        self.validation_rows = validation_rows
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EmbeddingNetForecaster:
         return self._fit(X, y, None)
@@ -137,7 +142,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         check_objective(self.objective)
         self.levels_ = {
-            c: {v: i + 1 for i, v in enumerate(sorted(X[c].astype(str).unique()))}
+            c: {v: i + 1 for i, v in enumerate(sorted(set(_texts(X[c])[1])))}
             for c in self.categorical_features
         }
         numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
@@ -218,6 +223,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         state.setdefault("warm_start", False)
         state.setdefault("warm_patience", state.get("patience", 4))
         state.setdefault("epoch_rows", None)
+        state.setdefault("validation_rows", None)
         super().__setstate__(state)  # type: ignore[misc]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -233,7 +239,9 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
     def _tensors(self, X: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         codes = np.zeros((len(X), len(self.categorical_features)), dtype=np.int64)
         for i, column in enumerate(self.categorical_features):
-            codes[:, i] = X[column].astype(str).map(self.levels_[column]).fillna(0).to_numpy()
+            rows, texts = _texts(X[column])
+            known = pd.Index(list(self.levels_[column])).get_indexer(texts) + 1  # unseen: 0
+            codes[:, i] = known[rows]
         numeric = X[list(self.numeric_features)].to_numpy(dtype=np.float64)
         numeric = np.nan_to_num((numeric - self.mean_) / self.scale_, nan=0.0)
         # rows contiguous: a minibatch gathers rows (column-major, a fit spent 18 % gathering)
@@ -248,6 +256,15 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             return np.zeros(len(X), dtype=bool)
         return (X[self.time_column] >= weeks[-n_val]).to_numpy()
 
+    def _validation_sample(self, is_val: np.ndarray) -> np.ndarray:
+        """The validation rows early stopping scores: all, or a fixed random `validation_rows`
+        of them (in row order) where there are more."""
+        rows = np.flatnonzero(is_val)
+        if self.validation_rows is None or len(rows) <= self.validation_rows:
+            return rows
+        rng = np.random.default_rng(self.random_state)
+        return np.sort(rng.choice(rows, self.validation_rows, replace=False))
+
     def _training_data(self, X: pd.DataFrame, target: np.ndarray) -> TrainingData:
         """The tensors of a fit, its early-stopping split and, with "mape", the row weights."""
         is_val = self._validation_mask(X)
@@ -261,8 +278,16 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             torch.from_numpy(target),
             weights,
             torch.from_numpy(np.flatnonzero(~is_val)),
-            torch.from_numpy(np.flatnonzero(is_val)),
+            torch.from_numpy(self._validation_sample(is_val)),
         )
+
+
+def _texts(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's index into the distinct values, and those values as text (as `astype(str)`
+    gives them): converting the few distinct values, not every row, cost a production segment
+    several CPU-seconds less."""
+    rows, distinct = pd.factorize(values, use_na_sentinel=False)
+    return rows, pd.Index(pd.Series(distinct, dtype=values.dtype).astype(str))
 
 
 def _dims(fit: EmbeddingNetForecaster) -> list[int]:

@@ -75,17 +75,23 @@ class SeedStack(nn.Module):
         )
 
     def forward(self, codes: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        """seeds × rows × columns of codes and numeric inputs → seeds × rows of log forecasts."""
+        """seeds × rows × columns of codes and numeric inputs → seeds × rows of log forecasts.
+
+        The first layer is `Net`'s on the concatenated embeddings, computed without
+        concatenating: each table is multiplied by its rows of the first layer's weights, and
+        a row looks up its levels' products (a fifth cheaper a step, backward included)."""
         seeds = torch.arange(len(codes))[:, None]
-        parts = []
-        for i, table in enumerate(self.tables):  # one lookup in the seeds' tables laid end to end
-            rows = codes[:, :, i] + seeds * table.shape[1]
-            parts.append(nn.functional.embedding(rows, table.reshape(-1, table.shape[2])))
-        x = torch.cat([*parts, numeric], dim=2)
-        last = len(self.weights) - 1
-        for k, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(bias, x, weight)
-            x = torch.relu(x) if k < last else x
+        first = self.weights[0]
+        x = torch.baddbmm(self.biases[0], numeric, first[:, first.shape[1] - numeric.shape[2] :])
+        offset = 0
+        for i, table in enumerate(self.tables):
+            weights = first[:, offset : offset + table.shape[2]]
+            offset += table.shape[2]
+            projected = torch.bmm(table, weights)  # seeds × levels × first layer's width
+            rows = codes[:, :, i] + seeds * projected.shape[1]  # the seeds' tables end to end
+            x = x + nn.functional.embedding(rows, projected.reshape(-1, projected.shape[2]))
+        for weight, bias in zip(self.weights[1:], self.biases[1:], strict=True):
+            x = torch.baddbmm(bias, torch.relu(x), weight)
         return x.squeeze(2)
 
     def copy_into(self, nets: list[Net]) -> None:

@@ -387,3 +387,40 @@ def _restored(cls: type, state: dict[str, Any]) -> Any:
     obj = cls.__new__(cls)
     obj.__setstate__(state)
     return obj
+
+
+def test_levels_are_coded_by_their_text_and_an_unseen_one_is_zero() -> None:
+    """Codes from the distinct values' text equal those of every row's `astype(str)`; a level
+    first seen at scoring, or missing, is 0."""
+    fit = pd.DataFrame(
+        {"store_id": pd.Series(["b", "a", None, "b"], dtype="string[pyarrow]"), "x": 0.0}
+    )
+    net = EmbeddingNetForecaster(("x",), ("store_id",), max_epochs=1)
+    net.levels_ = {"store_id": {"a": 1, "b": 2}}
+    net.mean_, net.scale_ = np.zeros(1), np.ones(1)
+    score = pd.DataFrame({"store_id": pd.Series(["a", "c", None, "b"], dtype=object), "x": 0.0})
+    for frame, expected in ((fit, [2, 1, 0, 2]), (score, [1, 0, 0, 2])):
+        codes, _ = net._tensors(frame)
+        assert codes[:, 0].tolist() == expected
+        by_row = frame["store_id"].astype(str).map(net.levels_["store_id"]).fillna(0)
+        assert codes[:, 0].tolist() == by_row.astype(int).tolist()
+
+
+def test_early_stopping_scores_a_fixed_sample_of_the_validation_weeks(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """With more validation rows than `validation_rows`, a fixed sample of them in row order;
+    with fewer (or None) all of them; and the sample is the same at every fit."""
+    X, y = data
+    is_val = _net()._validation_mask(X)
+    assert is_val.sum() == 270  # the last 9 of 60 weeks × 30 series
+    sample = _net(validation_rows=100)._validation_sample(is_val)
+    assert len(sample) == 100 and np.all(np.diff(sample) > 0) and is_val[sample].all()
+    assert np.array_equal(sample, _net(validation_rows=100)._validation_sample(is_val))
+    for cap in (270, 1000, None):
+        everything = _net(validation_rows=cap)._validation_sample(is_val)
+        assert np.array_equal(everything, np.flatnonzero(is_val))
+    net = _net(validation_rows=100, max_epochs=1).fit(X, y)
+    data_ = net._training_data(X, np.log1p(y).astype(np.float32))
+    assert np.array_equal(data_.val.numpy(), sample)
+    assert len(data_.train) == (~is_val).sum()
