@@ -75,6 +75,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             objective=params.ensemble_objective,
             warm_start=params.nn_warm_start,
             epoch_rows=params.nn_epoch_rows,
+            n_seeds=params.nn_seeds,
         )
 
     def __init__(

@@ -52,6 +52,7 @@ class TrainParams:
     nn_max_epochs: int = 30
     nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
     nn_epoch_rows: int | None = 65_536  # training rows one net epoch samples at most; None: all
+    nn_seeds: int = 3  # nets of different initial weights averaged
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
 
@@ -71,6 +72,7 @@ class TrainParams:
             nn_max_epochs=cfg.nn_max_epochs,
             nn_warm_start=cfg.nn_warm_start,
             nn_epoch_rows=cfg.nn_epoch_rows,
+            nn_seeds=cfg.nn_seeds,
             ensemble_members=tuple(cfg.ensemble),
         )
         return replace(params, **overrides)

@@ -424,3 +424,15 @@ def test_early_stopping_scores_a_fixed_sample_of_the_validation_weeks(
     data_ = net._training_data(X, np.log1p(y).astype(np.float32))
     assert np.array_equal(data_.val.numpy(), sample)
     assert len(data_.train) == (~is_val).sum()
+
+
+def test_the_configured_seeds_are_the_members_seeds() -> None:
+    """`nn_seeds` in config/pipeline.yaml reaches the ensemble's net: one seed, one net."""
+    from demandops.core.settings import load_settings
+    from ml.train import TrainParams
+
+    configured = load_settings().pipeline
+    assert configured.nn_seeds == TrainParams.from_config(configured).nn_seeds == 3
+    params = TrainParams.from_config(configured.model_copy(update={"nn_seeds": 1}))
+    member = EmbeddingNetForecaster.for_segment(("promo",), ("store_id",), params)
+    assert params.nn_seeds == member.n_seeds == 1

@@ -12,6 +12,7 @@ process, sampling the whole process tree (the CLI and its pool workers) every ha
 
     .venv/bin/python -m benchmarks.scale.experiment --regions 1                # production density
     .venv/bin/python -m benchmarks.scale.experiment --regions 1 2 --store-scale 1 4   # cheaper
+    .venv/bin/python -m benchmarks.scale.experiment --regions 14 --config my-config/  # another
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def variant(
     generated = measured([*CLI, "generate", *common, *spec])
     report_file = workdir / f"report-{n_regions}r-{scale:g}x.json"
     load_before = os.getloadavg()
-    run = measured([*CLI, "run", *common, "--report-json", str(report_file)])
+    config = ["--config", str(args.config)] if args.config else []
+    run = measured([*CLI, "run", *common, *config, "--report-json", str(report_file)])
     report = json.loads(report_file.read_text())
     steps: dict[str, float] = {}
     for info in report["regions"].values():
@@ -136,6 +138,7 @@ def variant(
         "store_scale": scale,
         "products": args.products,
         "weeks": args.weeks,
+        "config": str(args.config or "config/"),
         "shipment_rows": rows,
         "generate": generated,
         "run": run,
@@ -174,6 +177,11 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=156)
     parser.add_argument("--workdir", type=Path, help="keep the lakes here (default: a temp dir)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="the batch's configuration folder (`demandops run --config`; default: config/)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)

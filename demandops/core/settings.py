@@ -220,6 +220,8 @@ class PipelineConfig(_Strict):
     nn_warm_start: bool = True
     # training rows one net epoch samples at most (each seed its own sample); null: every row
     nn_epoch_rows: int | None = Field(default=65_536, ge=1024)
+    # nets of different initial weights whose forecasts are averaged (ml/embedding_net.py)
+    nn_seeds: int = Field(default=3, ge=1, le=10)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
