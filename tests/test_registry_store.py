@@ -15,11 +15,18 @@ import pytest
 from demandops.lifecycle.registry import EXPERIMENT, Registry, RegistryError, create_store
 from tests.conftest import ROOT
 
+# every SQL statement 50 ms slower: the ~70 migrations take well over the test's 1 s wait
+# (about 1.4 s in all without it), so the kill always lands midway, whatever the machine's speed
+SLOW = (
+    "import time; from sqlalchemy import event; from sqlalchemy.engine import Engine; "
+    "event.listen(Engine, 'before_cursor_execute', lambda *a: time.sleep(0.05)); "
+)
 CREATE = (
-    "import sys; from demandops.lifecycle import registry as r; r.create_store(sys.argv[1], None)"
+    SLOW + "import sys; from demandops.lifecycle import registry as r; "
+    "r.create_store(sys.argv[1], None)"
 )
 # what a batch does first (lifecycle.context): an MlflowClient alone would migrate in place
-OPEN = "import sys; from demandops.lifecycle import registry as r; r.Registry(sys.argv[1])"
+OPEN = SLOW + "import sys; from demandops.lifecycle import registry as r; r.Registry(sys.argv[1])"
 
 
 def test_an_existing_store_is_kept_and_dead_creators_leftovers_removed(
@@ -51,6 +58,7 @@ def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     time.sleep(1)
+    assert proc.poll() is None  # still migrating: the kill lands midway
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not db.exists()  # never a half-migrated store under the real name
