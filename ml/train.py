@@ -53,6 +53,7 @@ class TrainParams:
     nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
     nn_epoch_rows: int | None = 65_536  # training rows one net epoch samples at most; None: all
     nn_seeds: int = 3  # nets of different initial weights averaged
+    nn_one_seed_rows: int | None = 150_000  # a net fit on more rows trains one seed; None: never
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
 
@@ -73,6 +74,7 @@ class TrainParams:
             nn_warm_start=cfg.nn_warm_start,
             nn_epoch_rows=cfg.nn_epoch_rows,
             nn_seeds=cfg.nn_seeds,
+            nn_one_seed_rows=cfg.nn_one_seed_rows,
             ensemble_members=tuple(cfg.ensemble),
         )
         return replace(params, **overrides)

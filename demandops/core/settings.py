@@ -222,6 +222,8 @@ class PipelineConfig(_Strict):
     nn_epoch_rows: int | None = Field(default=65_536, ge=1024)
     # nets of different initial weights whose forecasts are averaged (ml/embedding_net.py)
     nn_seeds: int = Field(default=3, ge=1, le=10)
+    # a net fit on more training rows than this trains one seed, not nn_seeds; null: never
+    nn_one_seed_rows: int | None = Field(default=150_000, ge=1)
     # per-product LASSO slopes on the calendar: week-of-year terms, holiday, trend (ml/models.py)
     lasso_calendar_slopes: bool = True
     lifecycle: LifecycleConfig = LifecycleConfig()
