@@ -30,6 +30,7 @@ it may give up.
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ from ml.metrics import bias, check_objective, mape, wape
 SCALES = np.round(np.arange(0.50, 1.5001, 0.01), 2)  # the factors `objective="mape"` may pick
 DISPERSION_COEFS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # and the shrinkages
 SERIES_COLUMNS = ("store_id", "product_id")  # a series, the unit of the blend's noise estimate
+
+Frame = TypeVar("Frame", pd.DataFrame, np.ndarray)
 
 
 class EnsembleForecaster(RegressorMixin, BaseEstimator):
@@ -96,9 +99,9 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
             early = (times < start).to_numpy()
             late = ~early & (times < starts[k + 1] if k + 1 < len(starts) else True)
             late = np.asarray(late, dtype=bool)
-            fits = [self._fit(est, X[early], y[early]) for _, est in self.estimators]
-            preds = [fitted.predict(X[late]) for fitted in fits]
-            windows.append((late, np.column_stack(preds)))
+            fits = self._fit_each(_rows(X, early), _rows(y, early))
+            window = _rows(X, late)
+            windows.append((late, np.column_stack([fitted.predict(window) for fitted in fits])))
         rows = np.concatenate([np.flatnonzero(late) for late, _ in windows])
         self.validation_actual_ = y[rows]
         self.validation_predictions_ = np.vstack([preds for _, preds in windows])
@@ -106,18 +109,19 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.uses_dispersion_ = self.dispersion_column in X.columns
         self.validation_dispersion_ = self._dispersion(X.iloc[rows])
         self._blend()
-        self.estimators_ = [self._fit(est, X, y) for _, est in self.estimators]
+        self.estimators_ = self._fit_each(X, y)
         self.named_estimators_ = {
             name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)
         }
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _fit(self, estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
-        """A clone of `estimator` fit on (X, y), through the memo if there is one."""
+    def _fit_each(self, X: pd.DataFrame, y: np.ndarray) -> list[BaseEstimator]:
+        """A clone of every member fit on (X, y), through the memo if there is one."""
+        members = [est for _, est in self.estimators or []]
         if self.fit_memo is None:
-            return clone(estimator).fit(X, y)
-        return self.fit_memo.fit(estimator, X, y)
+            return [clone(est).fit(X, y) for est in members]
+        return self.fit_memo.fit_each(members, X, y)
 
     def _window_starts(self, X: pd.DataFrame) -> list[object]:
         """The first week of each validation window, oldest first."""
@@ -248,6 +252,16 @@ def _mape_shrinkage(
             if score < best - 1e-12 and _wape(actual, shrunk * scale) <= ceiling:
                 best, chosen = score, (float(scale), coef)
     return chosen
+
+
+def _rows(data: Frame, mask: np.ndarray) -> Frame:
+    """The rows of `data` where `mask` holds: a slice, not a copy, where they are contiguous
+    (as a time-sorted segment's weeks before a cut-off are)."""
+    where = np.flatnonzero(mask)
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        part = slice(int(where[0]), int(where[-1]) + 1)
+        return data.iloc[part] if isinstance(data, pd.DataFrame) else data[part]
+    return data[mask]
 
 
 def _combine(preds: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -39,8 +39,24 @@ class FitMemo:
         """A clone of `estimator` fit on (X, y), or the one fit on the same before.
 
         The fitted estimator is shared: callers only predict with it."""
+        return self.fit_each([estimator], X, y)[0]
+
+    def fit_each(
+        self, estimators: list[BaseEstimator], X: pd.DataFrame, y: np.ndarray | pd.Series
+    ) -> list[BaseEstimator]:
+        """`fit` of each estimator on the same (X, y), the data digested once."""
+        data = (_digest(X), _digest(y))
+        return [self._fit(estimator, X, y, data) for estimator in estimators]
+
+    def _fit(
+        self,
+        estimator: BaseEstimator,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        data: tuple[str, str],
+    ) -> BaseEstimator:
         params = _params_digest(estimator)
-        key = (params, _digest(X), _digest(y))
+        key = (params, *data)
         if key in self._fits:
             self.hits += 1
             return self._fits[key]

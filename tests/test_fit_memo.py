@@ -20,6 +20,7 @@ from demandops.pipeline.steps import (
     read_features,
 )
 from ml.embedding_net import EmbeddingNetForecaster
+from ml.ensemble import _rows
 from ml.features import NUMERIC_FEATURES
 from ml.fit_memo import FitMemo
 from ml.models import LassoForecaster
@@ -97,6 +98,28 @@ def test_the_memo_refits_on_other_rows_or_parameters(history: pd.DataFrame) -> N
     assert memo.fit(clone(lasso).set_params(n_alphas=6), X, y) is not first
     assert memo.fit(lasso, X.head(299), y[:299]) is not first
     assert (memo.misses, memo.hits) == (4, 1)
+
+
+def test_rows_before_a_cut_off_are_a_slice_that_the_memo_knows_as_the_masked_copy(
+    history: pd.DataFrame,
+) -> None:
+    """The ensemble takes a time-sorted segment's weeks before a cut-off as a slice, not a
+    copy; the memo keys it by content, as the masked copy it replaces."""
+    part, origins = _segment(history)
+    early = (part["week_start"] < origins[0]).to_numpy()
+    view = _rows(part, early)
+    pd.testing.assert_frame_equal(view, part[early])
+    assert np.shares_memory(view["units"].to_numpy(), part["units"].to_numpy())
+    scattered = early & (np.arange(len(part)) % 2 == 0)
+    pd.testing.assert_frame_equal(_rows(part, scattered), part[scattered])
+    units = part["units"].to_numpy()
+    np.testing.assert_array_equal(_rows(units, scattered), units[scattered])
+    lasso = LassoForecaster(features=NUMERIC_FEATURES[:3], n_alphas=5)
+    memo = FitMemo()
+    net, first = memo.fit_each([clone(NET).set_params(max_epochs=1), lasso], view, units[early])
+    assert net.n_epochs_ == (1, 1, 1)
+    assert memo.fit(lasso, part[early], _rows(units, early)) is first
+    assert (memo.misses, memo.hits) == (2, 1)
 
 
 def test_a_pickled_ensemble_carries_no_memo(history: pd.DataFrame) -> None:
