@@ -76,7 +76,20 @@ def random_units() -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("lag", "window"),
-    [(0, 1), (1, 1), (4, 1), (4, 4), (2, 13), (0, 52), (7, 3), (10, 10), (23, 2), (30, 5)],
+    [
+        (0, 1),
+        (1, 1),
+        (4, 1),
+        (24, 1),
+        (30, 1),
+        (4, 4),
+        (2, 13),
+        (0, 52),
+        (7, 3),
+        (10, 10),
+        (23, 2),
+        (30, 5),
+    ],
 )
 def test_lagged_window_mean_matches_a_naive_loop(
     random_units: np.ndarray, lag: int, window: int
@@ -85,6 +98,13 @@ def test_lagged_window_mean_matches_a_naive_loop(
     want = _naive_window_mean(random_units, lag, window)
     assert got.shape == random_units.shape
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_a_one_week_window_is_the_value_lag_weeks_earlier_exactly() -> None:
+    units = np.array([[0.1, 0.7, np.nan, 1e-9, 3.3], [2.5, np.nan, 0.2, 0.3, 1e12]])
+    got = lagged_window_mean(units, 2, 1)
+    np.testing.assert_array_equal(got[:, 2:], units[:, :3])
+    assert np.isnan(got[:, :2]).all()
 
 
 def test_lagged_window_mean_is_nan_before_any_data_and_does_not_change_its_input() -> None:

@@ -79,9 +79,9 @@ def _region_weeks_contiguous(region: str, shipments: pd.DataFrame) -> dict[str, 
     """No week without any shipment between the region's first and last week (a lost file)."""
     if shipments.empty:
         return _row("region_weeks_contiguous", [f"{region}: no shipments"])
-    have = set(shipments["week_start"])
-    span = pd.date_range(min(have), max(have), freq="7D")
-    return _row("region_weeks_contiguous", [f"{d:%Y-%m-%d}" for d in span if d not in have])
+    have = pd.DatetimeIndex(shipments["week_start"].unique())  # not a set of 800,000 Timestamps
+    missing = pd.date_range(have.min(), have.max(), freq="7D").difference(have)
+    return _row("region_weeks_contiguous", [f"{d:%Y-%m-%d}" for d in missing])
 
 
 def _series_gaps(shipments: pd.DataFrame) -> dict[str, object]:
