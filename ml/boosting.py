@@ -28,6 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from ml import targets
 from ml.metrics import check_objective, mape_weights
 
 MAX_CATEGORIES = 255  # levels per categorical feature: rarer ones are treated as unknown
@@ -97,7 +98,7 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         check_objective(self.objective)
         frame = pd.DataFrame(X)
         self.categories_ = {c: _frequent_levels(frame[c]) for c in self.categorical}
-        units = np.asarray(y, dtype=float)
+        units = targets.units(y)
         model = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,

@@ -39,6 +39,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ml import targets
 from ml.metrics import check_objective, mape_weights
 from ml.seed_nets import (
     Net,
@@ -141,7 +142,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         y: pd.Series | np.ndarray,
         previous: EmbeddingNetForecaster | None,
     ) -> EmbeddingNetForecaster:
-        target = np.log1p(np.asarray(y, dtype=np.float32))
+        target = np.log1p(targets.units(y, np.float32))
         if len(X) != len(target) or len(X) < 10:
             raise ValueError(f"need at least 10 rows with one target each, got {len(X)}")
         if self.n_seeds < 1:

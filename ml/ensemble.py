@@ -37,6 +37,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ml import targets
 from ml.blend import Rules, Validation, select
 from ml.features import DISPERSION_COLUMN
 from ml.fit_memo import FitMemo
@@ -91,7 +92,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         check_objective(self.objective)
         if self.validation_windows < 1 or self.validation_weeks < 1:
             raise ValueError("validation_windows and validation_weeks must be at least 1")
-        y = np.asarray(y, dtype=float)
+        y = targets.units(y)
         times = X[self.time_column]
         starts = self._window_starts(X)
         windows = []

@@ -37,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
+from ml import targets
 from ml.gram_lasso import GramLassoCV
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
@@ -140,7 +141,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
-        y = np.asarray(y, dtype=float)
+        y = targets.units(y)
         if len(y) <= self.n_splits:
             raise ValueError(
                 f"time-series cross-validation with {self.n_splits} splits needs more samples, "
