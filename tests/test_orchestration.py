@@ -3,6 +3,7 @@ Functions replay engine (timers, retries, time-outs), and by `orchestrator_gener
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,13 @@ from azure.durable_functions import Orchestrator
 from azure.durable_functions.models import DurableOrchestrationContext
 from azure.durable_functions.models.Task import AtomicTask
 from azure.durable_functions.testing import orchestrator_generator_wrapper
+from tqdm import tqdm
 
 from demandops.core.lake import Lake
 from demandops.core.settings import Settings
 from demandops.pipeline import orchestration as orch
 from demandops.pipeline.activities import plan_run
-from demandops.pipeline.batch import orchestrate
+from demandops.pipeline.batch import orchestrate, show_progress
 from demandops.pipeline.compute.local import LocalBackend
 from demandops.pipeline.runner import EVENT_TYPES, LocalRunner
 
@@ -388,3 +390,16 @@ def test_one_worker_three_regions_the_waiting_ones_are_queued_and_complete(
     # one worker: a region that just finished still shows Running until its next poll (0.05 s),
     # so two may show Running for a moment, never three
     assert all(list(states.values()).count("Running") <= 2 for states in seen)
+
+
+def test_the_progress_shows_a_region_leaving_the_queue_before_another_one_ends() -> None:
+    out = io.StringIO()
+    bar = tqdm(total=3, file=out, mininterval=0, ascii=True)
+    show_progress(bar, 0, {"Queued": 1, "Running": 2})
+    show_progress(bar, 1, {"Completed": 1, "Queued": 1, "Running": 1})  # one ended
+    show_progress(bar, 1, {"Completed": 1, "Running": 2})  # the queued one started
+    assert out.getvalue().rstrip().endswith("Completed=1, Running=2]")
+    drawn = out.getvalue().count("Running=")
+    show_progress(bar, 1, {"Completed": 1, "Running": 2})  # nothing changed: no redraw
+    assert out.getvalue().count("Running=") == drawn
+    bar.close()

@@ -56,8 +56,7 @@ def orchestrate(
             own = {r: runner.instances[i].context.custom_status
                    for r, i in subs.items() if i in runner.instances}  # fmt: skip
             states = Counter(orch.region_progress(status, own)["regions"].values())
-            bar.set_postfix(dict(sorted(states.items())), refresh=False)
-            bar.update(status["done"] - bar.n)
+            show_progress(bar, status["done"], dict(sorted(states.items())))
 
     runner = LocalRunner(
         Activities(settings, backend).table(),
@@ -71,6 +70,20 @@ def orchestrate(
     finally:
         bar.close()
     return outcome
+
+
+def show_progress(bar: tqdm, done: int, states: dict[str, int]) -> None:
+    """Move `bar` to `done` regions with the regions' states beside it, redrawn when either
+    changes: tqdm redraws on progress only, so a region that left the queue after another
+    ended stayed "Queued" on screen until the next one ended."""
+    if bar.disable:
+        return
+    shown = bar.postfix
+    bar.set_postfix(states, refresh=False)
+    if done != bar.n:
+        bar.update(done - bar.n)
+    elif bar.postfix != shown:
+        bar.refresh()
 
 
 def run_batch(
