@@ -21,8 +21,9 @@ from demandops.core.lake import Lake
 from demandops.core.settings import Settings
 from demandops.pipeline import orchestration as orch
 from demandops.pipeline.activities import plan_run
-from demandops.pipeline.batch import orchestrate, show_progress
+from demandops.pipeline.batch import orchestrate
 from demandops.pipeline.compute.local import LocalBackend
+from demandops.pipeline.progress import show_progress
 from demandops.pipeline.runner import EVENT_TYPES, LocalRunner
 
 ORCHESTRATORS = {

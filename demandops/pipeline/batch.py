@@ -30,6 +30,7 @@ from demandops.pipeline import steps
 from demandops.pipeline.activities import Activities, plan_run
 from demandops.pipeline.compute import ComputeBackend
 from demandops.pipeline.compute.local import LocalBackend
+from demandops.pipeline.progress import show_progress
 from demandops.pipeline.region import FAILED_STEP, RegionResult, Stage
 from demandops.pipeline.runner import LocalRunner
 from ml.metrics import BIAS_ALERT, REPORTED, metric_sums, metrics_from_sums
@@ -70,20 +71,6 @@ def orchestrate(
     finally:
         bar.close()
     return outcome
-
-
-def show_progress(bar: tqdm, done: int, states: dict[str, int]) -> None:
-    """Move `bar` to `done` regions with the regions' states beside it, redrawn when either
-    changes: tqdm redraws on progress only, so a region that left the queue after another
-    ended stayed "Queued" on screen until the next one ended."""
-    if bar.disable:
-        return
-    shown = bar.postfix
-    bar.set_postfix(states, refresh=False)
-    if done != bar.n:
-        bar.update(done - bar.n)
-    elif bar.postfix != shown:
-        bar.refresh()
 
 
 def run_batch(
