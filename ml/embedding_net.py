@@ -6,11 +6,9 @@ head that predicts log1p(units). Training stops early on a time-based validation
 most recent weeks of the training data) and keeps the best epoch's weights. `n_seeds` nets are
 trained from different initial weights (seeds `random_state`, `random_state` + 1, …) and their
 log forecasts averaged: one net's accuracy depended on its seed by several MAPE points on
-Dominick's data, the average much less. A fit on more than `one_seed_rows` rows trains one
-net: at production density (200,000-300,000 rows a segment) one net gave the ensemble the
-accuracy of three, for 60 % of the net's cost (benchmarks/scale/README.md). The seeds' nets
-train side by side, in one pass per minibatch (`SeedStack`). Seeds are fixed and training runs
-single-threaded, so two fits on the same data give the same model.
+Dominick's data, the average much less. The seeds' nets train side by side, in one pass per
+minibatch (`SeedStack`). Seeds are fixed and training runs single-threaded, so two fits on the
+same data give the same model.
 
 `fit_from` (what `ml.fit_memo` calls with a segment's earlier fits) starts each seed's net from
 the latest fit on earlier weeks instead of at random, and stops after `warm_patience` epochs
@@ -79,7 +77,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
             warm_start=params.nn_warm_start,
             epoch_rows=params.nn_epoch_rows,
             n_seeds=params.nn_seeds,
-            one_seed_rows=params.nn_one_seed_rows,
         )
 
     def __init__(
@@ -101,7 +98,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         warm_start: bool = True,
         epoch_rows: int | None = None,
         validation_rows: int | None = 16384,
-        one_seed_rows: int | None = None,
     ) -> None:
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -120,7 +116,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.epoch_rows = epoch_rows
         self.validation_rows = validation_rows
-        self.one_seed_rows = one_seed_rows
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EmbeddingNetForecaster:
         return self._fit(X, y, None)
@@ -161,7 +156,7 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         constant = self.scale_ <= CONSTANT * np.maximum(1.0, np.abs(self.mean_))
         self.scale_ = np.where(constant, 1.0, self.scale_)
         self.last_week_ = X[self.time_column].max()
-        seeds = range(self.random_state, self.random_state + self._seeds(len(X)))
+        seeds = range(self.random_state, self.random_state + self.n_seeds)
         if previous is not None and (
             _dims(previous) != _dims(self) or len(previous.nets_) < len(seeds)
         ):
@@ -186,12 +181,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         self.continued_ = previous is not None
         self.n_features_in_ = X.shape[1]
         return self
-
-    def _seeds(self, rows: int) -> int:
-        """`n_seeds`, or 1 for a fit on more than `one_seed_rows` rows."""
-        if self.one_seed_rows is not None and rows > self.one_seed_rows:
-            return 1
-        return self.n_seeds
 
     def _initial_net(
         self, seed: int, mean_target: float, previous: EmbeddingNetForecaster | None
@@ -241,7 +230,6 @@ class EmbeddingNetForecaster(RegressorMixin, BaseEstimator):
         state.setdefault("warm_patience", state.get("patience", 4))
         state.setdefault("epoch_rows", None)
         state.setdefault("validation_rows", None)
-        state.setdefault("one_seed_rows", None)
         super().__setstate__(state)  # type: ignore[misc]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

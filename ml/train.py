@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from demandops.core import telemetry
-from demandops.core.settings import PipelineConfig
+from demandops.core.pipeline_config import PipelineConfig
 from ml import intervals
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
@@ -53,9 +53,10 @@ class TrainParams:
     nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
     nn_epoch_rows: int | None = 65_536  # training rows one net epoch samples at most; None: all
     nn_seeds: int = 3  # nets of different initial weights averaged
-    nn_one_seed_rows: int | None = 150_000  # a net fit on more rows trains one seed; None: never
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
+    large_segment_rows: int | None = None  # a segment of more rows trains with `large_segment`
+    large_segment: TrainParams | None = None
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig, **overrides: Any) -> TrainParams:
@@ -74,10 +75,18 @@ class TrainParams:
             nn_warm_start=cfg.nn_warm_start,
             nn_epoch_rows=cfg.nn_epoch_rows,
             nn_seeds=cfg.nn_seeds,
-            nn_one_seed_rows=cfg.nn_one_seed_rows,
             ensemble_members=tuple(cfg.ensemble),
         )
+        if cfg.large_segment_rows is not None:
+            large = cls.from_config(cfg.for_large_segment(), **overrides)
+            params = replace(params, large_segment_rows=cfg.large_segment_rows, large_segment=large)
         return replace(params, **overrides)
+
+    def for_segment(self, rows: int) -> TrainParams:
+        """The parameters a segment of `rows` training rows trains with."""
+        if self.large_segment is None or self.large_segment_rows is None:
+            return self
+        return self.large_segment if rows > self.large_segment_rows else self
 
 
 @dataclass
@@ -196,6 +205,7 @@ def backtest_segment(
     """Every model's forecasts of every backtest window, fit on the weeks before its origin (the
     windows' ensembles share member fits through `fit_memo`, a new one if not given)."""
     fit_memo = FitMemo() if fit_memo is None else fit_memo
+    params = params.for_segment(len(part))
     frames = []
     for origin in origins:
         train = part[part["week_start"] < origin]
@@ -238,17 +248,29 @@ def final_model(
         return SegmentModel(
             segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
         )
-    failures: list[str] = []
+    notes = [_large_note(params, len(part))]
+    params = params.for_segment(len(part))
     features = model_features(part)
     blend = ensemble(params, features, fit_memo)
     for kind, model in (("ensemble", blend), ("lasso", lasso(params, features))):
         try:
             fitted = model.fit(part, part["units"])
-            notes = [*failures, getattr(fitted, "selection_note_", "")]
+            note = _joined([*notes, getattr(fitted, "selection_note_", "")])
             members = getattr(fitted, "member_checks_", [])
-            note = "; ".join(n for n in notes if n)
             return SegmentModel(segment, kind, fitted, len(part), note, members)
         except ValueError as exc:
-            failures.append(f"{kind} failed: {exc}")
-    note = "; ".join([*failures, "historical average used"])
+            notes.append(f"{kind} failed: {exc}")
+    note = _joined([*notes, "historical average used"])
     return SegmentModel(segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note)
+
+
+def _joined(notes: list[str]) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _large_note(params: TrainParams, rows: int) -> str:
+    """What the model card says of a segment trained with `large_segment`'s settings."""
+    if params.for_segment(rows) is params:
+        return ""
+    limit = params.large_segment_rows
+    return f"{rows} rows > large_segment_rows ({limit}): trained with large_segment's settings"

@@ -10,7 +10,8 @@ import pytest
 from scipy.stats import ks_2samp
 
 from demandops.core.lake import Lake
-from demandops.core.settings import DriftConfig, Settings
+from demandops.core.pipeline_config import DriftConfig
+from demandops.core.settings import Settings
 from demandops.monitoring.drift import categorical_psi, feature_drift, ks, numeric_psi, psi
 from demandops.pipeline import steps
 

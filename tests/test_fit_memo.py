@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from demandops.pipeline.steps import (
 )
 from ml.embedding_net import EmbeddingNetForecaster
 from ml.ensemble import _rows
-from ml.features import NUMERIC_FEATURES
+from ml.features import BASELINE_COLUMNS, NUMERIC_FEATURES
 from ml.fit_memo import FitMemo
 from ml.models import LassoForecaster
 from ml.segments import assign_segments, product_velocity, segments_of
@@ -85,6 +86,32 @@ def test_a_segment_trains_the_same_with_shared_member_fits(history: pd.DataFrame
     # 3 origins + the final fit, 3 validation windows each: 16 fits of each of the 2 members,
     # at 7 distinct cut-offs (weeks T-24, T-20, ..., T)
     assert (memo.misses, memo.hits) == (2 * 7, 2 * 16 - 2 * 7)
+
+
+def test_a_segment_above_large_segment_rows_trains_with_the_large_settings(
+    history: pd.DataFrame,
+) -> None:
+    """Above the limit the segment's backtest and model use `large_segment`: here the LASSO
+    alone on one validation window, 5 cut-offs (T-16 ... T) and no net; at the limit, the
+    configured ensemble."""
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    large = replace(
+        PARAMS, ensemble_members=("ml.models:LassoForecaster",), ensemble_validation_windows=1
+    )
+    at_limit = replace(PARAMS, large_segment_rows=len(part), large_segment=large)
+    below = replace(at_limit, large_segment_rows=len(part) - 1)
+    memo = FitMemo()
+    holdout = backtest_segment(segment, part, origins, below, memo)
+    model = final_model(segment, part, below, memo)
+    assert set(holdout["model"]) == {*BASELINE_COLUMNS, "ensemble", "lasso"}
+    assert [m["name"] for m in model.members] == ["lasso"]
+    assert f"{len(part)} rows > large_segment_rows ({len(part) - 1})" in model.note
+    assert (memo.misses, memo.hits) == (5, 2 * 4 - 5)
+    memo = FitMemo()
+    default = final_model(segment, part, at_limit, memo)
+    assert [m["name"] for m in default.members] == ["lasso", "nn"]
+    assert "large_segment" not in default.note and memo.misses == 2 * 4
 
 
 def test_the_memo_refits_on_other_rows_or_parameters(history: pd.DataFrame) -> None:

@@ -112,28 +112,15 @@ def test_net_averages_the_log_forecasts_of_its_seeds(data: tuple[pd.DataFrame, n
         _net(n_seeds=0).fit(X, y)
 
 
-def test_a_fit_on_more_than_one_seed_rows_rows_trains_its_first_seed_alone(
-    data: tuple[pd.DataFrame, np.ndarray],
-) -> None:
-    X, y = data
-    big = _net(max_epochs=3, random_state=7, one_seed_rows=len(X) - 1).fit(X, y)
-    first_seed = _net(max_epochs=3, random_state=7, n_seeds=1).fit(X, y)
-    assert len(big.nets_) == 1
-    np.testing.assert_array_equal(big.predict(X), first_seed.predict(X))
-    small = _net(max_epochs=3, random_state=7, one_seed_rows=len(X)).fit(X, y)
-    assert len(small.nets_) == 3  # at the limit: every seed
-
-
 def test_a_net_continues_from_a_fit_with_as_many_seeds_or_more_only(
     data: tuple[pd.DataFrame, np.ndarray],
 ) -> None:
-    """A segment's later, larger fit may drop to one seed and continue from seed 0 of three;
-    a fit that needs seeds its predecessor did not train starts afresh."""
+    """A one-seed fit continues from seed 0 of an earlier three-seed fit; a fit that needs
+    seeds its predecessor did not train starts afresh."""
     X, y = data
     early = (X["week_start"] < X["week_start"].iloc[len(X) // 2]).to_numpy()
-    limit = int(early.sum())  # the early fit trains 3 seeds, the later one 1
-    three = _net(max_epochs=3, one_seed_rows=limit).fit(X[early], y[early])
-    one = _net(max_epochs=2, one_seed_rows=limit).fit_from([three], X, y)
+    three = _net(max_epochs=3).fit(X[early], y[early])
+    one = _net(max_epochs=2, n_seeds=1).fit_from([three], X, y)
     assert len(one.nets_) == 1 and one.continued_
     single = _net(max_epochs=3, n_seeds=1).fit(X[early], y[early])
     fresh = _net(max_epochs=2).fit_from([single], X, y)
@@ -464,4 +451,3 @@ def test_the_configured_seeds_are_the_members_seeds() -> None:
     params = TrainParams.from_config(configured.model_copy(update={"nn_seeds": 1}))
     member = EmbeddingNetForecaster.for_segment(("promo",), ("store_id",), params)
     assert params.nn_seeds == member.n_seeds == 1
-    assert configured.nn_one_seed_rows == member.one_seed_rows == 150_000

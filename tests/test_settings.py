@@ -72,6 +72,20 @@ def test_config_folder_from_environment(config: Path, monkeypatch: pytest.Monkey
             "'wape' or 'mape'",
         ),
         (
+            "pipeline.yaml",
+            "  ensemble_validation_windows: 1 ",
+            "  horizon_weeks: 2\n  ensemble_validation_windows: 1 ",
+            "large_segment",
+            "cannot set horizon_weeks",
+        ),
+        (
+            "pipeline.yaml",
+            "  ensemble_validation_windows: 1 ",
+            "  ensemble_validation_windows: 0 ",
+            "large_segment.ensemble_validation_windows",
+            "greater than or equal to 1",
+        ),
+        (
             "environments/dev.yaml",
             "compute: local ",
             "compute: cloud ",
@@ -228,3 +242,25 @@ def test_sample_data_needs_sized_regions(config: Path, tmp_path: Path) -> None:
     settings = load_settings(_discovering(config, lake, "discover:\n"))
     with pytest.raises(ValueError, match="region east has no zip_codes or stores"):
         next(sample_files(settings.regions, SampleSpec()))
+
+
+def test_a_large_segment_trains_with_its_own_settings() -> None:
+    """`large_segment` replaces the keys it sets, above `large_segment_rows` training rows,
+    with the run's overrides applied to both."""
+    from ml.train import TrainParams
+
+    configured = load_settings().pipeline
+    large = configured.for_large_segment()
+    assert large.ensemble == ["ml.models:LassoForecaster"]
+    assert large.ensemble_validation_windows == 1
+    assert large.nn_seeds == configured.nn_seeds and large.large_segment_rows is None
+    params = TrainParams.from_config(configured, horizon_weeks=2)
+    limit = configured.large_segment_rows
+    assert limit is not None
+    assert params.for_segment(limit) is params
+    above = params.for_segment(limit + 1)
+    assert above.ensemble_members == ("ml.models:LassoForecaster",)
+    assert above.ensemble_validation_windows == 1 and above.horizon_weeks == 2
+    assert above.for_segment(10**9) is above
+    never = TrainParams.from_config(configured.model_copy(update={"large_segment_rows": None}))
+    assert never.for_segment(10**9) is never

@@ -7,7 +7,8 @@ from datetime import date
 
 from demandops.core.errors import ConfigError
 from demandops.core.lake import Lake
-from demandops.core.settings import Environment, LifecycleConfig
+from demandops.core.pipeline_config import LifecycleConfig
+from demandops.core.settings import Environment
 from demandops.lifecycle.registry import Registry, resolve_uri
 from ml.artifacts import load_model
 from ml.train import SegmentModel, TrainedRegion

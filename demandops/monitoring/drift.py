@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from demandops.core.settings import DriftConfig
+from demandops.core.pipeline_config import DriftConfig
 
 EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
 IDENTIFIERS = {"store_id", "product_id", "week_start", "units", "is_future", "region"}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from demandops.core.hashing import digest
 from demandops.core.lake import Lake, frame_to_csv_bytes
-from demandops.core.settings import DriftConfig
+from demandops.core.pipeline_config import DriftConfig
 from demandops.monitoring import challengers
 from demandops.monitoring.drift import feature_drift
 from ml.metrics import REPORTED

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from demandops.core import telemetry
 from demandops.core.lake import Lake
-from demandops.core.settings import PipelineConfig
+from demandops.core.pipeline_config import PipelineConfig
 from demandops.lifecycle import champions
 from demandops.pipeline import steps
 

@@ -17,7 +17,7 @@ from demandops.core.calendar import US_RETAIL_CALENDAR
 from demandops.core.errors import DataError
 from demandops.core.hashing import code_version, digest
 from demandops.core.lake import Dataset, Lake, commit_or_reuse, frame_to_csv_bytes, versioned
-from demandops.core.settings import PipelineConfig
+from demandops.core.pipeline_config import PipelineConfig
 from demandops.pipeline.steps.conditioning import Reference, RegionInputs, read_table
 from demandops.pipeline.steps.feeds import (
     derived_products,
