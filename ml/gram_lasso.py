@@ -20,8 +20,6 @@ the same in every fit.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -33,6 +31,8 @@ from sklearn.linear_model import lasso_path
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ml.content_cache import ContentCache, digest
 
 _CHUNK_ROWS = 16_384  # sparse rows densified at a time for the Gram's matrix product
 _GROUP_CHUNK_ROWS = 4_096  # ... read by group: a chunk spans few groups' columns
@@ -107,30 +107,17 @@ def moments(
     return Moments(n, xsum, gram, xy, float(y.sum()), float(y @ y))
 
 
-class ChunkCache:
+class ChunkCache(ContentCache[Moments]):
     """Moments of row chunks by their content (design rows, targets and groups), the least
     recently used dropped beyond `max_bytes`: a pure function's results, safe to share."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.kept: OrderedDict[bytes, Moments] = OrderedDict()
-        self.bytes = 0
-        self.hits = 0
+        super().__init__(max_bytes, lambda found: found.gram.nbytes)
 
     def moments(
         self, X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None
     ) -> Moments:
-        key = _digest(X, y, groups)
-        if key in self.kept:
-            self.kept.move_to_end(key)
-            self.hits += 1
-            return self.kept[key]
-        found = moments(X, y, groups)
-        self.kept[key] = found
-        self.bytes += found.gram.nbytes
-        while self.bytes > self.max_bytes and len(self.kept) > 1:
-            self.bytes -= self.kept.popitem(last=False)[1].gram.nbytes
-        return found
+        return self.get(_digest(X, y, groups), lambda: moments(X, y, groups))
 
 
 CHUNKS = ChunkCache(max_bytes=256 * 2**20)  # a segment's chunks at 342 columns: about 35 MB
@@ -156,16 +143,12 @@ def range_moments(
 
 
 def _digest(X: np.ndarray | sparse.spmatrix, y: np.ndarray, groups: np.ndarray | None) -> bytes:
-    digest = hashlib.sha256()  # with the CPU's SHA instructions: 3 x blake2b's speed here
     if sparse.issparse(X):
         X = sparse.csr_matrix(X)
         arrays = [X.data, X.indices, X.indptr - X.indptr[0], np.asarray(X.shape)]
     else:
-        arrays = [np.ascontiguousarray(X), np.asarray(X.shape)]
-    for array in [*arrays, y, *([] if groups is None else [groups])]:
-        digest.update(str(array.dtype).encode())
-        digest.update(np.ascontiguousarray(array).data)
-    return digest.digest()
+        arrays = [np.asarray(X), np.asarray(X.shape)]
+    return digest([*arrays, y, *([] if groups is None else [groups])])
 
 
 def _chunk(

@@ -38,6 +38,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 from ml import targets
+from ml.content_cache import ContentCache, digest
 from ml.gram_lasso import GramLassoCV
 
 PLANNED_FEATURES = ("promo", "discount")  # and every `event_*` column: known ahead, per product
@@ -107,20 +108,22 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
         tags.target_tags.positive_only = True  # log1p needs targets ≥ 0 (unit counts)
         return tags
 
-    def _columns(self, X: pd.DataFrame | np.ndarray) -> Any:
-        """The design: `features`, then the per-level slopes and the gate if set (CSR)."""
+    def _columns(self, X: pd.DataFrame | np.ndarray, remember: bool = False) -> Any:
+        """The design: `features`, then the per-level slopes and the gate if set (CSR). With
+        `remember`, pieces of it are found again by their rows' content (`DESIGNS`)."""
         columns = X if self.features is None else X[list(self.features)]  # type: ignore[index]
         if not self._builds_design():
             return columns
         frame = pd.DataFrame(X)
-        blocks = [_Block.dense(pd.DataFrame(columns).to_numpy(dtype=float))]
+        inputs = _DesignInputs(pd.DataFrame(columns).to_numpy(dtype=float))
         if self.slopes_by is not None and self.sloped:
-            by, levels = str(self.slopes_by), self.slope_levels_
-            blocks.append(_Block.slopes(frame, by, self.sloped, levels))
+            levels = pd.Index(self.slope_levels_)
+            code = levels.get_indexer(pd.Index(frame[self.slopes_by].astype(str)))
+            values = frame[list(self.sloped)].to_numpy(dtype=float)
+            inputs = inputs._replace(sloped=values, codes=code, n_levels=len(levels))
         if self.gate is not None:
-            gate = frame[self.gate].to_numpy(dtype=float)[:, None]
-            blocks = [*(b.gated(gate) for b in blocks), _Block.dense(gate)]
-        return _Block.csr(blocks)
+            inputs = inputs._replace(gate=frame[self.gate].to_numpy(dtype=float)[:, None])
+        return remembered_design(inputs) if remember else inputs.design()
 
     def _builds_design(self) -> bool:
         return (self.slopes_by is not None and bool(self.sloped)) or self.gate is not None
@@ -149,7 +152,7 @@ class LassoForecaster(RegressorMixin, BaseEstimator):
             )
         if self.slopes_by is not None:
             self.slope_levels_ = sorted(pd.DataFrame(X)[self.slopes_by].astype(str).unique())
-        design = self._columns(X)
+        design = self._columns(X, remember=True)
         built = self._builds_design()
         if built and design.nnz >= self.min_dense_density * np.prod(design.shape):
             design = design.toarray()
@@ -204,9 +207,14 @@ class _Block(NamedTuple):
         """One column per feature × level (feature-major): the feature on that level's rows, 0
         elsewhere; a level not in `levels` has no column (its cells are 0)."""
         code = pd.Index(levels).get_indexer(pd.Index(X[by].astype(str)))
-        values = np.where(code[:, None] >= 0, X[list(sloped)].to_numpy(dtype=float), 0.0)
-        columns = np.maximum(code, 0)[:, None] + len(levels) * np.arange(len(sloped))
-        return cls(values, columns, len(sloped) * len(levels))
+        return cls.coded(X[list(sloped)].to_numpy(dtype=float), code, len(levels))
+
+    @classmethod
+    def coded(cls, values: np.ndarray, code: np.ndarray, n_levels: int) -> _Block:
+        """`slopes` of the sloped features' `values`, given each row's level index (-1: none)."""
+        values = np.where(code[:, None] >= 0, values, 0.0)
+        columns = np.maximum(code, 0)[:, None] + n_levels * np.arange(values.shape[1])
+        return cls(values, columns, values.shape[1] * n_levels)
 
     def gated(self, gate: np.ndarray) -> _Block:
         return self._replace(values=self.values * gate)
@@ -225,6 +233,74 @@ class _Block(NamedTuple):
         )
         matrix.eliminate_zeros()
         return matrix
+
+
+class _DesignInputs(NamedTuple):
+    """What the design is built from, row by row: its rows [a, b) depend on rows [a, b) alone."""
+
+    dense: np.ndarray  # rows × features
+    sloped: np.ndarray | None = None  # rows × sloped features, with ...
+    codes: np.ndarray | None = None  # ... each row's slope level (-1: not seen in training)
+    n_levels: int = 0
+    gate: np.ndarray | None = None  # rows × 1
+
+    def rows(self, a: int, b: int) -> _DesignInputs:
+        def cut(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[a:b]
+
+        return self._replace(
+            dense=self.dense[a:b],
+            sloped=cut(self.sloped),
+            codes=cut(self.codes),
+            gate=cut(self.gate),
+        )
+
+    def design(self) -> sparse.csr_matrix:
+        blocks = [_Block.dense(self.dense)]
+        if self.sloped is not None and self.codes is not None:
+            blocks.append(_Block.coded(self.sloped, self.codes, self.n_levels))
+        if self.gate is not None:
+            blocks = [*(b.gated(self.gate) for b in blocks), _Block.dense(self.gate)]
+        return _Block.csr(blocks)
+
+    def digest(self) -> bytes:
+        arrays = [a for a in (self.dense, self.sloped, self.codes, self.gate) if a is not None]
+        flags = np.array([self.sloped is not None, self.gate is not None, self.n_levels])
+        return digest([flags, *arrays])
+
+
+DESIGN_ROWS = 16_384  # rows of a remembered piece of a fit's design (counted from row 0)
+DESIGNS: ContentCache[sparse.csr_matrix] = ContentCache(
+    max_bytes=384 * 2**20,  # a production segment's design: about 130 MB
+    size=lambda m: m.data.nbytes + m.indices.nbytes + m.indptr.nbytes,
+)
+
+
+def remembered_design(inputs: _DesignInputs) -> sparse.csr_matrix:
+    """`inputs.design()`, its whole `DESIGN_ROWS` pieces from `DESIGNS`: a segment's fits at
+    later cut-offs (longer prefixes of the same time-sorted rows) build only their new rows."""
+    n = len(inputs.dense)
+    whole = n // DESIGN_ROWS * DESIGN_ROWS
+    pieces = []
+    for start in range(0, whole, DESIGN_ROWS):
+        piece = inputs.rows(start, start + DESIGN_ROWS)
+        pieces.append(DESIGNS.get(piece.digest(), piece.design))
+    if whole < n or not pieces:
+        pieces.append(inputs.rows(whole, n).design())
+    return _stacked(pieces)
+
+
+def _stacked(pieces: list[sparse.csr_matrix]) -> sparse.csr_matrix:
+    """CSR matrices of one width, one above the other (`sparse.vstack`'s result, by
+    concatenating their arrays)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    nnz = np.cumsum([0, *(p.nnz for p in pieces[:-1])])
+    starts = [pieces[0].indptr[:1], *(p.indptr[1:] + n for p, n in zip(pieces, nnz, strict=True))]
+    data = np.concatenate([p.data for p in pieces])
+    indices = np.concatenate([p.indices for p in pieces])
+    shape = (sum(p.shape[0] for p in pieces), pieces[0].shape[1])
+    return sparse.csr_matrix((data, indices, np.concatenate(starts)), shape=shape)
 
 
 class ColumnBaseline(RegressorMixin, BaseEstimator):
