@@ -13,7 +13,9 @@ supports. These columns are built sparse (each row has one non-zero per sloped f
 design is kept dense while at least `min_dense_density` of its cells are non-zero, sparse below
 (many products: the dense matrix, rows × products, would dwarf its values). Either way the
 LASSO is solved on Gram matrices (`ml/gram_lasso.py`): the rows are read once per fit, not on
-every coefficient update.
+every coefficient update. A fit's design is built in pieces of `DESIGN_ROWS` rows counted from
+its first row, each remembered by its rows' content (`DESIGNS`): a segment's fits at later
+cut-offs see the same time-sorted rows and a few weeks more, so they build only the new rows.
 
 A series delivered every other week sells 0 in its off weeks whatever the season or price, and
 a linear model cannot say "season × delivery week": fit on both kinds of week, every slope

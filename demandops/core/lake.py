@@ -20,6 +20,7 @@ from typing import Any
 import fsspec
 import pandas as pd
 
+from demandops.core.csv_text import csv_text
 from demandops.core.errors import DataError
 from demandops.core.hashing import sha256_bytes
 from demandops.core.limits import clip
@@ -190,7 +191,7 @@ def versioned(prefix: str, version: str) -> str:
 
 def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """Standard CSV: UTF-8, comma, ISO dates, no index, stable float formatting."""
-    return frame.to_csv(index=False, float_format="%.6g", date_format="%Y-%m-%d").encode("utf-8")
+    return csv_text(frame).encode("utf-8")
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
