@@ -12,6 +12,7 @@ type (categories, nullable integers, objects that are not all text, time zones),
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -53,16 +54,15 @@ def _cells(column: pd.Series) -> list[str] | None:
     return None
 
 
-def _by_value(column: pd.Series, text_of: object) -> list[str]:
+def _by_value(column: pd.Series, text_of: Callable[[np.ndarray], Iterable[str]]) -> list[str]:
     """Cells through the column's distinct values (missing: empty), each formatted once."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    texts = np.array([*text_of(np.asarray(uniques)), ""], dtype=object)  # type: ignore[operator]
+    texts = np.array([*text_of(np.asarray(uniques)), ""], dtype=object)
     return texts[codes].tolist()  # code -1 (missing) takes the last, empty text
 
 
 def _all_text(column: pd.Series) -> bool:
-    present = column[column.notna()]
-    return bool(present.map(type).eq(str).all())
+    return all(isinstance(value, str) for value in column[column.notna()])
 
 
 def _quoted(text: str) -> str:
