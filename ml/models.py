@@ -205,15 +205,10 @@ class _Block(NamedTuple):
         return cls(values, np.broadcast_to(np.arange(width), (n, width)), width)
 
     @classmethod
-    def slopes(cls, X: pd.DataFrame, by: str, sloped: tuple[str, ...], levels: list[str]) -> _Block:
-        """One column per feature × level (feature-major): the feature on that level's rows, 0
-        elsewhere; a level not in `levels` has no column (its cells are 0)."""
-        code = pd.Index(levels).get_indexer(pd.Index(X[by].astype(str)))
-        return cls.coded(X[list(sloped)].to_numpy(dtype=float), code, len(levels))
-
-    @classmethod
     def coded(cls, values: np.ndarray, code: np.ndarray, n_levels: int) -> _Block:
-        """`slopes` of the sloped features' `values`, given each row's level index (-1: none)."""
+        """One column per sloped feature × level (feature-major): the feature's `values` on that
+        level's rows, 0 elsewhere; `code` is each row's level index, -1 for a level not seen in
+        training, which has no column (its cells are 0)."""
         values = np.where(code[:, None] >= 0, values, 0.0)
         columns = np.maximum(code, 0)[:, None] + n_levels * np.arange(values.shape[1])
         return cls(values, columns, values.shape[1] * n_levels)
@@ -289,20 +284,7 @@ def remembered_design(inputs: _DesignInputs) -> sparse.csr_matrix:
         pieces.append(DESIGNS.get(piece.digest(), piece.design))
     if whole < n or not pieces:
         pieces.append(inputs.rows(whole, n).design())
-    return _stacked(pieces)
-
-
-def _stacked(pieces: list[sparse.csr_matrix]) -> sparse.csr_matrix:
-    """CSR matrices of one width, one above the other (`sparse.vstack`'s result, by
-    concatenating their arrays)."""
-    if len(pieces) == 1:
-        return pieces[0]
-    nnz = np.cumsum([0, *(p.nnz for p in pieces[:-1])])
-    starts = [pieces[0].indptr[:1], *(p.indptr[1:] + n for p, n in zip(pieces, nnz, strict=True))]
-    data = np.concatenate([p.data for p in pieces])
-    indices = np.concatenate([p.indices for p in pieces])
-    shape = (sum(p.shape[0] for p in pieces), pieces[0].shape[1])
-    return sparse.csr_matrix((data, indices, np.concatenate(starts)), shape=shape)
+    return sparse.vstack(pieces, format="csr")
 
 
 class ColumnBaseline(RegressorMixin, BaseEstimator):

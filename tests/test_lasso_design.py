@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from ml.models import DESIGN_ROWS, DESIGNS, LassoForecaster, _stacked
+from ml.models import DESIGN_ROWS, DESIGNS, LassoForecaster
 
 
 def _frame(n: int) -> pd.DataFrame:
@@ -56,10 +55,3 @@ def test_a_changed_row_is_a_new_piece() -> None:
     second = model._columns(X, remember=True)
     assert DESIGNS.hits == 1  # the second piece only
     assert (second != model._columns(X)).nnz == 0 and (second != first).nnz == 1
-
-
-def test_stacked_is_vstack() -> None:
-    rng = np.random.default_rng(0)
-    pieces = [sparse.random(r, 7, density=0.3, format="csr", random_state=rng) for r in (5, 1, 9)]
-    assert (_stacked(pieces) != sparse.vstack(pieces, format="csr")).nnz == 0
-    assert _stacked(pieces[:1]) is pieces[0]

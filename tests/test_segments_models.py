@@ -278,7 +278,8 @@ def test_slope_columns_are_sparse_and_match_a_plain_loop() -> None:
         }
     )
     levels, sloped = ["A", "B", "C"], ("discount", "woy_sin1")
-    matrix = _Block.csr([_Block.slopes(X, "product_id", sloped, levels)])
+    code = pd.Index(levels).get_indexer(X["product_id"])
+    matrix = _Block.csr([_Block.coded(X[list(sloped)].to_numpy(dtype=float), code, len(levels))])
     assert matrix.format == "csr"
     expected = np.zeros((60, len(sloped) * len(levels)))
     for i, row in X.iterrows():
