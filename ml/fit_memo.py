@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from ml.content_cache import digest
+
 
 class FitMemo:
     """Clones of estimators fit on given data, each fit once; `hits` and `misses` count."""
 
     def __init__(self) -> None:
-        self._fits: dict[tuple[str, str, str], BaseEstimator] = {}
+        self._fits: dict[tuple[str, bytes, bytes], BaseEstimator] = {}
         self.hits = 0
         self.misses = 0
 
@@ -53,7 +55,7 @@ class FitMemo:
         estimator: BaseEstimator,
         X: pd.DataFrame,
         y: np.ndarray | pd.Series,
-        data: tuple[str, str],
+        data: tuple[bytes, bytes],
     ) -> BaseEstimator:
         params = _params_digest(estimator)
         key = (params, *data)
@@ -82,20 +84,18 @@ def _params_digest(estimator: BaseEstimator) -> str:
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
-def _digest(data: pd.DataFrame | pd.Series | np.ndarray) -> str:
+def _digest(data: pd.DataFrame | pd.Series | np.ndarray) -> bytes:
     """A digest of the values (and column names) of `data`, row order included: numpy columns
     by their bytes (sha256 runs on the CPU's SHA instructions, 4 x pandas' hashing of a
     production segment's numbers), others through pandas' hash."""
-    h = hashlib.sha256()
-    if isinstance(data, pd.DataFrame):
-        h.update(repr(list(data.columns)).encode())
-        for _, column in data.items():
-            if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufmM":
-                values = column.to_numpy()
-                h.update(values.dtype.str.encode())
-            else:  # strings, categories, objects: pandas hashes their values, not pointers
-                values = pd.util.hash_pandas_object(column, index=False).to_numpy()
-            h.update(np.ascontiguousarray(values).view(np.uint8).data)
-    else:
-        h.update(np.ascontiguousarray(np.asarray(data, dtype=float)).data)
-    return h.hexdigest()
+    if not isinstance(data, pd.DataFrame):
+        return digest([np.asarray(data, dtype=float)])
+    names = np.frombuffer(repr(list(data.columns)).encode(), dtype=np.uint8)
+    return digest([names, *(_values(column) for _, column in data.items())])
+
+
+def _values(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufmM":
+        return column.to_numpy()
+    # strings, categories, objects: pandas hashes their values, not pointers
+    return pd.util.hash_pandas_object(column, index=False).to_numpy()
