@@ -23,8 +23,13 @@ SIX_DIGITS = "%.6g".__mod__  # pandas applies `float_format` by `%`
 
 def csv_text(frame: pd.DataFrame) -> str:
     """`frame` as pandas' `to_csv(index=False, float_format="%.6g", date_format="%Y-%m-%d")`."""
-    cells = [_cells(frame.iloc[:, j]) for j in range(frame.shape[1])] if frame.shape[1] > 1 else []
-    if not cells or any(c is None for c in cells):
+    cells = []
+    for j in range(frame.shape[1] if frame.shape[1] > 1 else 0):
+        column = _cells(frame.iloc[:, j])
+        if column is None:
+            break
+        cells.append(column)
+    if not cells or len(cells) < frame.shape[1]:
         return frame.to_csv(index=False, float_format="%.6g", date_format="%Y-%m-%d")
     end = os.linesep  # pandas' line terminator
     header = ",".join(_quoted(str(name)) for name in frame.columns)
@@ -41,9 +46,7 @@ def _cells(column: pd.Series) -> list[str] | None:
         for i in np.flatnonzero(np.isnan(values)).tolist():
             text[i] = ""
         return text
-    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
-        return list(map(str, column.to_numpy().tolist()))
-    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":  # as str() writes them
         return list(map(str, column.to_numpy().tolist()))
     if isinstance(dtype, np.dtype) and dtype.kind == "M":
         return _by_value(column, lambda values: pd.DatetimeIndex(values).strftime("%Y-%m-%d"))
