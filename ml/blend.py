@@ -93,7 +93,7 @@ def select(validation: Validation, names: list[str], rules: Rules) -> Selection:
     """The members' weights and checks (see the module docstring)."""
     check_objective(rules.objective)
     actual, preds = validation.actual, validation.preds
-    scores = [_score(rules.objective, actual, preds[:, j]) for j in range(len(names))]
+    scores = [objective_score(rules.objective, actual, preds[:, j]) for j in range(len(names))]
     ratios = [_median_ratio(actual, preds[:, j]) for j in range(len(names))]
     biases = [_bias(actual, preds[:, j]) for j in range(len(names))]
     reasons = {j: _degenerate(ratios[j], rules.degenerate_ratio) for j in range(len(names))}
@@ -180,7 +180,7 @@ def _denominator(objective: str, actual: np.ndarray) -> np.ndarray:
     return actual if objective == "wape" else (actual > 0).astype(float)
 
 
-def _score(objective: str, actual: np.ndarray, forecast: np.ndarray) -> float:
+def objective_score(objective: str, actual: np.ndarray, forecast: np.ndarray) -> float:
     """WAPE or MAPE of `forecast`; +inf where undefined or not finite."""
     total = _denominator(objective, actual).sum()
     if total <= 0 or not np.isfinite(forecast).all():
@@ -234,7 +234,7 @@ def _best_weights(actual: np.ndarray, preds: np.ndarray, step: float, objective:
         if last < -1e-9:
             continue
         w = np.array([*head, max(last, 0.0)])
-        current = _score(objective, actual, preds @ w)
+        current = objective_score(objective, actual, preds @ w)
         if current < best - 1e-12:
             best, best_w = current, w
     return best_w

@@ -93,13 +93,8 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         if self.validation_windows < 1 or self.validation_weeks < 1:
             raise ValueError("validation_windows and validation_weeks must be at least 1")
         y = targets.units(y)
-        times = X[self.time_column]
-        starts = self._window_starts(X)
         windows = []
-        for k, start in enumerate(starts):
-            early = (times < start).to_numpy()
-            late = ~early & (times < starts[k + 1] if k + 1 < len(starts) else True)
-            late = np.asarray(late, dtype=bool)
+        for early, late in self._window_masks(X):
             fits = self._fit_each(_rows(X, early), _rows(y, early))
             window = _rows(X, late)
             windows.append((late, np.column_stack([fitted.predict(window) for fitted in fits])))
@@ -117,9 +112,35 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _fit_each(self, X: pd.DataFrame, y: np.ndarray) -> list[BaseEstimator]:
-        """A clone of every member fit on (X, y), through the memo if there is one."""
-        members = [est for _, est in self.estimators or []]
+    def first_window(
+        self, X: pd.DataFrame, y: pd.Series | np.ndarray, others: list[BaseEstimator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The actuals of the first validation window and, per column, the forecasts of it by
+        each member and then each of `others`, fit on the weeks before it (through the memo:
+        `fit` then finds the members' fits made here)."""
+        y = targets.units(y)
+        early, late = self._window_masks(X)[0]
+        fits = self._fit_each(_rows(X, early), _rows(y, early), others)
+        window = _rows(X, late)
+        return _rows(y, late), np.column_stack([fitted.predict(window) for fitted in fits])
+
+    def _window_masks(self, X: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per validation window, oldest first: the rows before it and the rows in it."""
+        times = X[self.time_column]
+        starts = self._window_starts(X)
+        masks = []
+        for k, start in enumerate(starts):
+            early = (times < start).to_numpy()
+            late = ~early & (times < starts[k + 1] if k + 1 < len(starts) else True)
+            masks.append((early, np.asarray(late, dtype=bool)))
+        return masks
+
+    def _fit_each(
+        self, X: pd.DataFrame, y: np.ndarray, others: list[BaseEstimator] | None = None
+    ) -> list[BaseEstimator]:
+        """A clone of every member (then of each of `others`) fit on (X, y), through the memo
+        if there is one."""
+        members = [est for _, est in self.estimators or []] + list(others or [])
         if self.fit_memo is None:
             return [clone(est).fit(X, y) for est in members]
         return self.fit_memo.fit_each(members, X, y)

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 
 from demandops.core import telemetry
 from demandops.core.pipeline_config import PipelineConfig
-from ml import intervals
+from ml import intervals, member_trial
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.fit_memo import FitMemo
@@ -55,6 +55,7 @@ class TrainParams:
     nn_seeds: int = 3  # nets of different initial weights averaged
     random_state: int = 0
     ensemble_members: tuple[str, ...] = DEFAULT_MEMBERS  # "module:Class", see ml/members.py
+    ensemble_trial: tuple[str, ...] = ()  # members joining where they win: ml/member_trial.py
     large_segment_rows: int | None = None  # a segment of more rows trains with `large_segment`
     large_segment: TrainParams | None = None
 
@@ -76,6 +77,7 @@ class TrainParams:
             nn_epoch_rows=cfg.nn_epoch_rows,
             nn_seeds=cfg.nn_seeds,
             ensemble_members=tuple(cfg.ensemble),
+            ensemble_trial=tuple(cfg.ensemble_trial),
         )
         if cfg.large_segment_rows is not None:
             large = cls.from_config(cfg.for_large_segment(), **overrides)
@@ -172,9 +174,14 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
             "train_segment", region=segment.region, segment=segment.name, rows=len(part)
         ) as span:
             memo = FitMemo()  # the backtest's and the final model's ensembles share member fits
-            predictions.append(backtest_segment(segment, part, origins, params, memo))
-            models[segment.name] = final_model(segment, part, params, memo)
-            span.set(model=models[segment.name].kind, member_fits=memo.misses)
+            # one trial a segment, on the weeks before its backtest: the backtest sees no later week
+            before = part[part["week_start"] < origins[0]]
+            tried, trial_note = with_trial(before, params.for_segment(len(part)), memo)
+            predictions.append(backtest_segment(segment, part, origins, tried, memo))
+            model = final_model(segment, part, tried, memo)
+            model.note = _joined([_large_note(params, len(part)), trial_note, model.note])
+            models[segment.name] = model
+            span.set(model=model.kind, member_fits=memo.misses)
     holdout = intervals.backtest(pd.concat(predictions, ignore_index=True))
     return TrainedRegion(
         region=str(history["region"].iloc[0]),
@@ -205,7 +212,8 @@ def backtest_segment(
     """Every model's forecasts of every backtest window, fit on the weeks before its origin (the
     windows' ensembles share member fits through `fit_memo`, a new one if not given)."""
     fit_memo = FitMemo() if fit_memo is None else fit_memo
-    params = params.for_segment(len(part))
+    before = part[part["week_start"] < origins[0]]
+    params, _ = with_trial(before, params.for_segment(len(part)), fit_memo)
     frames = []
     for origin in origins:
         train = part[part["week_start"] < origin]
@@ -228,6 +236,7 @@ def window_forecasts(
     fit_memo: FitMemo | None = None,
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
+    params, _ = with_trial(train, params, fit_memo)
     try:
         blend = ensemble(params, model_features(train), fit_memo).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
@@ -249,7 +258,8 @@ def final_model(
             segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
         )
     notes = [_large_note(params, len(part))]
-    params = params.for_segment(len(part))
+    params, trial_note = with_trial(part, params.for_segment(len(part)), fit_memo)
+    notes.append(trial_note)
     features = model_features(part)
     blend = ensemble(params, features, fit_memo)
     for kind, model in (("ensemble", blend), ("lasso", lasso(params, features))):
@@ -262,6 +272,30 @@ def final_model(
             notes.append(f"{kind} failed: {exc}")
     note = _joined([*notes, "historical average used"])
     return SegmentModel(segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note)
+
+
+def with_trial(
+    part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None
+) -> tuple[TrainParams, str]:
+    """`params` with the `ensemble_trial` members that win on `part`'s first validation window
+    among the ensemble's members, none left on trial; and the note of the verdicts."""
+    if not params.ensemble_trial:
+        return params, ""
+    features = model_features(part)
+    trial = [
+        (m.forecaster_name, m.for_segment(features, CATEGORICAL_FEATURES, params))
+        for m in map(load_member, params.ensemble_trial)
+    ]
+    untried = replace(params, ensemble_trial=())
+    try:
+        found = member_trial.verdicts(
+            ensemble(params, features, fit_memo), trial, part, part["units"]
+        )
+    except ValueError as exc:  # too few weeks for a validation window: the members alone
+        return untried, f"trial not run ({exc})"
+    joined = tuple(path for path, v in zip(params.ensemble_trial, found, strict=True) if v.joined)
+    members = (*params.ensemble_members, *joined)
+    return replace(untried, ensemble_members=members), _joined([v.note() for v in found])
 
 
 def _joined(notes: list[str]) -> str:

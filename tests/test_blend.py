@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ml.blend import Rules, Validation, _score, select
+from ml.blend import Rules, Validation, objective_score, select
 from ml.ensemble import EnsembleForecaster
 from ml.metrics import bias, wape
 from ml.models import LassoForecaster
@@ -117,8 +117,8 @@ def test_independent_members_blend_and_a_noise_level_gain_is_shrunk_away() -> No
 def test_the_selection_never_scores_worse_than_the_best_member(objective: str, seed: int) -> None:
     validation = _validation(6, [0.2, 0.35, 0.5], seed)
     chosen = select(validation, ["a", "b", "c"], Rules(objective=objective))
-    best = min(_score(objective, validation.actual, p) for p in validation.preds.T)
-    assert _score(objective, validation.actual, validation.preds @ chosen.weights) <= best + 1e-12
+    best = min(objective_score(objective, validation.actual, p) for p in validation.preds.T)
+    assert objective_score(objective, validation.actual, validation.preds @ chosen.weights) <= best + 1e-12
     assert chosen.weights.sum() == pytest.approx(1.0)
 
 

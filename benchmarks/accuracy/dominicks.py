@@ -18,6 +18,7 @@ and as the LASSO + net ensemble alone (`EnsembleForecaster.reblended`).
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -51,15 +52,25 @@ HORIZON = PROTOCOL.lead  # forecast weeks T+2 and T+3 from lags ≥ 3
 MEMBERS = rolling.MEMBERS  # `ensemble:` for this data
 
 
+MODELS = (rolling.DEFAULT, *rolling.MODELS)
+
+
 def run_rounds(
-    features: pd.DataFrame, shipments: pd.DataFrame, params: TrainParams
+    features: pd.DataFrame,
+    shipments: pd.DataFrame,
+    params: TrainParams,
+    default: TrainParams | None = None,
 ) -> pd.DataFrame:
     """Every model's forecasts of every round's two weeks (one column per model), through the
-    backtest of `demandops backtest` (ml/backtest.py) with the published protocol."""
+    backtest of `demandops backtest` (ml/backtest.py) with the published protocol; with
+    `default`, the default configuration's ensemble beside them (sharing the fits it can)."""
     known = pd.DatetimeIndex(features.loc[features["units"].notna(), "week_start"].unique())
     if PROTOCOL.cuts(known)[0][0] != week_start(135):
         raise RuntimeError("the data do not end in week 160: the rounds are not the published")
-    return rolling.run_rounds(features, PROTOCOL, params, rolling.peers(shipments))
+    forecaster = functools.partial(rolling.segment_forecasts, default=default)
+    return rolling.run_rounds(
+        features, PROTOCOL, params, rolling.peers(shipments), forecaster=forecaster
+    )
 
 
 def conditioned_feeds(data: Path = DATA) -> ConditionedFeeds:
@@ -75,13 +86,13 @@ def run(params: TrainParams | None = None) -> dict[str, Any]:
     feeds = conditioned_feeds()
     features, panel = feature_table(feeds, HORIZON, baseline_window=13, absent_is_zero=False)
     params = params or rolling.mape_params(HORIZON)
-    forecasts = run_rounds(features, feeds.shipments, params)
+    forecasts = run_rounds(features, feeds.shipments, params, rolling.default_params(HORIZON))
     return {
         "dataset": "Dominick's orange juice, 12 rounds, weeks t+2..t+3",
         "series": len(panel.keys),
         "rows": len(forecasts),
         "features": list(model_features(features)),
-        "metrics": summarise(forecasts),
+        "metrics": summarise(forecasts, MODELS),
         "seconds": time.perf_counter() - start,
     }
 

@@ -11,6 +11,7 @@ features, on log1p(units) and with the MAPE objective. MAPE, WAPE and bias per m
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from conditioners.context import Context
 from conditioners.engine import condition
 from conditioners.profile import load_profiles
 from conditioners.schemas import SCHEMAS
+from demandops.core.settings import load_settings
 from ml.backtest import Forecaster, Peer, Protocol, lightgbm_peer, rolling_origin
 from ml.ensemble import EnsembleForecaster
 from ml.feature_table import ConditionedFeeds
@@ -31,7 +33,10 @@ from ml.metrics import bias, mape, wape
 from ml.segments import SEGMENT_COLUMNS, Segment
 from ml.train import TrainParams, final_model
 
+log = logging.getLogger(__name__)
+
 ENSEMBLE = "ensemble (objective: mape)"
+DEFAULT = "ensemble (default configuration: LASSO + net, trees on trial)"
 LGB_MAPE = "LightGBM (MAPE objective)"
 HISTORICAL_AVERAGE = "historical average"
 LASSO_NET = ("lasso", "nn")
@@ -57,6 +62,20 @@ def mape_params(horizon: int) -> TrainParams:
         lasso_calendar_slopes=False,
         ensemble_members=MEMBERS,
         ensemble_objective="mape",
+    )
+
+
+def default_params(horizon: int) -> TrainParams:
+    """The default configuration (config/pipeline.yaml: the blend for WAPE, the LASSO and the
+    net, the trees on trial) with the MAPE user's horizon and history settings."""
+    pipeline = load_settings().pipeline
+    mape_user = mape_params(horizon)
+    return TrainParams.from_config(
+        pipeline,
+        horizon_weeks=mape_user.horizon_weeks,
+        backtest_origins=mape_user.backtest_origins,
+        velocity_threshold=mape_user.velocity_threshold,
+        lasso_calendar_slopes=mape_user.lasso_calendar_slopes,
     )
 
 
@@ -106,9 +125,11 @@ def segment_forecasts(
     fit_memo: FitMemo,
     reblended: Mapping[str, tuple[str, tuple[str, ...] | None]] = REBLENDED,
     label: str = ENSEMBLE,
+    default: TrainParams | None = None,
 ) -> dict[str, np.ndarray]:
     """The ensemble fit as the batch fits a segment's model, its members, and the same fitted
-    members re-blended (`EnsembleForecaster.reblended`)."""
+    members re-blended (`EnsembleForecaster.reblended`); with `default`, also the model the
+    default configuration fits (as `DEFAULT`; its trial's verdicts are logged)."""
     trained = final_model(segment, train, params, fit_memo)
     if not isinstance(trained.estimator, EnsembleForecaster):
         raise RuntimeError(f"{segment.name}: no ensemble: {trained.note}")
@@ -117,6 +138,10 @@ def segment_forecasts(
         out[name] = member.predict(test)
     for name, (objective, members) in reblended.items():
         out[name] = trained.estimator.reblended(objective, members=members).predict(test)
+    if default is not None:
+        model = final_model(segment, train, default, fit_memo)
+        log.info("%s, round to %s: %s", segment.name, train["week_start"].max(), model.note)
+        out[DEFAULT] = model.estimator.predict(test)
     return out
 
 

@@ -52,6 +52,7 @@ class DriftConfig(_Strict):
 # what `large_segment:` may change: how a segment trains, not the backtest every segment shares
 LARGE_SEGMENT_KEYS = (
     "ensemble",
+    "ensemble_trial",
     "ensemble_objective",
     "ensemble_wape_tolerance",
     "ensemble_validation_windows",
@@ -77,6 +78,8 @@ class PipelineConfig(_Strict):
     ensemble: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
         min_length=1
     )
+    # members tried per segment, joining its ensemble where they win (ml/member_trial.py)
+    ensemble_trial: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = []
     # what the blend's weights minimise on the validation window (ml/ensemble.py)
     ensemble_objective: Literal["wape", "mape"] = "wape"
     ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)

@@ -1,0 +1,176 @@
+"""Members on trial (ml/member_trial.py): tried on a segment's first validation window, joining
+its ensemble only where they forecast it at least as well as the best configured member."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+
+from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from ml.fit_memo import FitMemo
+from ml.metrics import wape
+from ml.segments import segments_of
+from ml.train import (
+    TrainParams,
+    backtest_segment,
+    ensemble,
+    final_model,
+    lasso,
+    model_features,
+    window_forecasts,
+    with_trial,
+)
+from tests.test_fit_memo import PARAMS, _segment, history  # noqa: F401 (the fixture)
+
+LASSO = "ml.models:LassoForecaster"
+ORACLE = "tests.test_member_trial:Oracle"
+DOUBLED = "tests.test_member_trial:Doubled"
+SPY = "tests.test_member_trial:Spy"
+
+
+class Oracle(RegressorMixin, BaseEstimator):
+    """Forecasts the actual units: no member can beat it."""
+
+    forecaster_name = "oracle"
+
+    @classmethod
+    def for_segment(cls, numeric: Any, categorical: Any, params: Any) -> Oracle:
+        return cls()
+
+    def fit(self, X: pd.DataFrame, y: Any) -> Oracle:
+        self.fitted_ = True
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return X["units"].to_numpy(dtype=float)
+
+
+class Doubled(Oracle):
+    """Forecasts twice the actual units: a WAPE of exactly 100 %."""
+
+    forecaster_name = "doubled"
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return 2.0 * X["units"].to_numpy(dtype=float)
+
+
+class Spy(Doubled):
+    """A losing member that remembers the last week of every fit."""
+
+    forecaster_name = "spy"
+    last_weeks: list[pd.Timestamp] = []
+
+    def fit(self, X: pd.DataFrame, y: Any) -> Spy:
+        Spy.last_weeks.append(X["week_start"].max())
+        return super().fit(X, y)  # type: ignore[return-value]
+
+
+ALONE = replace(PARAMS, ensemble_members=(LASSO,))
+
+
+def test_a_member_that_wins_joins_and_one_that_loses_is_left_out(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    part, origins = _segment(history)
+    before = part[part["week_start"] < origins[0]]
+    params = replace(ALONE, ensemble_trial=(ORACLE, DOUBLED))
+    tried, note = with_trial(before, params, FitMemo())
+    assert tried.ensemble_members == (LASSO, ORACLE) and tried.ensemble_trial == ()
+    # the rival's score is the LASSO's WAPE on the ensemble's first validation window
+    blend = ensemble(ALONE, model_features(before))
+    starts = blend._window_starts(before)
+    early = before[before["week_start"] < starts[0]]
+    window = before[(before["week_start"] >= starts[0]) & (before["week_start"] < starts[1])]
+    fitted = clone(lasso(ALONE, model_features(before))).fit(early, early["units"])
+    rival = wape(window["units"].to_numpy(), fitted.predict(window))
+    assert f"trial oracle joined: first validation window WAPE 0.000, lasso {rival:.3f}" in note
+    assert f"trial doubled left out: first validation window WAPE 1.000, lasso {rival:.3f}" in note
+
+
+def test_the_trial_costs_its_members_one_fit_and_the_training_reuses_the_others(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    """The LASSO's 7 cut-offs are fit once each, trial or not; the losing member once."""
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    memo = FitMemo()
+    before = part[part["week_start"] < origins[0]]
+    tried, _ = with_trial(before, replace(ALONE, ensemble_trial=(DOUBLED,)), memo)
+    holdout = backtest_segment(segment, part, origins, tried, memo)
+    model = final_model(segment, part, tried, memo)
+    assert memo.misses == 7 + 1
+    assert "doubled" not in set(holdout["model"])
+    assert [m["name"] for m in model.members] == ["lasso"]
+    untried = FitMemo()
+    pd.testing.assert_frame_equal(
+        holdout, backtest_segment(segment, part, origins, ALONE, untried)
+    )
+    assert untried.misses == 6
+
+
+def test_a_joined_member_is_blended_in_the_backtest_and_the_model(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    params = replace(ALONE, ensemble_trial=(ORACLE,))
+    holdout = backtest_segment(segment, part, origins, params)
+    assert {"lasso", "oracle", "ensemble"} <= set(holdout["model"])
+    model = final_model(segment, part, params)
+    assert [m["name"] for m in model.members] == ["lasso", "oracle"]
+    assert model.note.startswith("trial oracle joined: first validation window WAPE 0.000")
+
+
+def test_the_backtests_trial_sees_no_week_of_the_backtest(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    Spy.last_weeks.clear()
+    backtest_segment(segment, part, origins, replace(ALONE, ensemble_trial=(SPY,)))
+    assert len(Spy.last_weeks) == 1 and Spy.last_weeks[0] < origins[0]
+
+
+def test_demandops_backtests_windows_try_the_members_too(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    """`window_forecasts` (a round of `demandops backtest`) runs the trial on its own weeks."""
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    train = part[part["week_start"] < origins[-1]]
+    window = part[part["week_start"] >= origins[-1]]
+    params = replace(ALONE, ensemble_trial=(ORACLE, DOUBLED))
+    found = window_forecasts(segment, train, window, params, FitMemo())
+    assert {"lasso", "oracle", "ensemble"} <= set(found) and "doubled" not in found
+
+
+def test_too_few_weeks_for_a_window_leave_the_trial_out_with_a_note(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    part, _ = _segment(history)
+    weeks = part["week_start"].drop_duplicates().sort_values()
+    short = part[part["week_start"].isin(weeks.head(12))]
+    tried, note = with_trial(short, replace(ALONE, ensemble_trial=(ORACLE,)), FitMemo())
+    assert tried.ensemble_members == (LASSO,) and tried.ensemble_trial == ()
+    assert note.startswith("trial not run (12 weeks of data; the validation windows alone need")
+
+
+def test_the_default_configuration_tries_the_trees_except_on_large_segments() -> None:
+    pipeline = load_settings(DEFAULT_CONFIG_DIR, env="dev").pipeline
+    assert pipeline.ensemble_trial == ["ml.boosting:BoostingForecaster"]
+    assert pipeline.for_large_segment().ensemble_trial == []
+    params = TrainParams.from_config(pipeline)
+    assert params.ensemble_trial == ("ml.boosting:BoostingForecaster",)
+    assert params.for_segment(params.large_segment_rows + 1).ensemble_trial == ()
+
+
+@pytest.mark.parametrize("name", ["ml.boosting", "not a member:X"])
+def test_a_malformed_trial_member_is_a_config_error(name: str) -> None:
+    pipeline = load_settings(DEFAULT_CONFIG_DIR, env="dev").pipeline
+    with pytest.raises(ValueError, match="ensemble_trial"):
+        type(pipeline).model_validate({**pipeline.model_dump(), "ensemble_trial": [name]})
