@@ -4,7 +4,7 @@ its ensemble only where they forecast it at least as well as the best configured
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from demandops.core.settings import DEFAULT_CONFIG_DIR, load_settings
+from ml import member_trial
 from ml.fit_memo import FitMemo
 from ml.metrics import wape
 from ml.segments import segments_of
@@ -63,7 +64,7 @@ class Spy(Doubled):
     """A losing member that remembers the last week of every fit."""
 
     forecaster_name = "spy"
-    last_weeks: list[pd.Timestamp] = []
+    last_weeks: ClassVar[list[pd.Timestamp]] = []
 
     def fit(self, X: pd.DataFrame, y: Any) -> Spy:
         Spy.last_weeks.append(X["week_start"].max())
@@ -107,9 +108,7 @@ def test_the_trial_costs_its_members_one_fit_and_the_training_reuses_the_others(
     assert "doubled" not in set(holdout["model"])
     assert [m["name"] for m in model.members] == ["lasso"]
     untried = FitMemo()
-    pd.testing.assert_frame_equal(
-        holdout, backtest_segment(segment, part, origins, ALONE, untried)
-    )
+    pd.testing.assert_frame_equal(holdout, backtest_segment(segment, part, origins, ALONE, untried))
     assert untried.misses == 6
 
 
@@ -174,3 +173,11 @@ def test_a_malformed_trial_member_is_a_config_error(name: str) -> None:
     pipeline = load_settings(DEFAULT_CONFIG_DIR, env="dev").pipeline
     with pytest.raises(ValueError, match="ensemble_trial"):
         type(pipeline).model_validate({**pipeline.model_dump(), "ensemble_trial": [name]})
+
+
+@pytest.mark.parametrize(("ratio", "joined"), [(0.5, True), (1.05, True), (1.06, False)])
+def test_a_member_joins_within_the_tolerance_of_the_best(ratio: float, joined: bool) -> None:
+    assert member_trial.TOLERANCE == 0.05
+    verdict = member_trial.Verdict("trees", 0.2 * ratio, "lasso", 0.2, "wape")
+    assert verdict.joined is joined
+    assert verdict.note().startswith(f"trial trees {'joined' if joined else 'left out'}")
