@@ -118,7 +118,8 @@ def test_the_selection_never_scores_worse_than_the_best_member(objective: str, s
     validation = _validation(6, [0.2, 0.35, 0.5], seed)
     chosen = select(validation, ["a", "b", "c"], Rules(objective=objective))
     best = min(objective_score(objective, validation.actual, p) for p in validation.preds.T)
-    assert objective_score(objective, validation.actual, validation.preds @ chosen.weights) <= best + 1e-12
+    blended = validation.preds @ chosen.weights
+    assert objective_score(objective, validation.actual, blended) <= best + 1e-12
     assert chosen.weights.sum() == pytest.approx(1.0)
 
 

@@ -92,9 +92,16 @@ def run(params: TrainParams | None = None) -> dict[str, Any]:
         "series": len(panel.keys),
         "rows": len(forecasts),
         "features": list(model_features(features)),
-        "metrics": summarise(forecasts, MODELS),
+        "metrics": summarise(forecasts, [*MODELS[:1], *_default_members(forecasts), *MODELS[1:]]),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _default_members(forecasts: pd.DataFrame) -> list[str]:
+    """The default configuration's members that forecast every round (a member on trial
+    forecasts only the rounds it joined)."""
+    prefix = rolling.DEFAULT_MEMBER
+    return [c for c in forecasts if c.startswith(prefix) and forecasts[c].notna().all()]
 
 
 def table(result: dict[str, Any]) -> str:

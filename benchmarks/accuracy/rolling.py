@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble (objective: mape)"
 DEFAULT = "ensemble (default configuration: LASSO + net, trees on trial)"
+DEFAULT_MEMBER = "default configuration: "  # prefix of its members' forecasts
 LGB_MAPE = "LightGBM (MAPE objective)"
 HISTORICAL_AVERAGE = "historical average"
 LASSO_NET = ("lasso", "nn")
@@ -129,8 +130,11 @@ def segment_forecasts(
 ) -> dict[str, np.ndarray]:
     """The ensemble fit as the batch fits a segment's model, its members, and the same fitted
     members re-blended (`EnsembleForecaster.reblended`); with `default`, also the model the
-    default configuration fits (as `DEFAULT`; its trial's verdicts are logged)."""
+    default configuration fits (as `DEFAULT`, its members prefixed `DEFAULT_MEMBER`: a member
+    on trial only where it joined). Each model's note is logged (INFO): which
+    members it blended, and the verdicts of members on trial."""
     trained = final_model(segment, train, params, fit_memo)
+    log.info("%s, round to %s: %s", segment.name, train["week_start"].max(), trained.note)
     if not isinstance(trained.estimator, EnsembleForecaster):
         raise RuntimeError(f"{segment.name}: no ensemble: {trained.note}")
     out = {label: trained.estimator.predict(test)}
@@ -142,6 +146,8 @@ def segment_forecasts(
         model = final_model(segment, train, default, fit_memo)
         log.info("%s, round to %s: %s", segment.name, train["week_start"].max(), model.note)
         out[DEFAULT] = model.estimator.predict(test)
+        for name, member in getattr(model.estimator, "named_estimators_", {}).items():
+            out[DEFAULT_MEMBER + name] = member.predict(test)
     return out
 
 
