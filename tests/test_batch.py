@@ -44,7 +44,9 @@ def test_batch_forecasts_every_segment_and_reports_metrics(
         assert s["model"] == "ensemble"
         assert 0 < s["mape"] < 1 and 0 < s["wape"] < 1
         assert s["wape"] < s["baseline_wape"], s  # the model beats the historical average
-    assert {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"} == set(report["overall"])
+    configured = {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"}
+    # the trees on trial appear where they joined a segment (ml/member_trial.py)
+    assert configured <= set(report["overall"]) <= configured | {"boosting"}
     assert report["overall"]["ensemble"]["wape"] < report["overall"]["hist_avg"]["wape"]
 
     horizon = settings.pipeline.horizon_weeks
