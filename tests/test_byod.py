@@ -93,10 +93,14 @@ def test_three_foreign_exports_go_from_raw_files_to_forecasts_and_a_backtest(
     out = capsys.readouterr().out
     assert "backtest: 2 rounds, 2 weeks each after a gap of 1" in out
     tables = json.loads((tmp_path / "bt.json").read_text())
-    models = {r["model"] for r in tables["overall"]}
-    assert models == {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"}
-    for r in tables["overall"]:
-        assert r["n_rows"] == 2 * 2 * (5 + 9 + 6) and 0 <= r["wape"] < 1
+    configured = {"ensemble", "lasso", "nn", "hist_avg", "same_woy_avg"}
+    overall = {r["model"]: r for r in tables["overall"]}
+    # the trees on trial appear in the rounds and segments where they joined the ensemble
+    assert configured <= overall.keys() <= configured | {"boosting"}
+    for r in overall.values():
+        full = r["model"] in configured
+        assert (r["n_rows"] == 2 * 2 * (5 + 9 + 6)) if full else (0 < r["n_rows"] <= 2 * 2 * 20)
+        assert 0 <= r["wape"] < 1
         assert f"overall                 {r['model']:<16}{r['n_rows']:>7}" in out
 
 
