@@ -29,6 +29,14 @@ TOLERANCE = 0.05  # relative: a trial member joins with an error up to 1.05 x th
 
 
 @dataclass(frozen=True)
+class Trial:
+    """A segment's trial: the members on trial that joined its ensemble, and the verdicts."""
+
+    joined: tuple[str, ...] = ()  # the members' import paths, as in `ensemble_trial:`
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A trial member's score on the first validation window against the best configured
     member's."""

@@ -26,6 +26,7 @@ from ml import intervals, member_trial
 from ml.ensemble import EnsembleForecaster
 from ml.features import BASELINE_COLUMNS, CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from ml.fit_memo import FitMemo
+from ml.member_trial import Trial
 from ml.members import DEFAULT_MEMBERS, load_member
 from ml.metrics import metrics_by
 from ml.models import ColumnBaseline, LassoForecaster
@@ -130,18 +131,24 @@ def ensemble(
 ) -> EnsembleForecaster:
     """The configured members (`ensemble:` in config/pipeline.yaml), blended; `fit_memo` shares
     member fits between the ensembles of one segment (`ml.fit_memo`)."""
-    members = [load_member(path) for path in params.ensemble_members]
     return EnsembleForecaster(
-        estimators=[
-            (m.forecaster_name, m.for_segment(features, CATEGORICAL_FEATURES, params))
-            for m in members
-        ],
+        estimators=_members(params.ensemble_members, features, params),
         validation_weeks=params.ensemble_validation_weeks,
         validation_windows=params.ensemble_validation_windows,
         objective=params.ensemble_objective,
         wape_tolerance=params.ensemble_wape_tolerance,
         fit_memo=fit_memo,
     )
+
+
+def _members(
+    paths: tuple[str, ...], features: tuple[str, ...], params: TrainParams
+) -> list[tuple[str, BaseEstimator]]:
+    """The named members at `paths` (``module:Class``), each set up for one segment."""
+    members = map(load_member, paths)
+    return [
+        (m.forecaster_name, m.for_segment(features, CATEGORICAL_FEATURES, params)) for m in members
+    ]
 
 
 def baselines() -> dict[str, ColumnBaseline]:
@@ -176,10 +183,9 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
             memo = FitMemo()  # the backtest's and the final model's ensembles share member fits
             # one trial a segment, on the weeks before its backtest: the backtest sees no later week
             before = part[part["week_start"] < origins[0]]
-            tried, trial_note = with_trial(before, params.for_segment(len(part)), memo)
-            predictions.append(backtest_segment(segment, part, origins, tried, memo))
-            model = final_model(segment, part, tried, memo)
-            model.note = _joined([_large_note(params, len(part)), trial_note, model.note])
+            trial = run_trial(before, params.for_segment(len(part)), memo)
+            predictions.append(backtest_segment(segment, part, origins, params, memo, trial))
+            model = final_model(segment, part, params, memo, trial)
             models[segment.name] = model
             span.set(model=model.kind, member_fits=memo.misses)
     holdout = intervals.backtest(pd.concat(predictions, ignore_index=True))
@@ -208,12 +214,16 @@ def backtest_segment(
     origins: list[pd.Timestamp],
     params: TrainParams,
     fit_memo: FitMemo | None = None,
+    trial: Trial | None = None,
 ) -> pd.DataFrame:
     """Every model's forecasts of every backtest window, fit on the weeks before its origin (the
-    windows' ensembles share member fits through `fit_memo`, a new one if not given)."""
+    windows' ensembles share member fits through `fit_memo`, a new one if not given); the
+    members on trial are tried on the weeks before the first origin unless `trial` is given."""
     fit_memo = FitMemo() if fit_memo is None else fit_memo
-    before = part[part["week_start"] < origins[0]]
-    params, _ = with_trial(before, params.for_segment(len(part)), fit_memo)
+    params = params.for_segment(len(part))
+    if trial is None:
+        trial = run_trial(part[part["week_start"] < origins[0]], params, fit_memo)
+    params = _with_joined(params, trial)
     frames = []
     for origin in origins:
         train = part[part["week_start"] < origin]
@@ -236,7 +246,7 @@ def window_forecasts(
     fit_memo: FitMemo | None = None,
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
-    params, _ = with_trial(train, params, fit_memo)
+    params = _with_joined(params, run_trial(train, params, fit_memo))
     try:
         blend = ensemble(params, model_features(train), fit_memo).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
@@ -249,17 +259,25 @@ def window_forecasts(
 
 
 def final_model(
-    segment: Segment, part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None
+    segment: Segment,
+    part: pd.DataFrame,
+    params: TrainParams,
+    fit_memo: FitMemo | None = None,
+    trial: Trial | None = None,
 ) -> SegmentModel:
-    """The ensemble fit on all history, else the LASSO, else the trailing average."""
+    """The ensemble fit on all history, else the LASSO, else the trailing average; the members
+    on trial are tried on all history unless `trial` is given."""
     if len(part) < MIN_TRAIN_ROWS:
         note = f"{len(part)} history rows (< {MIN_TRAIN_ROWS}): historical average used"
         return SegmentModel(
             segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
         )
     notes = [_large_note(params, len(part))]
-    params, trial_note = with_trial(part, params.for_segment(len(part)), fit_memo)
-    notes.append(trial_note)
+    params = params.for_segment(len(part))
+    if trial is None:
+        trial = run_trial(part, params, fit_memo)
+    notes.append(trial.note)
+    params = _with_joined(params, trial)
     features = model_features(part)
     blend = ensemble(params, features, fit_memo)
     for kind, model in (("ensemble", blend), ("lasso", lasso(params, features))):
@@ -274,28 +292,27 @@ def final_model(
     return SegmentModel(segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note)
 
 
-def with_trial(
-    part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None
-) -> tuple[TrainParams, str]:
-    """`params` with the `ensemble_trial` members that win on `part`'s first validation window
-    among the ensemble's members, none left on trial; and the note of the verdicts."""
+def run_trial(part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None) -> Trial:
+    """The verdicts on `params.ensemble_trial`'s members, fit beside the ensemble's members on
+    `part` and scored on its first validation window (`ml.member_trial`)."""
     if not params.ensemble_trial:
-        return params, ""
+        return Trial()
     features = model_features(part)
-    trial = [
-        (m.forecaster_name, m.for_segment(features, CATEGORICAL_FEATURES, params))
-        for m in map(load_member, params.ensemble_trial)
-    ]
-    untried = replace(params, ensemble_trial=())
+    trial = _members(params.ensemble_trial, features, params)
     try:
         found = member_trial.verdicts(
             ensemble(params, features, fit_memo), trial, part, part["units"]
         )
     except ValueError as exc:  # too few weeks for a validation window: the members alone
-        return untried, f"trial not run ({exc})"
+        return Trial(note=f"trial not run ({exc})")
     joined = tuple(path for path, v in zip(params.ensemble_trial, found, strict=True) if v.joined)
-    members = (*params.ensemble_members, *joined)
-    return replace(untried, ensemble_members=members), _joined([v.note() for v in found])
+    return Trial(joined, _joined([v.note() for v in found]))
+
+
+def _with_joined(params: TrainParams, trial: Trial) -> TrainParams:
+    """`params` with the trial's winners among the ensemble's members and none left on trial."""
+    members = (*params.ensemble_members, *trial.joined)
+    return replace(params, ensemble_members=members, ensemble_trial=())
 
 
 def _joined(notes: list[str]) -> str:

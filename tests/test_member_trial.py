@@ -23,8 +23,8 @@ from ml.train import (
     final_model,
     lasso,
     model_features,
+    run_trial,
     window_forecasts,
-    with_trial,
 )
 from tests.test_fit_memo import PARAMS, _segment, history  # noqa: F401 (the fixture)
 
@@ -80,8 +80,9 @@ def test_a_member_that_wins_joins_and_one_that_loses_is_left_out(
     part, origins = _segment(history)
     before = part[part["week_start"] < origins[0]]
     params = replace(ALONE, ensemble_trial=(ORACLE, DOUBLED))
-    tried, note = with_trial(before, params, FitMemo())
-    assert tried.ensemble_members == (LASSO, ORACLE) and tried.ensemble_trial == ()
+    trial = run_trial(before, params, FitMemo())
+    assert trial.joined == (ORACLE,)
+    note = trial.note
     # the rival's score is the LASSO's WAPE on the ensemble's first validation window
     blend = ensemble(ALONE, model_features(before))
     starts = blend._window_starts(before)
@@ -101,9 +102,10 @@ def test_the_trial_costs_its_members_one_fit_and_the_training_reuses_the_others(
     segment = segments_of(part)[0]
     memo = FitMemo()
     before = part[part["week_start"] < origins[0]]
-    tried, _ = with_trial(before, replace(ALONE, ensemble_trial=(DOUBLED,)), memo)
-    holdout = backtest_segment(segment, part, origins, tried, memo)
-    model = final_model(segment, part, tried, memo)
+    params = replace(ALONE, ensemble_trial=(DOUBLED,))
+    trial = run_trial(before, params, memo)
+    holdout = backtest_segment(segment, part, origins, params, memo, trial)
+    model = final_model(segment, part, params, memo, trial)
     assert memo.misses == 7 + 1
     assert "doubled" not in set(holdout["model"])
     assert [m["name"] for m in model.members] == ["lasso"]
@@ -154,9 +156,11 @@ def test_too_few_weeks_for_a_window_leave_the_trial_out_with_a_note(
     part, _ = _segment(history)
     weeks = part["week_start"].drop_duplicates().sort_values()
     short = part[part["week_start"].isin(weeks.head(12))]
-    tried, note = with_trial(short, replace(ALONE, ensemble_trial=(ORACLE,)), FitMemo())
-    assert tried.ensemble_members == (LASSO,) and tried.ensemble_trial == ()
-    assert note.startswith("trial not run (12 weeks of data; the validation windows alone need")
+    trial = run_trial(short, replace(ALONE, ensemble_trial=(ORACLE,)), FitMemo())
+    assert trial.joined == ()
+    assert trial.note.startswith(
+        "trial not run (12 weeks of data; the validation windows alone need"
+    )
 
 
 def test_the_default_configuration_tries_the_trees_except_on_large_segments() -> None:
