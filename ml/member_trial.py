@@ -30,7 +30,8 @@ TOLERANCE = 0.05  # relative: a trial member joins with an error up to 1.05 x th
 
 @dataclass(frozen=True)
 class Trial:
-    """A segment's trial: the members on trial that joined its ensemble, and the verdicts."""
+    """A segment's trial: the members on trial that joined its ensemble, and the note of the
+    verdicts for its model card."""
 
     joined: tuple[str, ...] = ()  # the members' import paths, as in `ensemble_trial:`
     note: str = ""
@@ -49,7 +50,9 @@ class Verdict:
 
     @property
     def joined(self) -> bool:
-        return self.score <= self.rival_score * (1.0 + TOLERANCE)
+        """Within `TOLERANCE` of the rival; never on a window where the error is undefined
+        (no units sold): there is nothing to tell the members apart."""
+        return bool(np.isfinite(self.score)) and self.score <= self.rival_score * (1.0 + TOLERANCE)
 
     def note(self) -> str:
         outcome = "joined" if self.joined else "left out"

@@ -180,12 +180,9 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
         with telemetry.step(
             "train_segment", region=segment.region, segment=segment.name, rows=len(part)
         ) as span:
-            memo = FitMemo()  # the backtest's and the final model's ensembles share member fits
-            # one trial a segment, on the weeks before its backtest: the backtest sees no later week
-            before = part[part["week_start"] < origins[0]]
-            trial = run_trial(before, params.for_segment(len(part)), memo)
-            predictions.append(backtest_segment(segment, part, origins, params, memo, trial))
-            model = final_model(segment, part, params, memo, trial)
+            memo = FitMemo()
+            holdout, model = train_segment(segment, part, origins, params, memo)
+            predictions.append(holdout)
             models[segment.name] = model
             span.set(model=model.kind, member_fits=memo.misses)
     holdout = intervals.backtest(pd.concat(predictions, ignore_index=True))
@@ -198,6 +195,22 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
         holdout_start=origins[0],
         last_week=weeks.iloc[-1],
     )
+
+
+def train_segment(
+    segment: Segment,
+    part: pd.DataFrame,
+    origins: list[pd.Timestamp],
+    params: TrainParams,
+    fit_memo: FitMemo,
+) -> tuple[pd.DataFrame, SegmentModel]:
+    """One segment's backtest forecasts and final model, their ensembles sharing member fits
+    through `fit_memo`; the members on trial are tried once, on the weeks before the first
+    origin, so the backtest sees no later week."""
+    before = part[part["week_start"] < origins[0]]
+    trial = run_trial(before, params.for_segment(len(part)), fit_memo)
+    holdout = backtest_segment(segment, part, origins, params, fit_memo, trial)
+    return holdout, final_model(segment, part, params, fit_memo, trial)
 
 
 def _mask(frame: pd.DataFrame, segment: Segment) -> pd.Series:
@@ -245,8 +258,14 @@ def window_forecasts(
     params: TrainParams,
     fit_memo: FitMemo | None = None,
 ) -> dict[str, np.ndarray]:
+    """Every model's forecasts of `window`, fit on `train` with the settings of a segment of its
+    size; members on trial are tried on `train` (a round of `demandops backtest`)."""
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
-    params = _with_joined(params, run_trial(train, params, fit_memo))
+    params = params.for_segment(len(train))
+    trial = run_trial(train, params, fit_memo)
+    if trial.note:
+        log.info("segment %s, to %s: %s", segment.name, train["week_start"].max(), trial.note)
+    params = _with_joined(params, trial)
     try:
         blend = ensemble(params, model_features(train), fit_memo).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split

@@ -150,6 +150,24 @@ def test_demandops_backtests_windows_try_the_members_too(
     assert {"lasso", "oracle", "ensemble"} <= set(found) and "doubled" not in found
 
 
+def test_a_backtest_round_of_a_large_segment_trains_with_the_large_settings(
+    history: pd.DataFrame,  # noqa: F811
+) -> None:
+    """`demandops backtest` sizes a round's segment as the batch does: above
+    `large_segment_rows` the large settings, which try no member."""
+    part, origins = _segment(history)
+    segment = segments_of(part)[0]
+    train = part[part["week_start"] < origins[-1]]
+    window = part[part["week_start"] >= origins[-1]]
+    params = replace(ALONE, ensemble_trial=(SPY,), large_segment_rows=len(train) - 1)
+    params = replace(params, large_segment=replace(params, ensemble_trial=()))
+    Spy.last_weeks.clear()
+    found = window_forecasts(segment, train, window, params, FitMemo())
+    assert Spy.last_weeks == [] and "ensemble" in found
+    window_forecasts(segment, train, window, replace(params, large_segment_rows=len(train)))
+    assert len(Spy.last_weeks) == 1
+
+
 def test_too_few_weeks_for_a_window_leave_the_trial_out_with_a_note(
     history: pd.DataFrame,  # noqa: F811
 ) -> None:
@@ -185,3 +203,17 @@ def test_a_member_joins_within_the_tolerance_of_the_best(ratio: float, joined: b
     verdict = member_trial.Verdict("trees", 0.2 * ratio, "lasso", 0.2, "wape")
     assert verdict.joined is joined
     assert verdict.note().startswith(f"trial trees {'joined' if joined else 'left out'}")
+
+
+def test_a_member_both_configured_and_on_trial_is_a_config_error() -> None:
+    """It would be blended in twice where it joined."""
+    pipeline = load_settings(DEFAULT_CONFIG_DIR, env="dev").pipeline
+    both = [*pipeline.ensemble, *pipeline.ensemble_trial]
+    with pytest.raises(ValueError, match=r"ml\.boosting:BoostingForecaster is already in ensemble"):
+        type(pipeline).model_validate({**pipeline.model_dump(), "ensemble": both})
+
+
+def test_a_window_with_no_units_sold_lets_no_member_join() -> None:
+    undefined = member_trial.Verdict("oracle", float("inf"), "lasso", float("inf"), "wape")
+    assert not undefined.joined
+    assert member_trial.Verdict("oracle", 0.2, "lasso", float("inf"), "wape").joined

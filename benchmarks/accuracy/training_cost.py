@@ -1,9 +1,10 @@
 """Per-segment training time and peak memory, each segment in a fresh process.
 
-Every segment's full training — the rolling-origin backtest and the final fit, exactly as
-`ml.train.train_region` does them — runs in its own new worker process (`maxtasksperchild=1`),
-on the feature table the batch committed, so the peak resident memory reported is that of a
-process that trains one segment: interpreter, pandas, PyTorch and the segment's data.
+Every segment's full training — the members' trial, the rolling-origin backtest and the final
+fit, by `ml.train.train_segment` as the batch's `train_region` does them — runs in its own new
+worker process (`maxtasksperchild=1`), on the feature table the batch committed, so the peak
+resident memory reported is that of a process that trains one segment: interpreter, pandas,
+PyTorch and the segment's data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from demandops.core.settings import Settings
 from ml.fit_memo import FitMemo
 from ml.metrics import metrics_by
 from ml.segments import assign_segments, product_velocity, segments_of
-from ml.train import TrainParams, backtest_origins, backtest_segment, final_model
+from ml.train import TrainParams, backtest_origins, train_segment
 
 
 def _train_one(features_file: str, segment_name: str, params: TrainParams) -> dict[str, Any]:
@@ -38,9 +39,8 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
         & (history["velocity"] == segment.velocity)
     ]
     start = time.perf_counter()
-    memo = FitMemo()  # as the batch trains (ml/train.py)
-    holdout = metrics_by(backtest_segment(segment, part, origins, params, memo), ["model"])
-    final_model(segment, part, params, memo)
+    predictions, _ = train_segment(segment, part, origins, params, FitMemo())
+    holdout = metrics_by(predictions, ["model"])
     return {
         "segment": segment_name,
         "rows": len(part),

@@ -119,6 +119,16 @@ class PipelineConfig(_Strict):
             raise ValueError(f"large_segment.{where}: {first['msg']}") from None
         return self
 
+    @model_validator(mode="after")
+    def _trial_members_are_not_configured(self) -> PipelineConfig:
+        both = [m for m in self.ensemble_trial if m in self.ensemble]
+        if both:
+            raise ValueError(
+                f"ensemble_trial: {', '.join(both)} is already in ensemble (a member on trial "
+                "joins where it wins; one in ensemble: is blended in every segment): name it once"
+            )
+        return self
+
     def for_large_segment(self) -> PipelineConfig:
         """The settings a segment of more than `large_segment_rows` rows trains with."""
         merged = {**self.model_dump(), **self.large_segment}
