@@ -100,10 +100,8 @@ def run(params: TrainParams | None = None) -> dict[str, Any]:
 
 
 def _default_members(forecasts: pd.DataFrame) -> list[str]:
-    """The default configuration's members that forecast every round (a member on trial
-    forecasts only the rounds it joined)."""
-    prefix = rolling.DEFAULT_MEMBER
-    return [c for c in forecasts if c.startswith(prefix) and forecasts[c].notna().all()]
+    """The default configuration's members that forecast every round."""
+    return rolling.complete_columns(forecasts, rolling.DEFAULT_MEMBER)
 
 
 def table(result: dict[str, Any]) -> str:

@@ -102,9 +102,7 @@ def run(default: TrainParams | None = None, mape: TrainParams | None = None) -> 
         features, PROTOCOL, mape or rolling.mape_params(HORIZON), rolling.peers(feeds.shipments)
     )
     keys = ["store_id", "product_id", "week_start", "round", "units"]
-    # a member on trial forecasts only the rounds and segments it joined: not reported alone
-    complete = [c for c in first.columns if c.startswith(DEFAULT) and first[c].notna().all()]
-    ours = sorted(complete, key=_default_first)
+    ours = sorted(rolling.complete_columns(first, DEFAULT), key=_default_first)
     forecasts = second.merge(first[[*keys, *ours]], on=keys, how="inner", validate="1:1")
     if len(forecasts) != len(second):
         raise RuntimeError("the two configurations forecast different rows")
