@@ -169,9 +169,7 @@ def train_region(features: pd.DataFrame, params: TrainParams) -> TrainedRegion:
     history = history.sort_values(["week_start", "store_id", "product_id"])
     weeks = history["week_start"].drop_duplicates().sort_values()
     origins = backtest_origins(weeks, params)
-    velocity = product_velocity(
-        history[history["week_start"] < origins[0]], params.velocity_threshold
-    )
+    velocity = product_velocity(_before(history, origins[0]), params.velocity_threshold)
     history = assign_segments(history, velocity)
     models: dict[str, SegmentModel] = {}
     predictions = []
@@ -207,8 +205,7 @@ def train_segment(
     """One segment's backtest forecasts and final model, their ensembles sharing member fits
     through `fit_memo`; the members on trial are tried once, on the weeks before the first
     origin, so the backtest sees no later week."""
-    before = part[part["week_start"] < origins[0]]
-    trial = run_trial(before, params.for_segment(len(part)), fit_memo)
+    _, trial = _segment_params(params, len(part), _before(part, origins[0]), fit_memo)
     holdout = backtest_segment(segment, part, origins, params, fit_memo, trial)
     return holdout, final_model(segment, part, params, fit_memo, trial)
 
@@ -233,13 +230,10 @@ def backtest_segment(
     windows' ensembles share member fits through `fit_memo`, a new one if not given); the
     members on trial are tried on the weeks before the first origin unless `trial` is given."""
     fit_memo = FitMemo() if fit_memo is None else fit_memo
-    params = params.for_segment(len(part))
-    if trial is None:
-        trial = run_trial(part[part["week_start"] < origins[0]], params, fit_memo)
-    params = _with_joined(params, trial)
+    params, _ = _segment_params(params, len(part), _before(part, origins[0]), fit_memo, trial)
     frames = []
     for origin in origins:
-        train = part[part["week_start"] < origin]
+        train = _before(part, origin)
         window = part[
             (part["week_start"] >= origin)
             & (part["week_start"] < origin + pd.Timedelta(weeks=params.horizon_weeks))
@@ -261,11 +255,9 @@ def window_forecasts(
     """Every model's forecasts of `window`, fit on `train` with the settings of a segment of its
     size; members on trial are tried on `train` (a round of `demandops backtest`)."""
     out: dict[str, np.ndarray] = {n: b.fit(train).predict(window) for n, b in baselines().items()}
-    params = params.for_segment(len(train))
-    trial = run_trial(train, params, fit_memo)
+    params, trial = _segment_params(params, len(train), train, fit_memo)
     if trial.note:
         log.info("segment %s, to %s: %s", segment.name, train["week_start"].max(), trial.note)
-    params = _with_joined(params, trial)
     try:
         blend = ensemble(params, model_features(train), fit_memo).fit(train, train["units"])
     except ValueError as exc:  # too few weeks or rows for the ensemble's validation split
@@ -292,11 +284,8 @@ def final_model(
             segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note
         )
     notes = [_large_note(params, len(part))]
-    params = params.for_segment(len(part))
-    if trial is None:
-        trial = run_trial(part, params, fit_memo)
+    params, trial = _segment_params(params, len(part), part, fit_memo, trial)
     notes.append(trial.note)
-    params = _with_joined(params, trial)
     features = model_features(part)
     blend = ensemble(params, features, fit_memo)
     for kind, model in (("ensemble", blend), ("lasso", lasso(params, features))):
@@ -309,6 +298,25 @@ def final_model(
             notes.append(f"{kind} failed: {exc}")
     note = _joined([*notes, "historical average used"])
     return SegmentModel(segment, "baseline", ColumnBaseline("hist_avg").fit(part), len(part), note)
+
+
+def _segment_params(
+    params: TrainParams,
+    rows: int,
+    trial_rows: pd.DataFrame,
+    fit_memo: FitMemo | None,
+    trial: Trial | None = None,
+) -> tuple[TrainParams, Trial]:
+    """The settings of a segment of `rows` history rows, with the members on trial that joined
+    among its ensemble's (tried on `trial_rows` unless `trial` is given), and the trial."""
+    params = params.for_segment(rows)
+    if trial is None:
+        trial = run_trial(trial_rows, params, fit_memo)
+    return _with_joined(params, trial), trial
+
+
+def _before(part: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    return part[part["week_start"] < origin]
 
 
 def run_trial(part: pd.DataFrame, params: TrainParams, fit_memo: FitMemo | None = None) -> Trial:
