@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from ml.boosting import MAX_CATEGORIES, BoostingForecaster
+from ml.boosting import MAX_CATEGORIES, MAX_LEAVES, MIN_LEAVES, BoostingForecaster, leaves_for
 from ml.members import DEFAULT_MEMBERS
 from ml.metrics import mape, wape
 from ml.train import TrainParams, ensemble
@@ -112,3 +112,23 @@ def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncert
     assert mape(y, by_mape.predict(X)) < mape(y, by_wape.predict(X))
     with pytest.raises(ValueError, match="objective 'rmse'"):
         BoostingForecaster(features=("volatile",), objective="rmse").fit(X, y)
+
+
+def _leaves(model: BoostingForecaster) -> int:
+    """The most leaves of any of the fitted trees."""
+    return max(int(tree.nodes["is_leaf"].sum()) for [tree] in model.model_._predictors)
+
+
+def test_boosting_grows_trees_with_fewer_leaves_on_fewer_rows(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """Few rows: MIN_LEAVES leaves a tree at most; many: MAX_LEAVES; a set value wins."""
+    assert [leaves_for(n) for n in (0, 800, 10_000, 20_000, 32_256, 10**6)] == [
+        MIN_LEAVES, MIN_LEAVES, 19, 39, MAX_LEAVES, MAX_LEAVES,
+    ]  # fmt: skip
+    X, y = data  # 800 rows
+    few = _member(max_iter=10, min_samples_leaf=2).fit(X, y)
+    assert few.max_leaf_nodes_ == MIN_LEAVES and _leaves(few) == MIN_LEAVES
+    assert few.get_params()["max_leaf_nodes"] is None
+    chosen = _member(max_iter=10, min_samples_leaf=2, max_leaf_nodes=40).fit(X, y)
+    assert chosen.max_leaf_nodes_ == 40 and MIN_LEAVES < _leaves(chosen) <= 40
