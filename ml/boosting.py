@@ -109,7 +109,8 @@ class BoostingForecaster(RegressorMixin, BaseEstimator):
         frame = pd.DataFrame(X)
         self.categories_ = {c: _frequent_levels(frame[c]) for c in self.categorical}
         units = targets.units(y)
-        self.max_leaf_nodes_ = self.max_leaf_nodes or leaves_for(len(units))
+        leaves = self.max_leaf_nodes
+        self.max_leaf_nodes_ = leaves_for(len(units)) if leaves is None else leaves
         model = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
