@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from ml.boosting import MAX_CATEGORIES, MAX_LEAVES, MIN_LEAVES, BoostingForecaster, leaves_for
+from ml.boosting import (
+    MAX_CATEGORIES,
+    MAX_LEAVES,
+    MIN_LEAVES,
+    BoostingForecaster,
+    LightGBMForecaster,
+    leaves_for,
+)
 from ml.members import DEFAULT_MEMBERS
 from ml.metrics import mape, wape
 from ml.train import TrainParams, ensemble
@@ -33,32 +42,40 @@ def data() -> tuple[pd.DataFrame, np.ndarray]:
     return X.loc[order].reset_index(drop=True), y[order]
 
 
-def _member(**kw: object) -> BoostingForecaster:
-    return BoostingForecaster(features=("promo", "noise"), categorical=("product_id",), **kw)  # type: ignore[arg-type]
+ENGINES = (BoostingForecaster, LightGBMForecaster)
+TREES = {BoostingForecaster: "max_iter", LightGBMForecaster: "n_estimators"}  # trees' number
 
 
+def _member(engine: type = BoostingForecaster, trees: int | None = None, **kw: object) -> Any:
+    if trees is not None:
+        kw[TREES[engine]] = trees
+    return engine(features=("promo", "noise"), categorical=("product_id",), **kw)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_boosting_learns_product_levels_and_their_promo_lift(
-    data: tuple[pd.DataFrame, np.ndarray],
+    data: tuple[pd.DataFrame, np.ndarray], engine: type
 ) -> None:
     X, y = data
     train, test = X["week_start"] < "2020-08-01", X["week_start"] >= "2020-08-01"
-    model = _member().fit(X[train], y[train])
+    model = _member(engine).fit(X[train], y[train])
     mean_only = np.full(test.sum(), y[train].mean())
     assert wape(y[test], model.predict(X[test])) < 0.4 * wape(y[test], mean_only)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_boosting_follows_sklearn_conventions_and_is_deterministic(
-    data: tuple[pd.DataFrame, np.ndarray],
+    data: tuple[pd.DataFrame, np.ndarray], engine: type
 ) -> None:
     X, y = data
-    model = _member(max_iter=20)
+    model = _member(engine, trees=20)
     assert clone(model).get_params() == model.get_params()
     with pytest.raises(NotFittedError):
         model.predict(X)
     assert model.fit(X, y) is model
     assert {"model_", "categories_", "n_features_in_"} <= set(vars(model))
     first = model.predict(X)
-    np.testing.assert_array_equal(first, _member(max_iter=20).fit(X, y).predict(X))
+    np.testing.assert_array_equal(first, _member(engine, trees=20).fit(X, y).predict(X))
     assert (first >= 0).all()
     unseen = X.assign(product_id="P9")  # a product not seen in training: still a forecast
     assert np.isfinite(model.predict(unseen)).all()
@@ -79,21 +96,33 @@ def test_boosting_keeps_the_most_frequent_levels_and_rejects_a_missing_target(
         _member().fit(X, None)  # type: ignore[arg-type]
 
 
-def test_boosting_is_a_member_named_in_configuration(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+@pytest.mark.parametrize(
+    ("member", "name"),
+    [
+        ("ml.boosting:BoostingForecaster", "boosting"),
+        ("ml.boosting:LightGBMForecaster", "lightgbm"),
+    ],
+)
+def test_boosting_is_a_member_named_in_configuration(
+    data: tuple[pd.DataFrame, np.ndarray], member: str, name: str
+) -> None:
     X, y = data
-    members = (DEFAULT_MEMBERS[0], "ml.boosting:BoostingForecaster")  # the LASSO and the trees
+    members = (DEFAULT_MEMBERS[0], member)  # the LASSO and the trees
     params = TrainParams(
         horizon_weeks=2, backtest_origins=1, velocity_threshold=1.0, lasso_cv_folds=2,
         ensemble_members=members,
     )  # fmt: skip
     blend = ensemble(params, ("promo", "noise")).fit(X, y)
-    assert set(blend.named_estimators_) == {"lasso", "boosting"}
-    assert blend.named_estimators_["boosting"].categorical == ("store_id", "product_id")
-    assert blend.named_estimators_["boosting"].objective == "wape"  # params.ensemble_objective
+    assert set(blend.named_estimators_) == {"lasso", name}
+    assert blend.named_estimators_[name].categorical == ("store_id", "product_id")
+    assert blend.named_estimators_[name].objective == "wape"  # params.ensemble_objective
     assert (blend.predict(X) >= 0).all()
 
 
-def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncertain() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncertain(
+    engine: type,
+) -> None:
     """Absolute error on log1p(units) weighted by 1/units + c/mean: a leaf's best constant is
     the weighted median, below the median, and further below where sales scatter more."""
     rng = np.random.default_rng(11)
@@ -101,8 +130,9 @@ def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncert
     X = pd.DataFrame({"volatile": (np.arange(n) % 2).astype(float)})
     sigma = np.where(X["volatile"] == 1.0, 0.8, 0.2)
     y = np.round(np.exp(4.0 + sigma * rng.normal(size=n)))
-    by_wape = BoostingForecaster(features=("volatile",), max_iter=50).fit(X, y)
-    by_mape = BoostingForecaster(features=("volatile",), max_iter=50, objective="mape").fit(X, y)
+    settings = {"features": ("volatile",), TREES[engine]: 50}
+    by_wape = engine(**settings).fit(X, y)
+    by_mape = engine(**settings, objective="mape").fit(X, y)
     calm, wild = pd.DataFrame({"volatile": [0.0]}), pd.DataFrame({"volatile": [1.0]})
     ratio_calm = by_mape.predict(calm)[0] / by_wape.predict(calm)[0]
     ratio_wild = by_mape.predict(wild)[0] / by_wape.predict(wild)[0]
@@ -111,7 +141,7 @@ def test_boosting_with_the_mape_objective_forecasts_lower_where_sales_are_uncert
         assert model.get_params()["objective"] in ("wape", "mape")
     assert mape(y, by_mape.predict(X)) < mape(y, by_wape.predict(X))
     with pytest.raises(ValueError, match="objective 'rmse'"):
-        BoostingForecaster(features=("volatile",), objective="rmse").fit(X, y)
+        engine(features=("volatile",), objective="rmse").fit(X, y)
 
 
 def _leaves(model: BoostingForecaster) -> int:
@@ -132,3 +162,15 @@ def test_boosting_grows_trees_with_fewer_leaves_on_fewer_rows(
     assert few.get_params()["max_leaf_nodes"] is None
     chosen = _member(max_iter=10, min_samples_leaf=2, max_leaf_nodes=40).fit(X, y)
     assert chosen.max_leaf_nodes_ == 40 and MIN_LEAVES < _leaves(chosen) <= 40
+
+
+def test_lightgbm_sizes_its_trees_as_the_histogram_trees(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data  # 800 rows: MIN_LEAVES leaves a tree at most
+    few = _member(LightGBMForecaster, trees=10, min_child_samples=2).fit(X, y)
+    trees = few.model_.booster_.dump_model()["tree_info"]
+    assert few.num_leaves_ == MIN_LEAVES
+    assert max(tree["num_leaves"] for tree in trees) == MIN_LEAVES
+    chosen = _member(LightGBMForecaster, trees=10, min_child_samples=2, num_leaves=40).fit(X, y)
+    assert chosen.num_leaves_ == 40 and chosen.get_params()["num_leaves"] == 40

@@ -12,7 +12,7 @@ them: the published "mean of history" (the geometric mean of units per series, w
 reproduces 70.74 %) and a LightGBM model on the same features trained in the same run.
 The configuration is a user's whose headline measure is MAPE: `ensemble_objective: mape` (blend
 weights minimising MAPE, the blend shrunk within the WAPE tolerance, the trees aiming at MAPE)
-and the trees as a third member. The same fitted members are also reported blended for WAPE
+and LightGBM's trees as a third member. The same fitted members are also reported blended for WAPE
 and as the LASSO + net ensemble alone (`EnsembleForecaster.reblended`). The default
 configuration (config/pipeline.yaml: LASSO + net blended for WAPE, the trees on trial) is fit
 in the same rounds beside it, with its members (a member on trial only where it joined).

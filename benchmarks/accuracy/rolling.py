@@ -47,13 +47,13 @@ REBLENDED = {  # the same fitted members, blended for another objective or witho
     "ensemble, same members blended for WAPE": ("wape", None),
 }
 PEERS = (HISTORICAL_AVERAGE, "LightGBM", LGB_MAPE)
-MODELS = (ENSEMBLE, *REBLENDED, "lasso", "nn", "boosting", *PEERS)
-MEMBERS = (*DEFAULT_MEMBERS, "ml.boosting:BoostingForecaster")  # `ensemble:` of a MAPE user
+MODELS = (ENSEMBLE, *REBLENDED, "lasso", "nn", "lightgbm", *PEERS)
+MEMBERS = (*DEFAULT_MEMBERS, "ml.boosting:LightGBMForecaster")  # `ensemble:` of a MAPE user
 
 
 def mape_params(horizon: int) -> TrainParams:
     """The settings of a user whose headline measure is MAPE (Dominick's configuration):
-    the trees as a third member, `ensemble_objective: mape`, no per-product calendar slopes
+    LightGBM's trees as a third member, `ensemble_objective: mape`, no per-product calendar slopes
     (about two years of history)."""
     return TrainParams(
         horizon_weeks=horizon,
