@@ -29,7 +29,7 @@ that size (benchmarks/accuracy/README.md). It is the trees of the MAPE configura
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,6 @@ class _LogTrees(RegressorMixin, BaseEstimator):
     with the MAPE weights under `objective="mape"`, forecasts clipped at 0. A subclass names
     its engine (`_engine`) and its `for_segment` settings."""
 
-    forecaster_name = "trees"
     features: tuple[str, ...] | None
     categorical: tuple[str, ...]
     objective: str
@@ -64,7 +63,7 @@ class _LogTrees(RegressorMixin, BaseEstimator):
     @classmethod
     def for_segment(
         cls, numeric: tuple[str, ...], categorical: tuple[str, ...], params: Any
-    ) -> Any:
+    ) -> Self:
         """The ensemble member for one segment: numeric features, the product and the store."""
         return cls(
             features=numeric,
@@ -87,7 +86,7 @@ class _LogTrees(RegressorMixin, BaseEstimator):
             out[column] = pd.Categorical(values.where(values.isin(levels)), categories=levels)
         return out
 
-    def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> Any:
+    def fit(self, X: pd.DataFrame | np.ndarray, y: pd.Series | np.ndarray) -> Self:
         """Fit on log1p(y); categorical levels are the MAX_CATEGORIES most frequent seen here
         (others, and levels first seen later, are unknown)."""
         if y is None:
