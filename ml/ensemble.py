@@ -21,6 +21,17 @@ more is shrunk more), the two factors chosen on a grid to minimise the validatio
 keeping the validation WAPE within `wape_tolerance` (relative) of the unshrunk blend's. Without
 that column in the data, `dispersion_coef_` is 0 and one factor scales every row.
 
+With `volume_gate` g set as well, the members are blended a second time, for WAPE, and a row
+moves from the shrunk MAPE blend to the WAPE blend as the latter's forecast rises above the
+segment's mean units (of the validation windows): the share of the WAPE blend is z² / (1 + z²),
+z = g × its forecast / the mean, interpolated in log1p(units). A row's weight in MAPE + λ ×
+WAPE is 1/units + λ/mean units: above mean/λ units the WAPE term dominates, and its best
+forecast is the median rather than MAPE's lower optimum. Promotion weeks, selling many times a
+series' usual units, are where the shrunk blend loses its WAPE; ordinary weeks keep their MAPE.
+The square (a steeper gate than that weight's) and Dominick's g = 0.25 were chosen on
+Dominick's rounds (benchmarks/accuracy/README.md). A member with `blended_for = ("wape",)`
+(`ml.boosting.LightGBMMedianForecaster`, aimed at the median) enters only the blend for WAPE.
+
 This trades bias for MAPE: the validation bias is kept in `validation_bias_` and every
 backtest reports it beside MAPE and WAPE. Under-forecasting costs a direct-store-delivery
 business stockouts; choose "mape" only when MAPE is the measure that counts, and bound the WAPE
@@ -30,6 +41,7 @@ it may give up.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
@@ -38,7 +50,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ml import targets
-from ml.blend import Rules, Validation, select
+from ml.blend import MemberCheck, Rules, Selection, Validation, select
 from ml.features import DISPERSION_COLUMN
 from ml.fit_memo import FitMemo
 from ml.metrics import bias, check_objective, mape, wape
@@ -71,6 +83,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         bias_tolerance: float = 0.10,
         error_tolerance: float = 0.5,
         degenerate_ratio: float = 3.0,
+        volume_gate: float | None = None,
         fit_memo: FitMemo | None = None,
     ) -> None:
         self.estimators = estimators
@@ -84,12 +97,15 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.bias_tolerance = bias_tolerance
         self.error_tolerance = error_tolerance
         self.degenerate_ratio = degenerate_ratio
+        self.volume_gate = volume_gate
         self.fit_memo = fit_memo
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> EnsembleForecaster:
         if not self.estimators:
             raise ValueError("EnsembleForecaster needs at least one (name, estimator)")
         check_objective(self.objective)
+        if self.volume_gate is not None and not self.volume_gate > 0:
+            raise ValueError(f"volume_gate must be positive or None, got {self.volume_gate}")
         if self.validation_windows < 1 or self.validation_weeks < 1:
             raise ValueError("validation_windows and validation_weeks must be at least 1")
         y = targets.units(y)
@@ -157,9 +173,9 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         return [weeks[-k * self.validation_weeks] for k in range(self.validation_windows, 0, -1)]
 
     def _blend(self) -> None:
-        """Members, weights (and with "mape" the scale) from the validation forecasts."""
+        """Members, weights (and with "mape" the scale, and the WAPE blend of the gate) from
+        the validation forecasts."""
         actual, preds = self.validation_actual_, self.validation_predictions_
-        names = [name for name, _ in self.estimators or []]
         rules = Rules(
             self.objective,
             self.weight_step,
@@ -167,7 +183,7 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
             self.error_tolerance,
             self.degenerate_ratio,
         )
-        selection = select(Validation(actual, preds, self.validation_groups_), names, rules)
+        selection = self._select(rules)
         self.weights_ = selection.weights
         self.member_checks_ = [c.record() for c in selection.checks]
         self.selection_note_ = selection.note()
@@ -178,9 +194,51 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
                 actual, blend, self.validation_dispersion_, self.wape_tolerance
             )
         shrunk = blend * self._shrinkage(self.validation_dispersion_)
+        self.peak_weights_: np.ndarray | None = None
+        if self.objective == "mape" and self.volume_gate is not None:
+            peaks = self._select(replace(rules, objective="wape"))
+            self.peak_weights_, self.gate_mean_ = peaks.weights, float(np.mean(actual))
+            self.selection_note_ += f"; above the mean (volume gate {self.volume_gate:g}): "
+            self.selection_note_ += peaks.note()
+            shrunk = self._gated(shrunk, _combine(preds, self.peak_weights_))
         self.validation_wape_ = _wape(actual, shrunk)
         self.validation_mape_ = _mape(actual, shrunk)
         self.validation_bias_ = bias(actual, shrunk)
+
+    def _select(self, rules: Rules) -> Selection:
+        """`ml.blend.select` over the members that may enter a blend for `rules.objective`:
+        a member with `blended_for` (objectives) enters no other's, unless it is the only one."""
+        configured = self.estimators or []
+        names = [name for name, _ in configured]
+        validation = Validation(
+            self.validation_actual_, self.validation_predictions_, self.validation_groups_
+        )
+        index = [
+            j
+            for j, (_, est) in enumerate(configured)
+            if rules.objective in getattr(est, "blended_for", (rules.objective,))
+        ]
+        if not index or len(index) == len(names):
+            return select(validation, names, rules)
+        part = select(validation.columns(index), [names[j] for j in index], rules)
+        weights = np.zeros(len(names))
+        weights[index] = part.weights
+        checks = {names[j]: check for j, check in zip(index, part.checks, strict=True)}
+        checks |= {
+            name: MemberCheck(name, "unused", 0.0, None, None, None, _blended_only(est))
+            for j, (name, est) in enumerate(configured)
+            if j not in index
+        }
+        return replace(part, weights=weights, checks=[checks[name] for name in names])
+
+    def _gated(self, low: np.ndarray, peak: np.ndarray) -> np.ndarray:
+        """Per row, from `low` (the shrunk MAPE blend) towards `peak` (the WAPE blend) by the
+        volume gate's share (see the module's docstring)."""
+        gate = self.volume_gate or 0.0
+        z = np.minimum(gate * peak / max(self.gate_mean_, 1e-9), 1e6)
+        share = z**2 / (1.0 + z**2)
+        low, peak = np.clip(low, 0.0, None), np.clip(peak, 0.0, None)
+        return np.expm1((1.0 - share) * np.log1p(low) + share * np.log1p(peak))
 
     def __getstate__(self) -> dict[str, object]:
         """The state without the memo: its other fits belong to the training run."""
@@ -188,12 +246,14 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """Models pickled before the dispersion shrinkage scale every row by `scale_` alone;
-        those pickled before the backtest windows had one window and no member rules."""
+        those pickled before the backtest windows had one window and no member rules; those
+        before the volume gate have none."""
         if "scale_" in state:
             state = {"uses_dispersion_": False, "dispersion_coef_": 0.0, **state}
         state = {"dispersion_column": None, "validation_windows": 1, **state}
         state = {"bias_tolerance": np.inf, "error_tolerance": np.inf, **state}
         state = {"degenerate_ratio": np.inf, "fit_memo": None, **state}
+        state = {"volume_gate": None, "peak_weights_": None, **state}
         actual = state.get("validation_actual_")
         if isinstance(actual, np.ndarray) and "validation_groups_" not in state:
             state["validation_groups_"] = np.arange(len(actual))
@@ -238,10 +298,16 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "estimators_")
-        used = [j for j, w in enumerate(self.weights_) if w > 0]
-        preds = np.column_stack([self.estimators_[j].predict(X) for j in used])
-        blend = preds @ self.weights_[used]
-        return np.clip(blend * self._shrinkage(self._dispersion(X)), 0.0, None)
+        used = self.weights_ > 0
+        if self.peak_weights_ is not None:
+            used |= self.peak_weights_ > 0
+        preds = np.zeros((len(X), len(self.weights_)))
+        for j in np.flatnonzero(used):
+            preds[:, j] = self.estimators_[j].predict(X)
+        forecast = _combine(preds, self.weights_) * self._shrinkage(self._dispersion(X))
+        if self.peak_weights_ is not None:
+            forecast = self._gated(forecast, _combine(preds, self.peak_weights_))
+        return np.clip(forecast, 0.0, None)
 
 
 def _wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -274,6 +340,10 @@ def _mape_shrinkage(
             if score < best - 1e-12 and _wape(actual, shrunk * scale) <= ceiling:
                 best, chosen = score, (float(scale), coef)
     return chosen
+
+
+def _blended_only(member: BaseEstimator) -> str:
+    return f"blended for {' and '.join(member.blended_for).upper()} only"
 
 
 def _rows(data: Frame, mask: np.ndarray) -> Frame:

@@ -2,7 +2,8 @@
 
 A member is any scikit-learn-style forecaster class, written as `module:Class`, with a
 class method `for_segment(numeric, categorical, params)` that returns an unfitted estimator
-for one segment, and a short `forecaster_name` under which its metrics are reported. Shipping
+for one segment, and a short `forecaster_name` under which its metrics are reported
+(optionally `blended_for`, the objectives whose blends it may enter: ml/ensemble.py). Shipping
 a new model is: write the class, name it in the configuration; training, backtest, gates and
 promotion take it from there.
 """

@@ -50,6 +50,7 @@ class TrainParams:
     ensemble_validation_windows: int = 3
     ensemble_objective: str = "wape"  # or "mape": see ml/ensemble.py
     ensemble_wape_tolerance: float = 0.05
+    ensemble_volume_gate: float | None = None  # with "mape": see ml/ensemble.py
     nn_max_epochs: int = 30
     nn_warm_start: bool = True  # a segment's later net fits continue from its earlier ones
     nn_epoch_rows: int | None = 65_536  # training rows one net epoch samples at most; None: all
@@ -71,6 +72,7 @@ class TrainParams:
             lasso_calendar_slopes=cfg.lasso_calendar_slopes,
             ensemble_objective=cfg.ensemble_objective,
             ensemble_wape_tolerance=cfg.ensemble_wape_tolerance,
+            ensemble_volume_gate=cfg.ensemble_volume_gate,
             ensemble_validation_windows=cfg.ensemble_validation_windows,
             ensemble_validation_weeks=cfg.ensemble_validation_weeks,
             nn_max_epochs=cfg.nn_max_epochs,
@@ -137,6 +139,7 @@ def ensemble(
         validation_windows=params.ensemble_validation_windows,
         objective=params.ensemble_objective,
         wape_tolerance=params.ensemble_wape_tolerance,
+        volume_gate=params.ensemble_volume_gate,
         fit_memo=fit_memo,
     )
 

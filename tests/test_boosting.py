@@ -101,21 +101,24 @@ def test_boosting_keeps_the_most_frequent_levels_and_rejects_a_missing_target(
     [
         ("ml.boosting:BoostingForecaster", "boosting"),
         ("ml.boosting:LightGBMForecaster", "lightgbm"),
+        ("ml.boosting:LightGBMMedianForecaster", "lightgbm_median"),
     ],
 )
+@pytest.mark.parametrize("objective", ["wape", "mape"])
 def test_boosting_is_a_member_named_in_configuration(
-    data: tuple[pd.DataFrame, np.ndarray], member: str, name: str
+    data: tuple[pd.DataFrame, np.ndarray], member: str, name: str, objective: str
 ) -> None:
     X, y = data
     members = (DEFAULT_MEMBERS[0], member)  # the LASSO and the trees
     params = TrainParams(
         horizon_weeks=2, backtest_origins=1, velocity_threshold=1.0, lasso_cv_folds=2,
-        ensemble_members=members,
+        ensemble_members=members, ensemble_objective=objective,
     )  # fmt: skip
     blend = ensemble(params, ("promo", "noise")).fit(X, y)
     assert set(blend.named_estimators_) == {"lasso", name}
     assert blend.named_estimators_[name].categorical == ("store_id", "product_id")
-    assert blend.named_estimators_[name].objective == "wape"  # params.ensemble_objective
+    aims_at = "wape" if name == "lightgbm_median" else objective  # the median trees: always
+    assert blend.named_estimators_[name].objective == aims_at
     assert (blend.predict(X) >= 0).all()
 
 

@@ -354,6 +354,83 @@ def test_reblended_with_fewer_members_equals_fitting_without_the_others(
         both.reblended("mape", members=("net",))
 
 
+@pytest.fixture(scope="module")
+def levels() -> tuple[pd.DataFrame, np.ndarray]:
+    """Log-normal weekly units (σ 0.6) for 10 series whose levels span e¹ to e⁶ units."""
+    rng = np.random.default_rng(7)
+    weeks = pd.date_range("2020-01-06", periods=40, freq="7D")
+    X = pd.MultiIndex.from_product([range(10), weeks], names=["s", "week_start"]).to_frame(
+        index=False
+    )
+    series = X.pop("s").to_numpy()
+    X["store_id"], X["product_id"] = "S" + pd.Series(series).astype(str), "P0"
+    X["log_mu"] = np.linspace(1.0, 6.0, 10)[series]
+    X["log_var_shipped"] = 0.36
+    y = np.round(np.exp(X["log_mu"].to_numpy() + 0.6 * rng.normal(size=len(X))))
+    order = X.sort_values("week_start").index
+    return X.loc[order].reset_index(drop=True), y[order]
+
+
+def test_volume_gate_gives_weeks_far_above_the_mean_the_blend_for_wape(
+    levels: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """A row moves from the shrunk MAPE blend to the WAPE blend as the latter rises above the
+    validation mean: the big series' weeks keep their WAPE, the small ones their MAPE."""
+    X, y = levels
+    members = [
+        ("lasso", LassoForecaster(features=("log_mu",), n_splits=3)),
+        ("level", ColumnBaseline("log_mu")),
+    ]
+    by_mape = EnsembleForecaster(members, objective="mape").fit(X, y)
+    by_wape = EnsembleForecaster(members).fit(X, y)
+    gated = EnsembleForecaster(members, objective="mape", volume_gate=0.5).fit(X, y)
+    np.testing.assert_array_equal(gated.weights_, by_mape.weights_)
+    np.testing.assert_array_equal(gated.peak_weights_, by_wape.weights_)
+    assert gated.gate_mean_ == pytest.approx(gated.validation_actual_.mean())
+    low, peak, forecast = by_mape.predict(X), by_wape.predict(X), gated.predict(X)
+    above = peak > 3 * gated.gate_mean_  # z = 0.5 · peak / mean > 1.5: share > 0.69
+    below = peak < 0.2 * gated.gate_mean_  # z < 0.1: share < 0.01
+    assert above.sum() >= 40 and below.sum() >= 80  # of 400 rows
+    assert np.all((forecast >= np.minimum(low, peak) - 1e-9) & (forecast <= peak + 1e-9))
+    assert np.abs(forecast - peak)[above].max() < np.abs(low - peak)[above].min()
+    np.testing.assert_allclose(forecast[below], low[below], rtol=0.1)
+    assert by_mape.scale_ * np.exp(-by_mape.dispersion_coef_ * 0.36) < 0.95
+    assert gated.validation_wape_ < by_mape.validation_wape_
+    assert gated.validation_mape_ < by_wape.validation_mape_
+    assert "volume gate 0.5" in gated.selection_note_
+    ungated = EnsembleForecaster(members, volume_gate=0.5).fit(X, y)  # only under "mape"
+    assert ungated.peak_weights_ is None
+    np.testing.assert_allclose(ungated.predict(X), peak)
+    with pytest.raises(ValueError, match="volume_gate must be positive"):
+        EnsembleForecaster(members, objective="mape", volume_gate=0.0).fit(X, y)
+
+
+class _MedianLasso(LassoForecaster):
+    blended_for = ("wape",)
+
+
+def test_a_member_blended_for_wape_only_enters_no_mape_blend(
+    levels: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """The median trees' rule (`blended_for`): kept out of the MAPE blend, reported as unused
+    and why, still in the blend for WAPE and in the volume gate's; alone it forecasts."""
+    X, y = levels
+    weak = ("weak", LassoForecaster(features=("log_var_shipped",), n_splits=3))
+    median = ("median", _MedianLasso(features=("log_mu",), n_splits=3))
+    by_mape = EnsembleForecaster([weak, median], objective="mape").fit(X, y)
+    np.testing.assert_array_equal(by_mape.weights_, [1.0, 0.0])
+    check = by_mape.member_checks_[1]
+    assert (check["status"], check["reason"]) == ("unused", "blended for WAPE only")
+    assert "median unused: blended for WAPE only" in by_mape.selection_note_
+    by_wape = EnsembleForecaster([weak, median]).fit(X, y)
+    assert by_wape.weights_[1] > 0.5
+    gated = EnsembleForecaster([weak, median], objective="mape", volume_gate=0.5).fit(X, y)
+    np.testing.assert_array_equal(gated.weights_, by_mape.weights_)
+    np.testing.assert_array_equal(gated.peak_weights_, by_wape.weights_)
+    alone = EnsembleForecaster([median], objective="mape").fit(X, y)
+    np.testing.assert_array_equal(alone.weights_, [1.0])
+
+
 def test_net_with_the_mape_objective_forecasts_lower_where_sales_scatter(
     uneven: tuple[pd.DataFrame, np.ndarray],
 ) -> None:
@@ -390,6 +467,7 @@ def test_models_pickled_before_the_seeds_and_the_shrinkage_still_predict(
     old_blend = dict(blend.__getstate__())
     for name in ("uses_dispersion_", "dispersion_coef_", "dispersion_column"):
         del old_blend[name]
+    del old_blend["volume_gate"], old_blend["peak_weights_"]
     loaded_net = pickle.loads(pickle.dumps(_restored(EmbeddingNetForecaster, old_net)))
     np.testing.assert_array_equal(loaded_net.predict(X), net.predict(X))
     assert loaded_net.get_params()["n_seeds"] == 1

@@ -73,6 +73,13 @@ def test_config_folder_from_environment(config: Path, monkeypatch: pytest.Monkey
         ),
         (
             "pipeline.yaml",
+            "ensemble_volume_gate: null ",
+            "ensemble_volume_gate: 0 ",
+            "ensemble_volume_gate",
+            "greater than 0",
+        ),
+        (
+            "pipeline.yaml",
             "  ensemble_validation_windows: 1 ",
             "  horizon_weeks: 2\n  ensemble_validation_windows: 1 ",
             "large_segment",

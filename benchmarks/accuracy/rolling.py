@@ -47,14 +47,20 @@ REBLENDED = {  # the same fitted members, blended for another objective or witho
     "ensemble, same members blended for WAPE": ("wape", None),
 }
 PEERS = (HISTORICAL_AVERAGE, "LightGBM", LGB_MAPE)
-MODELS = (ENSEMBLE, *REBLENDED, "lasso", "nn", "lightgbm", *PEERS)
-MEMBERS = (*DEFAULT_MEMBERS, "ml.boosting:LightGBMForecaster")  # `ensemble:` of a MAPE user
+MODELS = (ENSEMBLE, *REBLENDED, "lasso", "nn", "lightgbm", "lightgbm_median", *PEERS)
+MEMBERS = (  # `ensemble:` of a MAPE user
+    *DEFAULT_MEMBERS,
+    "ml.boosting:LightGBMForecaster",
+    "ml.boosting:LightGBMMedianForecaster",
+)
+VOLUME_GATE = 0.25  # `ensemble_volume_gate:` of a MAPE user
 
 
 def mape_params(horizon: int) -> TrainParams:
     """The settings of a user whose headline measure is MAPE (Dominick's configuration):
-    LightGBM's trees as a third member, `ensemble_objective: mape`, no per-product calendar slopes
-    (about two years of history)."""
+    LightGBM's trees as third and fourth members (aimed at MAPE and at the median),
+    `ensemble_objective: mape` with the volume gate, no per-product calendar slopes (about two
+    years of history)."""
     return TrainParams(
         horizon_weeks=horizon,
         backtest_origins=1,
@@ -63,6 +69,7 @@ def mape_params(horizon: int) -> TrainParams:
         lasso_calendar_slopes=False,
         ensemble_members=MEMBERS,
         ensemble_objective="mape",
+        ensemble_volume_gate=VOLUME_GATE,
     )
 
 

@@ -11,8 +11,9 @@ The protocol is Dominick's: 12 rounds, each training on every week up to its cut
 forecasting the 2 weeks after a gap of 1 (`Protocol(rounds=12, horizon=2, gap=1, step=2)`,
 features with lags ≥ 3), i.e. the last 24 weeks. Two configurations are fit on the same
 rounds: the product's default (`config/pipeline.yaml`: LASSO + net, `ensemble_objective:
-wape`) and Dominick's MAPE user's (LightGBM's trees as a third member, `ensemble_objective: mape`,
-re-blended as dominicks.py reports), beside the same peers (mean of history, LightGBM).
+wape`) and Dominick's MAPE user's (LightGBM's trees as third and fourth members,
+`ensemble_objective: mape` with the volume gate, re-blended as dominicks.py reports), beside
+the same peers (mean of history, LightGBM).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ LARGE_SEGMENT_KEYS = (
     "ensemble_trial",
     "ensemble_objective",
     "ensemble_wape_tolerance",
+    "ensemble_volume_gate",
     "ensemble_validation_windows",
     "ensemble_validation_weeks",
     "lasso_cv_folds",
@@ -83,6 +84,8 @@ class PipelineConfig(_Strict):
     # what the blend's weights minimise on the validation window (ml/ensemble.py)
     ensemble_objective: Literal["wape", "mape"] = "wape"
     ensemble_wape_tolerance: float = Field(default=0.05, ge=0, le=1)
+    # with mape: weeks forecast far above the segment's mean blend for WAPE (ml/ensemble.py)
+    ensemble_volume_gate: float | None = Field(default=None, gt=0)
     # the blend's own backtest: windows of weeks at the end of the training data (ml/ensemble.py)
     ensemble_validation_windows: int = Field(default=3, ge=1, le=12)
     ensemble_validation_weeks: int = Field(default=4, ge=1, le=26)
