@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
-from ml.boosting import BoostingForecaster
+from ml.boosting import BoostingForecaster, LightGBMForecaster, LightGBMMedianForecaster
 from ml.embedding_net import EmbeddingNetForecaster
 from ml.metrics import mape_weights
 from ml.models import LassoForecaster
@@ -59,7 +59,19 @@ def members(objective: str) -> dict[str, BaseEstimator]:
             min_samples_leaf=5,
             objective=objective,
         ),
+        "lightgbm": LightGBMForecaster(objective=objective, **LIGHTGBM),
+        "lightgbm_median": LightGBMMedianForecaster(**LIGHTGBM),  # squared error, always
     }
+
+
+LIGHTGBM = {
+    "features": ("promo",),
+    "categorical": ("store_id", "product_id"),
+    "n_estimators": 60,
+    "learning_rate": 0.1,
+    "min_child_samples": 5,
+}
+SQUARED_ERROR = ("lasso", "lightgbm_median")  # on log units, whatever the objective
 
 
 def _ratios(level: float, objective: str, closed: float) -> dict[str, float]:
@@ -88,7 +100,7 @@ def test_weeks_that_sold_nothing_do_not_pull_the_mape_aimed_members_to_zero(leve
     100,000 units when a zero row weighed as one unit sold. The squared-error members on log
     units are pulled down too (a zero lies log(level) below), less: never degenerate."""
     for name, ratio in _ratios(level, "mape", closed=0.03).items():
-        low = 0.8 if name != "lasso" else 1 / 3  # the ensemble's degenerate bound
+        low = 0.8 if name not in SQUARED_ERROR else 1 / 3  # the ensemble's degenerate bound
         assert low < ratio < 1.25, f"{name} at {level:g} units: ratio {ratio:.3g}"
 
 
