@@ -6,9 +6,10 @@ rolling-origin backtest). From those forecasts `ml.blend.select` excludes degene
 drops members whose bias or error is out of line with the best member's, picks the convex
 weights (a grid with step `weight_step`) that minimise the `objective`, and shrinks them towards
 the best member by how clearly the blend beats it (`member_checks_` and `selection_note_` say
-what was used and why). Then it refits every member on all the data. Cost: `validation_windows`
-+ 1 fits of every member, fewer where a shared `fit_memo` (`ml.fit_memo`) has fit a member on
-the same rows before.
+what was used and why; with the volume gate below, each check also has its `peak_weight`).
+Then it refits every member on all the data. Cost: `validation_windows` + 1 fits of every
+member, fewer where a shared `fit_memo` (`ml.fit_memo`) has fit a member on the same rows
+before.
 
 The objective is WAPE by default, so that a blend cannot improve its score by forecasting low.
 With `objective="mape"` the weights minimise MAPE instead, and the blend is shrunk: the members
@@ -198,6 +199,8 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         if self.objective == "mape" and self.volume_gate is not None:
             peaks = self._select(replace(rules, objective="wape"))
             self.peak_weights_, self.gate_mean_ = peaks.weights, float(np.mean(actual))
+            for record, weight in zip(self.member_checks_, peaks.weights, strict=True):
+                record["peak_weight"] = round(float(weight), 6)  # in the blend for WAPE
             self.selection_note_ += f"; above the mean (volume gate {self.volume_gate:g}): "
             self.selection_note_ += peaks.note()
             shrunk = self._gated(shrunk, _combine(preds, self.peak_weights_))

@@ -427,6 +427,9 @@ def test_a_member_blended_for_wape_only_enters_no_mape_blend(
     gated = EnsembleForecaster([weak, median], objective="mape", volume_gate=0.5).fit(X, y)
     np.testing.assert_array_equal(gated.weights_, by_mape.weights_)
     np.testing.assert_array_equal(gated.peak_weights_, by_wape.weights_)
+    peak_weights = [check["peak_weight"] for check in gated.member_checks_]
+    np.testing.assert_allclose(peak_weights, by_wape.weights_, atol=1e-6)
+    assert "peak_weight" not in by_mape.member_checks_[0]
     alone = EnsembleForecaster([median], objective="mape").fit(X, y)
     np.testing.assert_array_equal(alone.weights_, [1.0])
 
