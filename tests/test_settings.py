@@ -271,3 +271,17 @@ def test_a_large_segment_trains_with_its_own_settings() -> None:
     assert above.for_segment(10**9) is above
     never = TrainParams.from_config(configured.model_copy(update={"large_segment_rows": None}))
     assert never.for_segment(10**9) is never
+
+
+def test_the_volume_gate_reaches_the_ensemble_from_the_configuration() -> None:
+    """`ensemble_volume_gate:` (null by default) is the blend's `volume_gate`."""
+    from ml.train import TrainParams, ensemble
+
+    configured = load_settings().pipeline
+    assert configured.ensemble_volume_gate is None
+    assert ensemble(TrainParams.from_config(configured)).volume_gate is None
+    mape_user = configured.model_copy(
+        update={"ensemble_objective": "mape", "ensemble_volume_gate": 0.25}
+    )
+    blend = ensemble(TrainParams.from_config(mape_user))
+    assert (blend.objective, blend.volume_gate) == ("mape", 0.25)
