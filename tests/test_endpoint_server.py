@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from packaging.utils import canonicalize_name
 
@@ -28,6 +30,7 @@ from demandops.core.settings import load_settings
 from demandops.lifecycle.registry import Registry, model_name
 from ml import pyfunc
 from ml.artifacts import read_features
+from ml.boosting import LightGBMForecaster, LightGBMMedianForecaster
 from ml.train import TrainParams, ensemble, model_features
 from tests.conftest import ROOT, _free_port
 from tests.test_delivery_environment import serving_constraints
@@ -224,3 +227,30 @@ def test_server_answers_a_bad_request_in_one_line_with_its_status(
     code, raw, answer = _post(server, body)
     assert code == status, raw
     assert list(answer) == ["error"] and says in str(answer["error"]) and "\n" not in raw
+
+
+def test_lightgbm_members_load_and_forecast_in_the_serving_environment(tmp_path: Path) -> None:
+    """A MAPE user's champion carries LightGBM's trees (ml.boosting); their pickles import
+    lightgbm on loading, which no module-level import of the carried code shows."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"promo": rng.random(400).round(), "store_id": rng.choice(["a", "b"], 400)})
+    y = np.round(np.exp(2.0 + X["promo"] + (X["store_id"] == "a")) * rng.lognormal(0, 0.2, 400))
+    settings = {"features": ("promo",), "categorical": ("store_id",), "n_estimators": 20}
+    members = [
+        LightGBMForecaster(objective="mape", **settings).fit(X, y),
+        LightGBMMedianForecaster(**settings).fit(X, y),
+    ]
+    (tmp_path / "members.pkl").write_bytes(pickle.dumps((members, X)))
+    script = (
+        f"import json, pickle, sys; sys.path.insert(0, {str(ROOT)!r}); "
+        "members, X = pickle.load(open('members.pkl', 'rb')); "
+        "print(json.dumps([m.predict(X).tolist() for m in members]))"
+    )
+    out = subprocess.run(
+        [str(_serving_python()), "-c", script], cwd=tmp_path,
+        env=_env(tmp_path / "mlflow.db", tmp_path), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for served_forecast, member in zip(json.loads(out.stdout), members, strict=True):
+        np.testing.assert_allclose(served_forecast, member.predict(X), rtol=1e-9)
