@@ -346,7 +346,7 @@ def _mape_shrinkage(
 
 
 def _blended_only(member: BaseEstimator) -> str:
-    return f"blended for {' and '.join(member.blended_for).upper()} only"
+    return f"blended for {' and '.join(o.upper() for o in member.blended_for)} only"
 
 
 def _rows(data: Frame, mask: np.ndarray) -> Frame:
