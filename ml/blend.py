@@ -4,7 +4,9 @@ Given every member's forecasts of the same validation rows (several backtest win
 
 1. A member is **degenerate** if its forecasts are not finite or their median ratio to the
    actuals (rows that sold) is outside [1/`degenerate_ratio`, `degenerate_ratio`]: it is
-   excluded (forecasting near zero on data of tens of thousands of units a week, say).
+   excluded (forecasting near zero on data of tens of thousands of units a week, say). A
+   member the caller excludes from this blend (`excluded`: one blended for another objective
+   only) is checked and reported alike, with no weight.
 2. The **best member** is the one with the lowest validation score (the objective).
 3. A member is **out of line**, and dropped, if its absolute bias exceeds the best member's by
    more than `bias_tolerance`, or its score exceeds the best member's by more than
@@ -23,6 +25,7 @@ best member on the validation rows.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,7 +51,7 @@ class MemberCheck:
     """One member's validation record and what the blend did with it."""
 
     name: str
-    status: str  # "used", "unused" (zero weight), "dropped" (out of line) or "degenerate"
+    status: str  # "used", "unused" (zero weight or excluded), "dropped" (out of line), "degenerate"
     weight: float
     score: float | None
     bias: float | None
@@ -89,8 +92,15 @@ class Selection:
         return "; ".join(parts)
 
 
-def select(validation: Validation, names: list[str], rules: Rules) -> Selection:
-    """The members' weights and checks (see the module docstring)."""
+def select(
+    validation: Validation,
+    names: list[str],
+    rules: Rules,
+    excluded: Mapping[str, str] | None = None,
+) -> Selection:
+    """The members' weights and checks (see the module docstring). `excluded` (name ->
+    reason): members that may not enter this blend, checked and reported but given no weight,
+    unless every member is excluded."""
     check_objective(rules.objective)
     actual, preds = validation.actual, validation.preds
     scores = [objective_score(rules.objective, actual, preds[:, j]) for j in range(len(names))]
@@ -98,10 +108,15 @@ def select(validation: Validation, names: list[str], rules: Rules) -> Selection:
     biases = [_bias(actual, preds[:, j]) for j in range(len(names))]
     reasons = {j: _degenerate(ratios[j], rules.degenerate_ratio) for j in range(len(names))}
     status = {j: "degenerate" for j in reasons if reasons[j]}
-    sound = [j for j in range(len(names)) if j not in status]
-    best = min(sound or status, key=lambda j: (scores[j], j))
-    if not sound:  # every member is degenerate: the best one forecasts, flagged
-        reasons[best] += "; kept: every member is degenerate"
+    barred = _barred(names, excluded or {})
+    for j, why in barred.items():
+        status.setdefault(j, "unused")
+        reasons[j] = reasons[j] or why
+    candidates = [j for j in range(len(names)) if j not in barred]
+    sound = [j for j in candidates if j not in status]
+    best = min(sound or candidates, key=lambda j: (scores[j], j))
+    if not sound:  # every member that may enter is degenerate: the best one forecasts, flagged
+        reasons[best] += f"; kept: every member {'that may enter ' if barred else ''}is degenerate"
         sound = [best]
     for j in sound:
         if j != best and (why := _out_of_line(j, best, scores, biases, names, rules)):
@@ -126,6 +141,12 @@ def select(validation: Validation, names: list[str], rules: Rules) -> Selection:
         for j, name in enumerate(names)
     ]
     return Selection(weights, checks, gain, noise, kept)
+
+
+def _barred(names: list[str], excluded: Mapping[str, str]) -> dict[int, str]:
+    """Index -> reason of the members kept out of the blend: none if that is every member."""
+    barred = {j: excluded[name] for j, name in enumerate(names) if name in excluded}
+    return {} if len(barred) == len(names) else barred
 
 
 def _role(j: int, best: int, weight: float, blend_weight: float) -> str:

@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ml import targets
-from ml.blend import MemberCheck, Rules, Selection, Validation, select
+from ml.blend import Rules, Selection, Validation, select
 from ml.features import DISPERSION_COLUMN
 from ml.fit_memo import FitMemo
 from ml.metrics import bias, check_objective, mape, wape
@@ -209,30 +209,19 @@ class EnsembleForecaster(RegressorMixin, BaseEstimator):
         self.validation_bias_ = bias(actual, shrunk)
 
     def _select(self, rules: Rules) -> Selection:
-        """`ml.blend.select` over the members that may enter a blend for `rules.objective`:
-        a member with `blended_for` (objectives) enters no other's, unless it is the only one."""
+        """`ml.blend.select` with the members that may not enter a blend for
+        `rules.objective` excluded: a member with `blended_for` (objectives) enters no
+        other's, unless it is the only one."""
         configured = self.estimators or []
-        names = [name for name, _ in configured]
         validation = Validation(
             self.validation_actual_, self.validation_predictions_, self.validation_groups_
         )
-        index = [
-            j
-            for j, (_, est) in enumerate(configured)
-            if rules.objective in getattr(est, "blended_for", (rules.objective,))
-        ]
-        if not index or len(index) == len(names):
-            return select(validation, names, rules)
-        part = select(validation.columns(index), [names[j] for j in index], rules)
-        weights = np.zeros(len(names))
-        weights[index] = part.weights
-        checks = {names[j]: check for j, check in zip(index, part.checks, strict=True)}
-        checks |= {
-            name: MemberCheck(name, "unused", 0.0, None, None, None, _blended_only(est))
-            for j, (name, est) in enumerate(configured)
-            if j not in index
+        excluded = {
+            name: _blended_only(est)
+            for name, est in configured
+            if rules.objective not in getattr(est, "blended_for", (rules.objective,))
         }
-        return replace(part, weights=weights, checks=[checks[name] for name in names])
+        return select(validation, [name for name, _ in configured], rules, excluded)
 
     def _gated(self, low: np.ndarray, peak: np.ndarray) -> np.ndarray:
         """Per row, from `low` (the shrunk MAPE blend) towards `peak` (the WAPE blend) by the

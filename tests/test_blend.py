@@ -131,3 +131,16 @@ def test_when_every_member_is_degenerate_the_best_forecasts_flagged() -> None:
     assert [c.status for c in chosen.checks] == ["degenerate", "degenerate"]
     assert "kept: every member is degenerate" in chosen.checks[1].reason
     assert "b degenerate" in chosen.note()
+
+
+def test_an_excluded_member_is_checked_and_reported_but_gets_no_weight() -> None:
+    validation = _validation(40, [0.4, 0.1])  # "b" is far the better member
+    chosen = select(validation, ["a", "b"], Rules(), excluded={"b": "blended for MAPE only"})
+    assert chosen.weights.tolist() == [1.0, 0.0]
+    b = chosen.checks[1]
+    assert (b.status, b.weight, b.reason) == ("unused", 0.0, "blended for MAPE only")
+    assert b.score is not None and b.score < chosen.checks[0].score  # measured all the same
+    assert "best member" in chosen.checks[0].reason
+    assert "b unused: blended for MAPE only" in chosen.note()
+    everyone = select(validation, ["a", "b"], Rules(), excluded={"a": "x", "b": "y"})
+    assert everyone.weights[1] > 0.5  # when every member is excluded, none is

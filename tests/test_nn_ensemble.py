@@ -421,6 +421,7 @@ def test_a_member_blended_for_wape_only_enters_no_mape_blend(
     np.testing.assert_array_equal(by_mape.weights_, [1.0, 0.0])
     check = by_mape.member_checks_[1]
     assert (check["status"], check["reason"]) == ("unused", "blended for WAPE only")
+    assert check["score"] < by_mape.member_checks_[0]["score"]  # measured, though kept out
     assert "median unused: blended for WAPE only" in by_mape.selection_note_
     by_wape = EnsembleForecaster([weak, median]).fit(X, y)
     assert by_wape.weights_[1] > 0.5
