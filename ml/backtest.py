@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml.boosting import LightGBMMedianForecaster
 from ml.features import CATEGORICAL_FEATURES
 from ml.fit_memo import FitMemo
 from ml.metrics import metrics_by
@@ -31,6 +32,7 @@ from ml.segments import (
 )
 from ml.train import HOLDOUT_KEYS, TrainParams, model_features, window_forecasts
 
+PEER_LEAVES = 63  # the LightGBM peers' leaves a tree, whatever the round's rows
 # a peer model of a whole round: (training rows, forecast rows, cut) -> forecasts
 Peer = Callable[[pd.DataFrame, pd.DataFrame, pd.Timestamp], np.ndarray]
 # the models of one segment in one round: (segment, training rows, forecast rows, params, the
@@ -123,23 +125,24 @@ def summary(forecasts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def lightgbm_peer(
     train: pd.DataFrame, test: pd.DataFrame, cut: pd.Timestamp | None = None, objective: str = "log"
 ) -> np.ndarray:
-    """LightGBM on the same features (store and product as categories): on log1p(units),
-    squared error; or with `objective="mape"` on units with LightGBM's MAPE objective."""
+    """LightGBM on the same features (store and product as categories) fit on the whole round,
+    63 leaves a tree: on log1p(units) with squared error, the median trees
+    (`ml.boosting.LightGBMMedianForecaster`); or with `objective="mape"` on units with
+    LightGBM's MAPE objective."""
+    columns = tuple(model_features(train))
+    categories = tuple(c for c in CATEGORICAL_FEATURES if c in ("store_id", "product_id"))
+    if objective != "mape":
+        trees = LightGBMMedianForecaster(columns, categories, num_leaves=PEER_LEAVES)
+        return trees.fit(train, train["units"]).predict(test)
     import lightgbm as lgb
 
-    columns = list(model_features(train))
-    categories = [c for c in CATEGORICAL_FEATURES if c in ("store_id", "product_id")]
-    X, Xt = train[columns + categories].copy(), test[columns + categories].copy()
+    X, Xt = train[[*columns, *categories]].copy(), test[[*columns, *categories]].copy()
     for c in categories:
         X[c] = X[c].astype("category")
         Xt[c] = pd.Categorical(Xt[c], categories=X[c].cat.categories)
     model = lgb.LGBMRegressor(
-        n_estimators=600, learning_rate=0.03, num_leaves=63, min_child_samples=20,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=0, verbose=-1,
-        n_jobs=1,
+        objective="mape", n_estimators=600, learning_rate=0.03, num_leaves=PEER_LEAVES,
+        min_child_samples=20, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+        random_state=0, verbose=-1, n_jobs=1,
     )  # fmt: skip
-    if objective == "mape":
-        model.set_params(objective="mape")
-        return np.clip(model.fit(X, train["units"]).predict(Xt), 0.0, None)
-    model.fit(X, np.log1p(train["units"]))
-    return np.clip(np.expm1(model.predict(Xt)), 0.0, None)
+    return np.clip(model.fit(X, train["units"]).predict(Xt), 0.0, None)
