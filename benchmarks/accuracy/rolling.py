@@ -162,7 +162,7 @@ def complete_columns(forecasts: pd.DataFrame, prefix: str) -> list[str]:
     """The forecast columns whose names start with `prefix` and that forecast every row: a
     member on trial forecasts only the rounds and segments it joined, and is not reported
     alone."""
-    return [c for c in forecasts if c.startswith(prefix) and forecasts[c].notna().all()]
+    return [str(c) for c in forecasts if str(c).startswith(prefix) and forecasts[c].notna().all()]
 
 
 def summarise(forecasts: pd.DataFrame, models: Iterable[str] = MODELS) -> dict[str, Any]:

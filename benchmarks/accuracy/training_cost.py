@@ -47,12 +47,10 @@ def _train_one(features_file: str, segment_name: str, params: TrainParams) -> di
         "train_seconds": round(time.perf_counter() - start, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "backtest_pct": {  # MAPE / WAPE / bias of each model over the backtest's windows
-            str(row.model): [
-                round(100 * row.mape, 2),
-                round(100 * row.wape, 2),
-                round(100 * row.bias, 2),
-            ]
-            for row in holdout.itertuples()
+            str(model): [round(100 * mape, 2), round(100 * wape, 2), round(100 * bias, 2)]
+            for model, mape, wape, bias in zip(
+                holdout["model"], holdout["mape"], holdout["wape"], holdout["bias"], strict=True
+            )
         },
     }
 

@@ -54,7 +54,7 @@ def compare(
 ) -> dict[str, Any]:
     fits = {}
     for solver, cv in (("lassocv", lasso_cv), ("gram", GramLassoCV)):
-        ml.models.GramLassoCV = cv  # type: ignore[misc]
+        ml.models.GramLassoCV = cv  # type: ignore[misc, assignment]
         cpu = time.process_time()
         model = lasso(params, model_features(history)).fit(history, history["units"])
         fits[solver] = (model, model.predict(future), time.process_time() - cpu)
