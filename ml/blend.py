@@ -42,9 +42,6 @@ class Validation:
     preds: np.ndarray
     groups: np.ndarray
 
-    def columns(self, index: list[int]) -> Validation:
-        return Validation(self.actual, self.preds[:, index], self.groups)
-
 
 @dataclass(frozen=True)
 class MemberCheck:
