@@ -2,14 +2,18 @@
 
 Such events are planned (a price, a coupon, an advertisement), so a week's own events are known
 when it is forecast. Each kind becomes a column `event_<kind>` holding the week's value (the
-largest if several overlap); a `price` kind is given as its log, and adds `event_relative_price`,
-its log price less the mean log price of every product in the store that week, and
+largest if several overlap). A product's rivals are the other products of its category in its
+store that week. A `price` kind is given as its log, and adds `event_relative_price`, its log
+price less the mean log price of the rivals and itself, and
 `event_price_vs_usual`, its log price less the series' usual (mean) log price over the weeks
 ≤ t − H — the weeks the series' level `log_level` is measured on, so that the level and the
-price's deviation from its usual value together say how far this week departs from the norm.
+price's deviation from its usual value together say how far this week departs from the norm —
+and the rivals' prices: `event_price_vs_cheapest_rival`, its log price less the lowest of the
+rivals' (0 where it has no priced rival), and `event_cheaper_rivals`, how many rivals are
+priced below it.
 
-`event_others_<kind>` (every kind but price): the sum of the other products' values in the
-row's store-week — how many rival products are on deal or advertised that week.
+`event_others_<kind>` (every kind but price): the sum of the rivals' values — how many rival
+products are on deal or advertised that week.
 """
 
 from __future__ import annotations
@@ -53,30 +57,67 @@ def add_product_event_features(
     weekly = product_event_weeks(events)
     names = sorted(c for c in weekly.columns if c.startswith("event_"))
     out = frame.merge(weekly, on=KEYS, how="left", validate="many_to_one")
-    store_week = out.groupby(["store_id", "week_start"], sort=False).ngroup().to_numpy()
-    others = others_events(out, [n for n in names if n != "event_price"], store_week)
+    shelf = shelf_weeks(out)
+    others = others_events(out, [n for n in names if n != "event_price"], shelf)
     out = pd.concat([out, others], axis=1)
     if "event_price" in names:
         log_price = pd.Series(np.log(out["event_price"]), index=out.index)
-        mean_in_store = log_price.groupby(store_week).transform("mean")
-        out["event_relative_price"] = (log_price - mean_in_store).fillna(0.0)
+        mean_on_shelf = log_price.groupby(shelf).transform("mean")
+        out["event_relative_price"] = (log_price - mean_on_shelf).fillna(0.0)
         usual = _usual(out, log_price, horizon)
         out["event_price_vs_usual"] = (log_price - usual).fillna(0.0)
+        rivals = rival_prices(log_price, shelf)
+        out = pd.concat([out, rivals], axis=1)
         out["event_price"] = log_price.fillna(log_price.mean())
-        names += ["event_relative_price", "event_price_vs_usual"]
+        names += ["event_relative_price", "event_price_vs_usual", *rivals.columns]
     names += list(others.columns)
     for name in names:
         out[name] = out[name].fillna(0.0)
     return out, names
 
 
-def others_events(frame: pd.DataFrame, kinds: list[str], store_week: np.ndarray) -> pd.DataFrame:
-    """Per row and event kind, the sum of the other products' values in the row's store-week
-    (`event_others_<kind>`, e.g. how many competing products are on deal that week);
-    `store_week` numbers each row's store-week."""
+def shelf_weeks(frame: pd.DataFrame) -> np.ndarray:
+    """Numbers each row's store × category × week (× week where `frame` has no category): the
+    products that compete for one shelf that week."""
+    keys = ["store_id", "week_start", *(["category"] if "category" in frame else [])]
+    return frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+
+
+def others_events(frame: pd.DataFrame, kinds: list[str], shelf: np.ndarray) -> pd.DataFrame:
+    """Per row and event kind, the sum of the rivals' values (`event_others_<kind>`, e.g. how
+    many competing products are on deal that week); `shelf` numbers each row's shelf-week."""
     values = frame[kinds].fillna(0.0)
-    total = values.groupby(store_week).transform("sum")
+    total = values.groupby(shelf).transform("sum")
     return (total - values).rename(columns=lambda c: c.replace("event_", "event_others_", 1))
+
+
+def rival_prices(log_price: pd.Series, shelf: np.ndarray) -> pd.DataFrame:
+    """Per row, its log price against its rivals' (`shelf` numbers each row's shelf-week): less
+    the cheapest rival's (`event_price_vs_cheapest_rival`, 0 where it or every rival is
+    unpriced) and the count of rivals priced below it (`event_cheaper_rivals`)."""
+    versus = pd.Series(np.nan, index=log_price.index)
+    priced = log_price.notna().to_numpy()
+    order = np.lexsort((log_price.to_numpy(), shelf))
+    order = order[priced[order]]
+    if len(order):
+        price = log_price.to_numpy()[order]
+        versus.iloc[order] = price - _cheapest_rival(price, shelf[order])
+    cheaper = log_price.groupby(shelf).rank(method="min") - 1
+    return pd.DataFrame(
+        {"event_price_vs_cheapest_rival": versus, "event_cheaper_rivals": cheaper},
+        index=log_price.index,
+    )
+
+
+def _cheapest_rival(price: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per row of `price` sorted by `group`, then price: the lowest price of another row of
+    its group (NaN where none)."""
+    first = np.r_[True, group[1:] != group[:-1]]
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.r_[starts, len(price)])
+    cheapest = np.repeat(price[starts], sizes)
+    second = np.repeat(price[np.minimum(starts + 1, len(price) - 1)], sizes)
+    return np.where(first, np.where(np.repeat(sizes, sizes) > 1, second, np.nan), cheapest)
 
 
 def _usual(frame: pd.DataFrame, log_price: pd.Series, horizon: int) -> pd.Series:

@@ -75,7 +75,13 @@ def test_prices_give_log_price_and_price_relative_to_the_store_week() -> None:
         ]
     )
     out, names = add_product_event_features(_frame(), events)
-    assert names == ["event_price", "event_relative_price", "event_price_vs_usual"]
+    assert names == [
+        "event_price",
+        "event_relative_price",
+        "event_price_vs_usual",
+        "event_price_vs_cheapest_rival",
+        "event_cheaper_rivals",
+    ]
     s1 = out[out["store_id"] == "S1"].set_index("product_id")
     # log 2 and log 8 around their mean log 4: ∓ log 2
     assert s1.loc["A", "event_relative_price"].tolist() == pytest.approx([-np.log(2)] * 3)
@@ -109,6 +115,41 @@ def test_price_against_the_series_usual_price_uses_only_weeks_up_to_t_minus_h() 
     later.loc[3, "value"] = 100.0  # a different price in the last week moves only that week
     moved = add_product_event_features(frame, later, horizon=2)[0]["event_price_vs_usual"]
     assert moved.iloc[:3].tolist() == pytest.approx(vs_usual.iloc[:3].tolist())
+
+
+def test_rival_prices_on_the_shelf_match_a_plain_loop() -> None:
+    """Rivals: the other products of the category in the store that week."""
+    rng = np.random.default_rng(5)
+    weeks = [MONDAY + pd.Timedelta(weeks=k) for k in range(4)]
+    frame = pd.DataFrame(
+        [(s, p, w) for s in ("S1", "S2") for p in "ABCDEF" for w in weeks], columns=KEYS
+    )
+    category = {p: "juice" if p < "F" else "milk" for p in "ABCDEF"}  # F: no rival
+    frame["category"] = frame["product_id"].map(category)
+    alone = (frame["store_id"] == "S2") & (frame["week_start"] == MONDAY)
+    only_a = alone & (frame["product_id"] == "A")
+    priced = frame[((rng.random(len(frame)) > 0.3) & ~alone) | only_a]
+    events = _events(
+        [("store", s, p, "price", 1, float(rng.choice([1.0, 2.0, 3.0])))  # ties are frequent
+         for s, p in priced[KEYS[:2]].to_numpy()]
+    )  # fmt: skip
+    events["start_date"] = priced["week_start"].to_numpy()
+    events["end_date"] = events["start_date"] + pd.Timedelta(days=6)
+    out, _ = add_product_event_features(frame, events)  # rows unpriced, one priced alone
+    price = {(e.scope_id, e.product_id, e.start_date): np.log(e.value) for e in events.itertuples()}
+    for row in out.itertuples():
+        own = price.get((row.store_id, row.product_id, row.week_start))
+        rivals = [
+            v
+            for (s, p, w), v in price.items()
+            if (s, w) == (row.store_id, row.week_start)
+            and p != row.product_id
+            and category[p] == row.category
+        ]
+        versus = own - min(rivals) if own is not None and rivals else 0.0
+        cheaper = sum(v < own for v in rivals) if own is not None else 0
+        assert row.event_price_vs_cheapest_rival == pytest.approx(versus)
+        assert row.event_cheaper_rivals == cheaper
 
 
 def test_other_products_events_in_the_store_week_match_a_plain_loop() -> None:
