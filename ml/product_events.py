@@ -93,31 +93,35 @@ def others_events(frame: pd.DataFrame, kinds: list[str], shelf: np.ndarray) -> p
 
 def rival_prices(log_price: pd.Series, shelf: np.ndarray) -> pd.DataFrame:
     """Per row, its log price against its rivals' (`shelf` numbers each row's shelf-week): less
-    the cheapest rival's (`event_price_vs_cheapest_rival`, 0 where it or every rival is
-    unpriced) and the count of rivals priced below it (`event_cheaper_rivals`)."""
-    versus = pd.Series(np.nan, index=log_price.index)
-    priced = log_price.notna().to_numpy()
-    order = np.lexsort((log_price.to_numpy(), shelf))
-    order = order[priced[order]]
+    the cheapest rival's (`event_price_vs_cheapest_rival`, NaN where it or every rival is
+    unpriced) and the count of rivals priced below it (`event_cheaper_rivals`, NaN where it is
+    unpriced)."""
+    price = log_price.to_numpy(dtype=float)
+    order = np.lexsort((price, shelf))
+    order = order[~np.isnan(price[order])]  # priced rows by shelf-week, then price
+    versus, cheaper = np.full(len(price), np.nan), np.full(len(price), np.nan)
     if len(order):
-        price = log_price.to_numpy()[order]
-        versus.iloc[order] = price - _cheapest_rival(price, shelf[order])
-    cheaper = log_price.groupby(shelf).rank(method="min") - 1
+        versus[order], cheaper[order] = _against_rivals(price[order], shelf[order])
     return pd.DataFrame(
         {"event_price_vs_cheapest_rival": versus, "event_cheaper_rivals": cheaper},
         index=log_price.index,
     )
 
 
-def _cheapest_rival(price: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Per row of `price` sorted by `group`, then price: the lowest price of another row of
-    its group (NaN where none)."""
+def _against_rivals(price: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `price` sorted by `group`, then price: its price less the lowest of another
+    row of its group (NaN where none), and how many rows of its group are cheaper."""
+    at = np.arange(len(price))
     first = np.r_[True, group[1:] != group[:-1]]
-    starts = np.flatnonzero(first)
-    sizes = np.diff(np.r_[starts, len(price)])
-    cheapest = np.repeat(price[starts], sizes)
-    second = np.repeat(price[np.minimum(starts + 1, len(price) - 1)], sizes)
-    return np.where(first, np.where(np.repeat(sizes, sizes) > 1, second, np.nan), cheapest)
+    group_start = np.maximum.accumulate(np.where(first, at, 0))
+    group_id = np.cumsum(first) - 1
+    sizes = np.bincount(group_id)[group_id]
+    cheapest = price[group_start]
+    second = price[np.minimum(group_start + 1, len(price) - 1)]
+    rival = np.where(first, np.where(sizes > 1, second, np.nan), cheapest)
+    new_price = first | np.r_[True, price[1:] != price[:-1]]
+    price_start = np.maximum.accumulate(np.where(new_price, at, 0))
+    return price - rival, (price_start - group_start).astype(float)
 
 
 def _usual(frame: pd.DataFrame, log_price: pd.Series, horizon: int) -> pd.Series:
