@@ -77,8 +77,8 @@ def add_product_event_features(
 
 
 def shelf_weeks(frame: pd.DataFrame) -> np.ndarray:
-    """Numbers each row's store × category × week (× week where `frame` has no category): the
-    products that compete for one shelf that week."""
+    """Numbers each row's store × category × week (store × week where `frame` has no
+    category): the products that compete for one shelf that week."""
     keys = ["store_id", "week_start", *(["category"] if "category" in frame else [])]
     return frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
 
