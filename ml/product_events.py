@@ -113,12 +113,10 @@ def _against_rivals(price: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, n
     row of its group (NaN where none), and how many rows of its group are cheaper."""
     at = np.arange(len(price))
     first = np.r_[True, group[1:] != group[:-1]]
+    last = np.r_[first[1:], True]
     group_start = np.maximum.accumulate(np.where(first, at, 0))
-    group_id = np.cumsum(first) - 1
-    sizes = np.bincount(group_id)[group_id]
-    cheapest = price[group_start]
-    second = price[np.minimum(group_start + 1, len(price) - 1)]
-    rival = np.where(first, np.where(sizes > 1, second, np.nan), cheapest)
+    following = price[np.minimum(at + 1, len(price) - 1)]  # a group's second, after its first
+    rival = np.where(first, np.where(last, np.nan, following), price[group_start])
     new_price = first | np.r_[True, price[1:] != price[:-1]]
     price_start = np.maximum.accumulate(np.where(new_price, at, 0))
     return price - rival, (price_start - group_start).astype(float)
