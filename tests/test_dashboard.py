@@ -9,6 +9,7 @@ import re
 import subprocess
 import urllib.request
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ def _chromium(tmp_path: Path, url: str, *args: str) -> str:
     return done.stdout
 
 
+def _fixed(value: float, digits: int) -> str:
+    """`value.toFixed(digits)` as the page's script writes it: the exact binary value rounded,
+    a tie away from zero (Python's `:.2f` rounds a tie such as 0.125 to even)."""
+    return str(Decimal(float(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
 def _cells(dom: str) -> dict[str, str]:
     assert 'data-ready="1"' in dom  # the script ran to its end
     return dict(re.findall(r'data-k="([^"]*)">([^<]*)<', dom))
@@ -76,7 +83,9 @@ def test_dashboard_renders_the_monitoring_tables(
     for row in chosen.itertuples():
         for metric in ("mape", "rmse", "rmse0", "wape", "bias", "coverage80"):
             value = getattr(row, metric)  # NaN (e.g. RMSE0 without zero actuals): blank
-            assert training[f"{row.segment}|{metric}"] == ("" if pd.isna(value) else f"{value:.4f}")
+            assert training[f"{row.segment}|{metric}"] == (
+                "" if pd.isna(value) else _fixed(value, 4)
+            )
 
     url = f"{(site / 'index.html').as_uri()}#view=monitor&region=tx"
     monitor = _cells(_chromium(tmp_path, url, "--dump-dom"))
@@ -89,15 +98,15 @@ def test_dashboard_renders_the_monitoring_tables(
     staleness = _table(small_lake, "staleness").set_index("segment")
     assert monitor["tx.large.fast|age"] == str(staleness.loc["tx.large.fast", "age_days"])
     drift = _table(small_lake, "drift").set_index(["region", "feature"])
-    assert monitor["tx|units|psi"] == f"{drift.loc[('tx', 'units'), 'psi']:.4f}"
+    assert monitor["tx|units|psi"] == _fixed(drift.loc[("tx", "units"), "psi"], 4)
     quality = _table(small_lake, "data_quality")
     for row in quality[quality["region"] == "tx"].itertuples():
         assert monitor[f"tx|{row.check}"] == row.status
     actuals = _table(small_lake, "forecast_actuals")
     tx = actuals[(actuals["region"] == "tx") & (actuals["model"] == "ensemble")]
     dom = _chromium(tmp_path, url, "--dump-dom")
-    assert f'data-actual="{tx["actual"].sum():.2f}"' in dom
-    assert f'data-forecast="{tx["forecast"].sum():.2f}"' in dom
+    assert f'data-actual="{_fixed(tx["actual"].sum(), 2)}"' in dom
+    assert f'data-forecast="{_fixed(tx["forecast"].sum(), 2)}"' in dom
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard-monitor.png"
@@ -159,6 +168,8 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
     chosen = _table(small_lake, "model_metrics").query("chosen").set_index("segment")
     with Browser(tmp_path / "profile") as browser:
         browser.open(page.as_uri())
+        ties = [0.125, 0.375, -0.125, 0.135, 2.5]  # rounded half away from zero, not to even
+        assert browser.eval(f"{ties}.map((v) => v.toFixed(2))") == [_fixed(v, 2) for v in ties]
         assert _visible(browser, "training") and not _visible(browser, "monitor")
         training = browser.eval(CELLS.format(view="training"))
         assert {k.split("|")[0] for k in training} == set(chosen.index)  # 8 segments
@@ -171,9 +182,9 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
         steps = _table(small_lake, "steps").set_index(["region", "step"])
         for step in ("condition", "features", "train", "register", "score"):
             assert monitor[f"tx|{step}|status"] == "completed"
-            assert monitor[f"tx|{step}|seconds"] == f"{steps.loc[('tx', step), 'seconds']:.2f}"
+            assert monitor[f"tx|{step}|seconds"] == _fixed(steps.loc[("tx", step), "seconds"], 2)
         drift = _table(small_lake, "drift").set_index(["region", "feature"])
-        assert monitor["tx|temp_max_c|shift"] == f"{drift.loc[('tx', 'temp_max_c'), 'shift']:.4f}"
+        assert monitor["tx|temp_max_c|shift"] == _fixed(drift.loc[("tx", "temp_max_c"), "shift"], 4)
         sources = _table(small_lake, "sources").set_index(["region", "source"])
         assert monitor["tx|returns|rejected"] == str(
             sources.loc[("tx", "returns"), "rows_rejected"]
@@ -188,7 +199,7 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
         )
         ensemble = holdout[holdout["model"] == chosen.loc["tx.large.fast", "model"]]
         assert browser.eval("document.getElementById('actuals-chart').dataset.actual") == (
-            f"{ensemble['actual'].sum():.2f}"
+            _fixed(ensemble["actual"].sum(), 2)
         )
 
         browser.click("#tab-training")
@@ -196,8 +207,8 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
         training = browser.eval(CELLS.format(view="training"))
         assert {k.split("|")[0] for k in training} == {"tx.large.fast"}
         for metric in ("mape", "rmse", "wape"):
-            assert (
-                training[f"tx.large.fast|{metric}"] == f"{chosen.loc['tx.large.fast', metric]:.4f}"
+            assert training[f"tx.large.fast|{metric}"] == _fixed(
+                chosen.loc["tx.large.fast", metric], 4
             )
 
         browser.choose("#f-region", "")
@@ -230,6 +241,6 @@ def test_training_view_lists_every_model_version(
     assert len(rows) == 8  # 4 segments × 2 versions
     for segment, version, run_id, mape, *_ in rows:
         s = runs[run_id][segment]
-        assert str(s["candidate_version"]) == version and mape == f"{s['mape']:.4f}"
+        assert str(s["candidate_version"]) == version and mape == _fixed(s["mape"], 4)
     versions = {(seg, ver) for seg, ver, *_ in rows}
     assert {v for _, v in versions} == {"1", "2"} and len(versions) == 8
