@@ -191,6 +191,7 @@ def azure_lake_url(azurite: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from azure.storage.blob import BlobServiceClient
 
     container = f"lake{os.getpid()}{time.monotonic_ns() % 10**9}"
-    BlobServiceClient.from_connection_string(azurite).create_container(container)
+    service: Any = BlobServiceClient.from_connection_string(azurite)  # its SDK types `self` as str
+    service.create_container(container)
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
     return f"abfs://{container}"

@@ -62,7 +62,7 @@ class Workspace(BaseAdapter):
         self.calls: list[tuple[str, str]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
 
-    def send(self, request: Any, **kwargs: Any) -> requests.Response:
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
         path = request.url.split("management.azure.com", 1)[1].split("?")[0]
         self.calls.append((request.method, path.replace(WS, "")))
         status, body = self._answer(request.method, path, request.body)
@@ -206,7 +206,7 @@ def test_job_specs_validate_offline(prod: Settings, pipeline: str, nodes: set[st
     job = build_pipeline(RegionJob(run="r", region="tx", pipeline=pipeline), env, ws)
     assert job._validate().passed
     assert set(job.jobs) == nodes
-    assert job.settings.default_compute == "cpu-cluster"
+    assert job.settings is not None and job.settings.default_compute == "cpu-cluster"
     assert all(node.component.environment == ws.environment for node in job.jobs.values())
     assert job.identity is not None and job.identity.type == "managed_identity"
     registry = f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -140,7 +141,7 @@ def _xlsx(rows: list[list[object]], title_rows: int = 2) -> bytes:
     return buf.getvalue()
 
 
-XLSX_HEADER = [
+XLSX_HEADER: list[object] = [
     "Store #", "Population (3 mi)", "Median HH Income ($)", "% Under 18", "% 60+", "Avg HH Size",
 ]  # fmt: skip
 
@@ -277,7 +278,7 @@ def test_cases_of_a_product_without_a_pack_size_and_bad_weather_codes() -> None:
         "S1;x;P7;30.12.2019;2;CS\n"  # P7 is not in the catalogue: no pack size
     ).encode("cp1252")
     assert reasons(run("shipments_distributor_b", data)) == {2: "unknown_pack_size"}
-    doc = {
+    doc: dict[str, Any] = {
         "zip": "9810",  # lost its leading zero: padded back to 09810
         "temp_unit": "K",  # a unit no profile maps
         "precip_unit": "mm",
@@ -286,7 +287,7 @@ def test_cases_of_a_product_without_a_pack_size_and_bad_weather_codes() -> None:
     result = run("weather_observations_json", json.dumps(doc).encode())
     assert reasons(result) == {1: "unknown_unit"}
     doc["temp_unit"], doc["zip"] = "C", "98-10"
-    doc["daily"][0] |= {"tmax": 5, "tmin": 1}  # type: ignore[index]
+    doc["daily"][0] |= {"tmax": 5, "tmin": 1}
     assert reasons(run("weather_observations_json", json.dumps(doc).encode())) == {
         1: "bad_zip_code"
     }

@@ -24,7 +24,7 @@ def _floats(rng: np.random.Generator, n: int) -> np.ndarray:
     return values
 
 
-def _texts(rng: np.random.Generator, n: int) -> list[object]:
+def _texts(rng: np.random.Generator, n: int) -> list[str | None]:
     pool = ["PNW-001", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "", " spaced ", "ünï", None]
     return [pool[i] for i in rng.integers(0, len(pool), n)]
 
@@ -34,7 +34,7 @@ def test_every_handled_column_type_gives_pandas_bytes(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 500
     dates = pd.Series(pd.to_datetime("2019-01-07") + pd.to_timedelta(rng.integers(0, 200, n), "D"))
-    dates[rng.random(n) < 0.1] = pd.NaT
+    dates[rng.random(n) < 0.1] = None  # stored as NaT
     frame = pd.DataFrame(
         {
             "store_id": pd.array(_texts(rng, n), dtype="string"),
@@ -58,7 +58,7 @@ def test_every_handled_column_type_gives_pandas_bytes(seed: int) -> None:
         pd.DataFrame({"a": pd.Categorical(["x", "y"]), "b": [1.5, 2.5]}),
         pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [1.5, 2.5]}),
         pd.DataFrame({"a": [1, "x"], "b": [0.1, 0.2]}),  # objects, not all text
-        pd.DataFrame({"a": pd.to_datetime(["2020-01-01", None]).tz_localize("UTC"), "b": [1, 2]}),
+        pd.DataFrame({"a": pd.to_datetime(["2020-01-01", "NaT"]).tz_localize("UTC"), "b": [1, 2]}),
         pd.DataFrame(index=range(3)),
     ],
 )

@@ -98,7 +98,7 @@ def test_dashboard_renders_the_monitoring_tables(
     staleness = _table(small_lake, "staleness").set_index("segment")
     assert monitor["tx.large.fast|age"] == str(staleness.loc["tx.large.fast", "age_days"])
     drift = _table(small_lake, "drift").set_index(["region", "feature"])
-    assert monitor["tx|units|psi"] == _fixed(drift.loc[("tx", "units"), "psi"], 4)
+    assert monitor["tx|units|psi"] == _fixed(drift["psi"].loc[("tx", "units")], 4)
     quality = _table(small_lake, "data_quality")
     for row in quality[quality["region"] == "tx"].itertuples():
         assert monitor[f"tx|{row.check}"] == row.status
@@ -182,9 +182,9 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
         steps = _table(small_lake, "steps").set_index(["region", "step"])
         for step in ("condition", "features", "train", "register", "score"):
             assert monitor[f"tx|{step}|status"] == "completed"
-            assert monitor[f"tx|{step}|seconds"] == _fixed(steps.loc[("tx", step), "seconds"], 2)
+            assert monitor[f"tx|{step}|seconds"] == _fixed(steps["seconds"].loc[("tx", step)], 2)
         drift = _table(small_lake, "drift").set_index(["region", "feature"])
-        assert monitor["tx|temp_max_c|shift"] == _fixed(drift.loc[("tx", "temp_max_c"), "shift"], 4)
+        assert monitor["tx|temp_max_c|shift"] == _fixed(drift["shift"].loc[("tx", "temp_max_c")], 4)
         sources = _table(small_lake, "sources").set_index(["region", "source"])
         assert monitor["tx|returns|rejected"] == str(
             sources.loc[("tx", "returns"), "rows_rejected"]
@@ -208,7 +208,7 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
         assert {k.split("|")[0] for k in training} == {"tx.large.fast"}
         for metric in ("mape", "rmse", "wape"):
             assert training[f"tx.large.fast|{metric}"] == _fixed(
-                chosen.loc["tx.large.fast", metric], 4
+                chosen[metric].loc["tx.large.fast"], 4
             )
 
         browser.choose("#f-region", "")

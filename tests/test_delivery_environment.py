@@ -28,7 +28,7 @@ CARRIED = sorted([*(ROOT / "ml").rglob("*.py"), *(ROOT / "demandops" / "core").g
 
 
 def _pins(lines: list[str]) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in lines:
         req = Requirement(line)
         (spec,) = req.specifier  # exactly one `==` per line

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ ROLE = {
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    tree = BicepParser().parse(file_path=path)
+    tree: Mapping[str, Any] = BicepParser().parse(file_path=path)  # read as plain JSON
     assert isinstance(tree, dict)
     return tree
 

@@ -98,7 +98,7 @@ def test_every_step_references_what_exists(path: Path) -> None:
                 assert top in PRODUCED or (ROOT / line).exists(), f"{path.name}: {line}"
 
 
-def _on(doc: dict[str, Any]) -> dict[str, Any]:
+def _on(doc: dict[Any, Any]) -> dict[str, Any]:
     triggers = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as true
     assert isinstance(triggers, dict)
     return triggers

@@ -174,7 +174,7 @@ def test_aml_job_comes_from_ml_components_when_present(tmp_path: Path) -> None:
     job = aml_jobs.build_job("train", "prod", LAKE, ["pnw"], root=tmp_path)
     assert list(job.jobs) == ["train"]
     assert job._to_dict()["inputs"] == {"lake": LAKE, "env": "prod"}
-    assert job.tags["env"] == "prod"
+    assert job.tags is not None and job.tags["env"] == "prod"
 
 
 def test_candidates_await_promotion() -> None:
@@ -212,10 +212,14 @@ class _ArmModels(HTTPAdapter):
         super().__init__()
         self.puts: list[tuple[str, dict[str, Any]]] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         url = str(request.url).split("?")[0]
         if request.method == "PUT":
-            body = json.loads(request.body or b"{}")
+            sent = request.body or b"{}"
+            assert isinstance(sent, bytes | str)  # JSON, as the SDK sends it
+            body = json.loads(sent)
             self.puts.append((url, body))
             body |= {"id": url.split("management.azure.com")[1], "name": url.rsplit("/", 1)[1]}
             body["properties"].setdefault("flavors", {})
@@ -243,7 +247,7 @@ def test_register_puts_candidates_awaiting_promotion_through_the_sdk() -> None:
     models = aml_jobs.register(client, "job-7", ["pnw", "tx"], {"env": "dev", "git_sha": "abc"})
 
     assert [(m.name, m.version) for m in models] == [("demandops-pnw", "1"), ("demandops-tx", "1")]
-    assert models[0].tags["stage"] == "awaiting-promotion"
+    assert models[0].tags is not None and models[0].tags["stage"] == "awaiting-promotion"
     url, body = arm.puts[0]
     assert url.endswith(
         "/resourceGroups/demandops-dev-rg/providers/Microsoft.MachineLearningServices"

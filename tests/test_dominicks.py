@@ -57,7 +57,7 @@ def test_prices_read_each_rows_own_brand_column() -> None:
     assert len(prices.frame) == 106_139 and prices.rejects.empty
     raw = pd.read_csv(YX)
     own = raw.to_numpy()[
-        np.arange(len(raw)), raw.columns.get_indexer("price" + raw["brand"].astype(str))
+        np.arange(len(raw)), raw.columns.get_indexer(pd.Index("price" + raw["brand"].astype(str)))
     ]
     got = prices.frame.set_index(["scope_id", "product_id", "start_date"])["value"]
     want = pd.Series(

@@ -31,8 +31,9 @@ def test_endpoint_and_deployment_load_with_azure_ai_ml() -> None:
     endpoint = load_online_endpoint(source=ENDPOINT / "endpoint.yml")
     deployment = load_online_deployment(source=ENDPOINT / "deployment.yml")
     assert deployment.endpoint_name == endpoint.name and endpoint.auth_mode == "key"
-    assert deployment.code_configuration.scoring_script == "score.py"
-    assert (ENDPOINT / deployment.code_configuration.scoring_script).is_file()
+    code = deployment.code_configuration
+    assert code is not None and code.scoring_script == "score.py"
+    assert (ENDPOINT / code.scoring_script).is_file()
     assert deployment.environment == "demandops-serving:1"  # its own, not the jobs' demandops:1
     environment = load_environment(source=ENDPOINT / "environment" / "environment.yml")
     assert environment.name == "demandops-serving" and environment.conda_file is not None
@@ -63,8 +64,10 @@ def score(served_lake: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def _request(lake: Lake, champion: Any, segment: str) -> tuple[str, pd.DataFrame, TrainedRegion]:
     """A scoring request of 5 of `segment`'s feature rows, as docs/serving.md documents it; the
     rows and the batch's models of `champion` (a registered version), to compare with."""
-    trained = load_model(lake, lake.dataset(champion.tags["model_dataset"]))
-    features = read_features(lake, lake.dataset(champion.tags["features_dataset"]))
+    model = lake.dataset(champion.tags["model_dataset"])
+    feature_set = lake.dataset(champion.tags["features_dataset"])
+    assert model is not None and feature_set is not None
+    trained, features = load_model(lake, model), read_features(lake, feature_set)
     rows = pyfunc.example_rows(features, trained, segment, n=5)
     body = {
         "segment": segment,

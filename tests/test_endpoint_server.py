@@ -125,7 +125,9 @@ def _register_ensemble(
     champion = registry.champion(model_name(ENSEMBLE))
     assert champion is not None
     body, rows, trained = _request(lake, champion, ENSEMBLE)
-    features = read_features(lake, lake.dataset(champion.tags["features_dataset"]))
+    dataset = lake.dataset(champion.tags["features_dataset"])
+    assert dataset is not None
+    features = read_features(lake, dataset)
     history = features[~features["is_future"] & features["units"].notna()]
     blend = ensemble(params, model_features(history)).fit(history, history["units"])
     weights = dict(zip(blend.named_estimators_, blend.weights_, strict=True))
@@ -195,7 +197,7 @@ def test_serving_environment_holds_exactly_the_pins_and_no_project(tmp_path: Pat
     python = _serving_python()
     site = next((SERVING / "lib").glob("python3.*/site-packages"))
     found = distributions(path=[str(site)])
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in found}
+    installed: dict[str, str] = {canonicalize_name(d.metadata["Name"]): d.version for d in found}
     for name, pinned in serving_constraints().items():  # a local build label (+cpu) aside
         assert installed.get(name, "").split("+")[0] == pinned, f"{name} {installed.get(name)}"
     assert "demandops" not in installed
@@ -235,7 +237,11 @@ def test_lightgbm_members_load_and_forecast_in_the_serving_environment(tmp_path:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"promo": rng.random(400).round(), "store_id": rng.choice(["a", "b"], 400)})
     y = np.round(np.exp(2.0 + X["promo"] + (X["store_id"] == "a")) * rng.lognormal(0, 0.2, 400))
-    settings = {"features": ("promo",), "categorical": ("store_id",), "n_estimators": 20}
+    settings: dict[str, Any] = {
+        "features": ("promo",),
+        "categorical": ("store_id",),
+        "n_estimators": 20,
+    }
     members = [
         LightGBMForecaster(objective="mape", **settings).fit(X, y),
         LightGBMMedianForecaster(**settings).fit(X, y),

@@ -80,7 +80,8 @@ def _features(returns: pd.DataFrame | None = None) -> pd.DataFrame:
 def test_future_weeks_use_the_latest_forecast_history_uses_observations() -> None:
     f = _features()
     assert (f.loc[("A", slice(None)), "temp_max_c"].loc[("A", WEEKS[:-H])] == 10.0).all()
-    assert (f.loc[[("A", w) for w in FUTURE], "temp_max_c"] == 30.0).all()
+    future = pd.MultiIndex.from_tuples([("A", w) for w in FUTURE])
+    assert (f.loc[future, "temp_max_c"] == 30.0).all()
     assert f.loc[("A", WEEKS[0]), "log_precip_mm"] == np.log1p(7.0)
 
 

@@ -285,6 +285,7 @@ def test_series_level_is_the_mean_log_of_every_week_up_to_t_minus_h(frames: Fram
         & (panel.keys["product_id"] == row["product_id"])
     ][0]
     t = panel.weeks.get_loc(row["week_start"])
+    assert isinstance(t, int)  # the weeks are unique
     expected = np.log1p(panel.units[series, : t - horizon + 1]).mean()
     assert row["log_level"] == pytest.approx(expected)
 
@@ -298,6 +299,7 @@ def test_product_season_pools_the_products_stores_from_weeks_up_to_t_minus_h(
     panel = build_panel(frames.shipments, frames.shipments["week_start"].max(), horizon)
     row = feats[~feats["is_future"]].iloc[-1]
     t = panel.weeks.get_loc(row["week_start"])
+    assert isinstance(t, int)  # the weeks are unique
     weights = {-2: 0.5, -1: 1.0, 0: 1.0, 1: 1.0, 2: 0.5}
     season, yearly = [], []
     for s in panel.keys.index[panel.keys["product_id"] == row["product_id"]]:
@@ -402,6 +404,7 @@ def test_no_leakage_from_week_t0_into_earlier_forecasts(
     ship = frames.shipments
     t0 = ship["week_start"].min() + pd.Timedelta(weeks=t0_index)
     fast = ship.groupby("product_id")["units"].mean().idxmax()
+    assert isinstance(fast, str)
     at_t0 = ship[(ship["product_id"] == fast) & (ship["week_start"] == t0)]
     assert len(at_t0) > 0
     store = at_t0["store_id"].iloc[0]

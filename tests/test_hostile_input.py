@@ -11,6 +11,7 @@ import zipfile
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
@@ -79,7 +80,7 @@ def test_excel_and_week_numbers_far_out_are_bad_dates_not_a_crash() -> None:
     from conditioners.profile import ColumnSpec
     from conditioners.values import parse_date
 
-    text = pd.array(["43831", "1e15", "-1e12"], "string[pyarrow]")._pa_array.combine_chunks()
+    text = pa.array(pd.array(["43831", "1e15", "-1e12"], "string[pyarrow]"))
     days = parse_date(text, ColumnSpec.model_validate({"from": "d", "format": "excel"}))
     assert str(days[0])[:10] == "2020-01-01" and pd.isna(days[1]) and pd.isna(days[2])
 
@@ -128,8 +129,8 @@ def _xlsx(rows: list[list[object]], dimension: str | None = None) -> bytes:
     return patched.getvalue()
 
 
-HEADER = ["Store #", "Population (3 mi)", "Median HH Income ($)", "% Under 18", "% 60+",
-          "Avg HH Size"]  # fmt: skip
+HEADER: list[object] = ["Store #", "Population (3 mi)", "Median HH Income ($)", "% Under 18",
+                        "% 60+", "Avg HH Size"]  # fmt: skip
 TITLE: list[list[object]] = [["Demographics"], []]
 
 

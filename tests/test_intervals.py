@@ -90,10 +90,10 @@ def test_forecast_rows_take_their_segment_and_kind_else_the_kind_else_every_mode
     )
     values = _intervals(future, holdout)
     assert np.isfinite(values).all()
-    table = intervals.table(holdout).set_index("model")
-    expected = intervals.apply(np.array([100.0]), table.loc["ensemble", ["q10", "q50", "q90"]])
+    quantiles = intervals.table(holdout).set_index("model")[["q10", "q50", "q90"]]
+    expected = intervals.apply(np.array([100.0]), quantiles.loc["ensemble"].to_numpy())
     np.testing.assert_allclose(values[0], expected[0])
-    hist = intervals.apply(np.array([100.0]), table.loc["hist_avg", ["q10", "q50", "q90"]])
+    hist = intervals.apply(np.array([100.0]), quantiles.loc["hist_avg"].to_numpy())
     np.testing.assert_allclose(values[1], hist[0])  # the unseen segment: hist_avg's, pooled
     assert values[1, 2] - values[1, 0] > values[2, 2] - values[2, 0] > values[0, 2] - values[0, 0]
 

@@ -51,7 +51,7 @@ def test_a_changed_row_is_a_new_piece() -> None:
     _empty()
     first = model._columns(X, remember=True)
     row = int(np.flatnonzero(X["gate"].to_numpy() == 1.0)[0])  # a row the level counts on
-    X.loc[row, "level"] += 1.0
+    X.loc[[row], "level"] += 1.0
     second = model._columns(X, remember=True)
     assert DESIGNS.hits == 1  # the second piece only
     assert (second != model._columns(X)).nnz == 0 and (second != first).nnz == 1

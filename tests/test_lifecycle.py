@@ -154,7 +154,7 @@ def test_register_champion_and_rollback(registry: Registry) -> None:
     assert registry.names() == [name]
 
 
-def _register_many(uri: str, artefacts: str, segment: str, n: int) -> list[str]:
+def _register_many(uri: str, artefacts: str | None, segment: str, n: int) -> list[str]:
     registry = Registry(uri, artefacts)
     shared, own = model_name("pnw.large.fast"), model_name(segment)
     return [_candidate(registry, name, i) for i in range(n) for name in (shared, own)]

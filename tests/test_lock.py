@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,7 +106,8 @@ def test_an_abandoned_lease_expires_and_is_taken_over(
     service, container, path = lock._lease_target(lake, "_locks/dev.lock")
     lake.fs.pipe_file(lake.full_path("_locks/dev.lock"), b"")
     file = service.get_file_client(container, path)
-    DataLakeLeaseClient(file).acquire(lease_duration=15)  # a holder that never renews
+    holder: Any = DataLakeLeaseClient(file)  # its SDK types `self` as int
+    holder.acquire(lease_duration=15)  # a holder that never renews
     with pytest.raises(LockBusy), batch_lock(lake, "dev", "run-b", 1):
         pass
     started = time.monotonic()

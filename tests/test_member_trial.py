@@ -68,7 +68,7 @@ class Spy(Doubled):
 
     def fit(self, X: pd.DataFrame, y: Any) -> Spy:
         Spy.last_weeks.append(X["week_start"].max())
-        return super().fit(X, y)  # type: ignore[return-value]
+        return super().fit(X, y)
 
 
 ALONE = replace(PARAMS, ensemble_members=(LASSO,))
@@ -187,6 +187,7 @@ def test_the_default_configuration_tries_the_trees_except_on_large_segments() ->
     assert pipeline.for_large_segment().ensemble_trial == []
     params = TrainParams.from_config(pipeline)
     assert params.ensemble_trial == ("ml.boosting:BoostingForecaster",)
+    assert params.large_segment_rows is not None
     assert params.for_segment(params.large_segment_rows + 1).ensemble_trial == ()
 
 

@@ -181,7 +181,8 @@ def test_a_failing_candidate_leaves_the_champion_in_place(dev: Settings) -> None
         v3 = registry.version(name, "3")
         assert v3.tags["status"] == "rejected" and v3.tags["gate_passed"] == "false"
         rows = pd.read_csv(f"{lake.location()}/monitoring/promotions/{name}/v3-rejected.csv")
-        assert "beyond 5% tolerance" in rows.loc[0, "reasons"]
+        reasons = rows.loc[0, "reasons"]
+        assert isinstance(reasons, str) and "beyond 5% tolerance" in reasons
 
     again = run_batch(dev, ["pnw"], progress=False, today=D0)
     assert {s["champion_version"] for s in again["segments"]} == {"1"}

@@ -421,14 +421,16 @@ def test_a_member_blended_for_wape_only_enters_no_mape_blend(
     np.testing.assert_array_equal(by_mape.weights_, [1.0, 0.0])
     check = by_mape.member_checks_[1]
     assert (check["status"], check["reason"]) == ("unused", "blended for WAPE only")
-    assert check["score"] < by_mape.member_checks_[0]["score"]  # measured, though kept out
+    weak_check = by_mape.member_checks_[0]
+    assert isinstance(check["score"], float) and isinstance(weak_check["score"], float)
+    assert check["score"] < weak_check["score"]  # measured, though kept out
     assert "median unused: blended for WAPE only" in by_mape.selection_note_
     by_wape = EnsembleForecaster([weak, median]).fit(X, y)
     assert by_wape.weights_[1] > 0.5
     gated = EnsembleForecaster([weak, median], objective="mape", volume_gate=0.5).fit(X, y)
     np.testing.assert_array_equal(gated.weights_, by_mape.weights_)
     np.testing.assert_array_equal(gated.peak_weights_, by_wape.weights_)
-    peak_weights = [check["peak_weight"] for check in gated.member_checks_]
+    peak_weights = np.array([check["peak_weight"] for check in gated.member_checks_], float)
     np.testing.assert_allclose(peak_weights, by_wape.weights_, atol=1e-6)
     assert "peak_weight" not in by_mape.member_checks_[0]
     alone = EnsembleForecaster([median], objective="mape").fit(X, y)
@@ -463,7 +465,9 @@ def test_models_pickled_before_the_seeds_and_the_shrinkage_still_predict(
     loads and forecasts as it did: the registry keeps champions across upgrades."""
     X, y = data
     net = _net(max_epochs=3, n_seeds=1).fit(X, y)
-    old_net = dict(net.__getstate__())
+    state = net.__getstate__()
+    assert isinstance(state, dict)
+    old_net = dict(state)
     old_net["net_"], old_net["n_epochs_"] = old_net.pop("nets_")[0], net.n_epochs_[0]
     del old_net["n_seeds"], old_net["objective"]
     members = [("lasso", LassoForecaster(features=("promo", "noise"), n_splits=3))]
@@ -480,7 +484,9 @@ def test_models_pickled_before_the_seeds_and_the_shrinkage_still_predict(
     assert loaded_blend.get_params()["dispersion_column"] is None
 
 
-def _restored(cls: type, state: dict[str, Any]) -> Any:
+def _restored(
+    cls: type[EmbeddingNetForecaster | EnsembleForecaster], state: dict[str, Any]
+) -> EmbeddingNetForecaster | EnsembleForecaster:
     obj = cls.__new__(cls)
     obj.__setstate__(state)
     return obj

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_try_a_model_notebook_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_try_a_model_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTEBOOK_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     notebook = nbformat.read(ROOT / "notebooks" / "try_a_model.ipynb", as_version=4)

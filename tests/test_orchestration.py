@@ -25,8 +25,9 @@ from demandops.pipeline.batch import orchestrate
 from demandops.pipeline.compute.local import LocalBackend
 from demandops.pipeline.progress import show_progress
 from demandops.pipeline.runner import EVENT_TYPES, LocalRunner
+from demandops.pipeline.runner import Orchestrator as OrchestratorFunction
 
-ORCHESTRATORS = {
+ORCHESTRATORS: dict[str, OrchestratorFunction] = {
     orch.RUN_ORCHESTRATOR: orch.run_orchestrator,
     orch.REGION_ORCHESTRATOR: orch.region_orchestrator,
 }
@@ -99,7 +100,7 @@ def _event(kind: str, at: datetime, event_id: int = -1, **attrs: Any) -> dict[st
 
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
-JOB = {
+JOB: dict[str, Any] = {
     "region": "pnw",
     "pipeline": "score",
     "as_of": None,

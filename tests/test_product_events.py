@@ -84,8 +84,8 @@ def test_prices_give_log_price_and_price_relative_to_the_store_week() -> None:
     ]
     s1 = out[out["store_id"] == "S1"].set_index("product_id")
     # log 2 and log 8 around their mean log 4: ∓ log 2
-    assert s1.loc["A", "event_relative_price"].tolist() == pytest.approx([-np.log(2)] * 3)
-    assert s1.loc["B", "event_price"].tolist() == pytest.approx([np.log(8)] * 3)
+    assert s1.loc[["A"], "event_relative_price"].tolist() == pytest.approx([-np.log(2)] * 3)
+    assert s1.loc[["B"], "event_price"].tolist() == pytest.approx([np.log(8)] * 3)
     # store S2 has no prices: the mean log price, and no relative difference
     s2 = out[out["store_id"] == "S2"]
     assert s2["event_price"].tolist() == pytest.approx([np.log(4)] * 6)
@@ -136,7 +136,10 @@ def test_rival_prices_on_the_shelf_match_a_plain_loop() -> None:
     events["start_date"] = priced["week_start"].to_numpy()
     events["end_date"] = events["start_date"] + pd.Timedelta(days=6)
     out, _ = add_product_event_features(frame, events)  # rows unpriced, one priced alone
-    price = {(e.scope_id, e.product_id, e.start_date): np.log(e.value) for e in events.itertuples()}
+    price = {
+        (e["scope_id"], e["product_id"], e["start_date"]): np.log(e["value"])
+        for e in events.to_dict("records")
+    }
     for row in out.itertuples():
         own = price.get((row.store_id, row.product_id, row.week_start))
         rivals = [
@@ -166,7 +169,10 @@ def test_other_products_events_in_the_store_week_match_a_plain_loop() -> None:
     events["end_date"] = events["start_date"] + pd.Timedelta(days=6)
     out, names = add_product_event_features(frame, events)
     assert names[-2:] == ["event_others_deal", "event_others_feature"]
-    value = {(e.scope_id, e.product_id, e.start_date, e.kind): e.value for e in events.itertuples()}
+    value = {
+        (e["scope_id"], e["product_id"], e["start_date"], e["kind"]): e["value"]
+        for e in events.to_dict("records")
+    }
     for row in out.itertuples():
         for kind in ("deal", "feature"):
             want = sum(

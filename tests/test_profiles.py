@@ -38,8 +38,10 @@ def test_generated_raw_shapes_round_trip(small_lake_template: Path) -> None:
     ref = {}
     for source in ("stores", "products"):
         [file] = [f for f in raw if f.startswith(f"raw/{source}/")]
+        profile = profile_for(file[4:], profiles())
+        assert profile is not None, file
         ref[source] = condition(
-            lake.read_bytes(file), file, profile_for(file[4:], profiles()), Context(regions=regions)
+            lake.read_bytes(file), file, profile, Context(regions=regions)
         ).frame
     for file in raw:
         profile = profile_for(file.removeprefix("raw/"), profiles())

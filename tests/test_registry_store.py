@@ -65,6 +65,7 @@ def test_a_store_creation_killed_midway_leaves_no_store_and_the_next_creates_it(
     registry = Registry(f"sqlite:///{db}")
     assert registry.experiment_id()  # created whole, with the training experiment
     experiment = registry.client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
     assert experiment.artifact_location == (tmp_path / "mlflow-artifacts").as_uri()  # not ./mlruns
     assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
 

@@ -123,10 +123,14 @@ def _shipment_files(files: dict[str, bytes], region: Region) -> dict[str, bytes]
     return {p: d for p, d in files.items() if p.startswith(prefix)}
 
 
-def _shape_of(path: str) -> str:
+def _shipment_file(path: str) -> re.Match[str]:
     match = SHIPMENT_FILE.fullmatch(path)
     assert match is not None, f"{path} is not a distributor's shipment file"
-    return match["shape"]
+    return match
+
+
+def _shape_of(path: str) -> str:
+    return _shipment_file(path)["shape"]
 
 
 def _region_shape(files: dict[str, bytes], region: Region) -> str:
@@ -201,7 +205,7 @@ def test_file_layout(files: dict[str, bytes], regions: list[Region]) -> None:
     for region in regions:
         assert _promotions_path(region) in files
         assert any(p.startswith(f"raw/returns/region={region.id}/") for p in files)
-        names = {SHIPMENT_FILE.fullmatch(p)["name"] for p in _shipment_files(files, region)}
+        names = {_shipment_file(p)["name"] for p in _shipment_files(files, region)}
         weekly = {f"week_{w:%Y-%m-%d}" for w in late}
         # a history export, one file per late week, and one of them sent again, completed
         assert names == {"history", *weekly, f"week_{late[1]:%Y-%m-%d}_resend"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,12 +177,12 @@ def test_lasso_unfitted_predict_raises_not_fitted(train: tuple[pd.DataFrame, np.
         LassoForecaster().predict(train[0])
 
 
-def _init_params(cls: type) -> set[str]:
+def _init_params(cls: type[LassoForecaster]) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
 def test_lasso_params_clone_and_round_trip() -> None:
-    chosen = {"n_splits": 5, "n_alphas": 7, "max_iter": 100}
+    chosen: dict[str, Any] = {"n_splits": 5, "n_alphas": 7, "max_iter": 100}
     model = LassoForecaster(**chosen)
     params = model.get_params()
     assert set(params) == _init_params(LassoForecaster)
@@ -278,11 +279,12 @@ def test_slope_columns_are_sparse_and_match_a_plain_loop() -> None:
         }
     )
     levels, sloped = ["A", "B", "C"], ("discount", "woy_sin1")
-    code = pd.Index(levels).get_indexer(X["product_id"])
+    code = pd.Index(levels).get_indexer(pd.Index(X["product_id"]))
     matrix = _Block.csr([_Block.coded(X[list(sloped)].to_numpy(dtype=float), code, len(levels))])
     assert matrix.format == "csr"
     expected = np.zeros((60, len(sloped) * len(levels)))
     for i, row in X.iterrows():
+        assert isinstance(i, int)  # a RangeIndex
         for j, feature in enumerate(sloped):
             for k, level in enumerate(levels):
                 if row["product_id"] == level:
@@ -307,7 +309,11 @@ def _sloped_sample(n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_lasso_solved_sparse_equals_dense_up_to_solver_tolerance() -> None:
     X, y = _sloped_sample()
-    kw = {"features": ("discount", "level"), "n_splits": 3, "slopes_by": "product_id"}
+    kw: dict[str, Any] = {
+        "features": ("discount", "level"),
+        "n_splits": 3,
+        "slopes_by": "product_id",
+    }
     dense = LassoForecaster(**kw, sloped=("discount",)).fit(X, y)
     solved_sparse = LassoForecaster(**kw, sloped=("discount",), min_dense_density=1.1).fit(X, y)
     assert dense.pipeline_[0].with_mean and solved_sparse.pipeline_[0].standardize
@@ -338,8 +344,9 @@ def test_lasso_gate_learns_the_season_on_the_weeks_that_ship() -> None:
 
 
 def test_lasso_member_slopes_planned_and_seasonal_features_by_product() -> None:
-    numeric = ("log_lag_0", "woy_sin1", "promo", "discount", "event_price", "log_level")
-    numeric += ("woy_cos1", "holiday", "trend_years", "is_large", "temp_anomaly_c", "snow_days")
+    numeric: tuple[str, ...] = ("log_lag_0", "woy_sin1", "promo", "discount", "event_price")
+    numeric += ("log_level", "woy_cos1", "holiday", "trend_years", "is_large")
+    numeric += ("temp_anomaly_c", "snow_days")
     params = type("P", (), {"lasso_cv_folds": 3, "lasso_calendar_slopes": True})()
     member = LassoForecaster.for_segment(numeric, ("product_id",), params)
     assert member.slopes_by == "product_id"

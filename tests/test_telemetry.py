@@ -121,16 +121,17 @@ def test_every_step_has_a_span_and_metrics(
         assert span.parent is not None and span.parent.span_id == region.context.span_id
         assert attrs["region"] == "pnw" and attrs["status"] == "completed"
         assert attrs["seconds"] == pytest.approx(seconds[name], abs=0.01)
-    assert (
-        _attrs(by_name["features"][0])["rows"]
-        == small_lake.dataset(report["regions"]["pnw"]["paths"]["features"]).manifest["rows"]
-    )  # type: ignore[union-attr]
+    features = small_lake.dataset(report["regions"]["pnw"]["paths"]["features"])
+    assert features is not None
+    assert _attrs(by_name["features"][0])["rows"] == features.manifest["rows"]
 
     sources = {(_attrs(s)["source"], _attrs(s).get("region")) for s in by_name["condition_source"]}
     region_sources = {(s, "pnw") for s in ("shipments", "returns", "promotions")}
     assert sources == {(s, None) for s in REFERENCE} | region_sources
     shipments = next(s for s in by_name["condition_source"] if _attrs(s)["source"] == "shipments")
-    manifest = small_lake.dataset(report["regions"]["pnw"]["paths"]["shipments"]).manifest  # type: ignore[union-attr]
+    shipped = small_lake.dataset(report["regions"]["pnw"]["paths"]["shipments"])
+    assert shipped is not None
+    manifest = shipped.manifest
     assert _attrs(shipments)["rows"] == manifest["rows_out"]
     assert _attrs(shipments)["rows_rejected"] == manifest["rows_rejected"] > 0
 
@@ -172,7 +173,8 @@ def test_a_failed_step_is_in_its_span_and_the_steps_table(
     steps = pd.read_parquet(io.BytesIO(small_lake.read_bytes(f"{path}/steps.parquet")))
     tx = steps[steps["region"] == "tx"].set_index("step")
     assert list(tx.index) == ["condition"] and tx.loc["condition", "status"] == "failed"
-    assert tx.loc["condition", "error"].startswith("DataError: no raw data in")
+    error = tx.loc["condition", "error"]
+    assert isinstance(error, str) and error.startswith("DataError: no raw data in")
     pnw = steps[steps["region"] == "pnw"]
     assert set(pnw["step"]) == {"condition", "features", "train", "register"}
     assert (pnw["status"] == "completed").all() and (pnw["error"] == "").all()

@@ -3,6 +3,8 @@ week, with either objective, also when a few weeks sold nothing (a store closed)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,7 +66,7 @@ def members(objective: str) -> dict[str, BaseEstimator]:
     }
 
 
-LIGHTGBM = {
+LIGHTGBM: dict[str, Any] = {
     "features": ("promo",),
     "categorical": ("store_id", "product_id"),
     "n_estimators": 60,
