@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,3 +51,35 @@ def test_random_state_is_refused_for_the_sample(
         experiment.main()
     assert exit_.value.code == 2
     assert "--random-state applies to dominicks and walmart" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["dominicks", "walmart"])
+@pytest.mark.parametrize(
+    ("option", "seed", "written"),
+    [([], 0, "results_{}.json"), (["--random-state", "2"], 2, "results_{}_seed2.json")],
+)
+def test_the_seed_reaches_the_run_and_names_its_results(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    dataset: str,
+    option: list[str],
+    seed: int,
+    written: str,
+) -> None:
+    """The command line's wiring only: each run is the 12 rounds, 1-15 minutes."""
+    module = importlib.import_module(f"benchmarks.accuracy.{dataset}")
+    seeds: list[int] = []
+
+    def run(random_state: int) -> dict[str, int]:
+        seeds.append(random_state)
+        return {"seed": random_state}
+
+    monkeypatch.setattr(module, "run", run)
+    monkeypatch.setattr(module, "table", lambda result: f"table at seed {result['seed']}")
+    monkeypatch.setattr(experiment, "HERE", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["experiment", dataset, *option])
+    experiment.main()
+    assert seeds == [seed]
+    assert json.loads((tmp_path / written.format(dataset)).read_text()) == {"seed": seed}
+    assert capsys.readouterr().out == f"table at seed {seed}\n"

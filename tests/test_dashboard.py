@@ -48,7 +48,8 @@ def _chromium(tmp_path: Path, url: str, *args: str) -> str:
 def _fixed(value: float, digits: int) -> str:
     """`value.toFixed(digits)` as the page's script writes it: the exact binary value rounded,
     a tie away from zero (Python's `:.2f` rounds a tie such as 0.125 to even)."""
-    return str(Decimal(float(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    exact = Decimal(float(value) + 0.0)  # + 0.0: -0.0 becomes 0.0
+    return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 def _cells(dom: str) -> dict[str, str]:
@@ -168,7 +169,7 @@ def test_filters_and_tabs_respond_to_clicks_and_keys(
     chosen = _table(small_lake, "model_metrics").query("chosen").set_index("segment")
     with Browser(tmp_path / "profile") as browser:
         browser.open(page.as_uri())
-        ties = [0.125, 0.375, -0.125, 0.135, 2.5]  # rounded half away from zero, not to even
+        ties = [0.125, 0.375, -0.125, 0.135, 2.5, -0.0]  # half away from zero, not to even
         assert browser.eval(f"{ties}.map((v) => v.toFixed(2))") == [_fixed(v, 2) for v in ties]
         assert _visible(browser, "training") and not _visible(browser, "monitor")
         training = browser.eval(CELLS.format(view="training"))
